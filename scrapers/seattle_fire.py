@@ -1,0 +1,142 @@
+"""Seattle Fire Department: Real-Time 911 dispatch log.
+
+Source: https://web.seattle.gov/sfd/realtime911/ , an ASP page that lists every dispatch of one
+day (Pacific time), newest first, and refreshes itself every 60 seconds. ``?action=Today`` is
+today; ``?incDate=M/D/YYYY&rad1=des`` is any past day back to 2003 (see :func:`day_url`).
+
+Quirks of the page (reproduced in ``fixtures/seattle/``):
+
+- A ``<meta http-equiv="refresh">`` before ``<html>``, CRLF line endings, no charset, and
+  unbalanced closing tags at the end of the table. The header row sits in the outer table; the
+  data rows sit in a table nested two levels inside it.
+- One row per dispatch, not per incident: an incident's units are often split over several
+  rows, with the same or a later time, and exact duplicate rows occur. Every row is returned;
+  the engine merges rows that share an incident number.
+- Status is not a column: it is the class of the row's cells, ``active`` or ``closed``.
+- Level is often empty. A day page can hold a row from the day before.
+- Incident numbers are ``F`` + 2-digit year + 7 digits; a few start with ``V``, ``B`` or ``M``.
+- Times are ``M/D/YYYY h:mm:ss AM|PM``, local. The page has no time of its own (its footer
+  names only the day), so ``as_of`` is None and the engine uses the fetch time.
+- The footer "Retrieved 267 dispatch messages for 3/31/2024" counts the rows; a different
+  number of parsed rows is a LayoutError (rows lost silently). A page without it is fine.
+- A day without dispatches has no table at all, only "Sorry, no records found for 7/3/2016":
+  that is an empty result, not an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import date
+
+from dispatchwatch.scraper import (
+    LayoutError,
+    Page,
+    ParseResult,
+    RawRow,
+    Scraper,
+    cell_text,
+    find_table_by_headers,
+)
+
+URL = "https://web.seattle.gov/sfd/realtime911/getRecsForDatePub.asp?action=Today&incDate=&rad1=des"
+DAY_URL = (
+    "https://web.seattle.gov/sfd/realtime911/getRecsForDatePub.asp"
+    "?incDate={month}/{day}/{year}&rad1=des"
+)
+HOMEPAGE = "https://web.seattle.gov/sfd/realtime911/"
+WHAT = "Seattle Fire Real-Time 911 page"
+
+#: Field -> header texts that stand for it (compared lower-cased, whitespace collapsed).
+HEADERS = {
+    "received": ("date/time", "date / time", "date and time"),
+    "incident_id": ("incident #", "incident#", "incident number", "incident no.", "incident no"),
+    "priority": ("level",),
+    "units": ("units", "unit"),
+    "address": ("location",),
+    "call_type": ("type", "incident type"),
+}
+
+#: Cell classes that mean a status; any other class is kept as it is.
+STATUSES = frozenset({"active", "closed"})
+
+_NO_RECORDS = re.compile(r"Sorry,\s+no\s+records\s+found\s+for\s+\d{1,2}/\d{1,2}/\d{4}", re.I)
+_RETRIEVED = re.compile(r"Retrieved\s+(\d+)\s+dispatch\s+messages", re.I)
+
+
+def day_url(day: date) -> str:
+    """The page for one past day, e.g. ``...?incDate=7/4/2024&rad1=des``."""
+    return DAY_URL.format(month=day.month, day=day.day, year=day.year)
+
+
+def parse(page: Page) -> ParseResult:
+    tree = page.tree
+    try:
+        columns, rows = find_table_by_headers(tree, HEADERS, what=WHAT)
+    except LayoutError:
+        if _NO_RECORDS.search(page.text):
+            return ParseResult(rows=[])
+        raise
+    width = max(columns.values()) + 1
+    i_received, i_id, i_level, i_units, i_address, i_type = (
+        columns[name] for name in HEADERS
+    )
+    out: list[RawRow] = []
+    for row in rows:
+        cells = [c for c in row if c.tag in ("td", "th")]
+        texts = [cell_text(c) for c in cells]
+        if not any(texts):
+            continue  # spacer or layout row
+        if len(cells) != width:
+            raise LayoutError(f"{WHAT}: a row has {len(cells)} cells, expected {width}: {texts}")
+        if not texts[i_id]:
+            raise LayoutError(f"{WHAT}: a row has no Incident #: {texts}")
+        out.append(
+            RawRow(
+                incident_id=texts[i_id],
+                received=texts[i_received] or None,
+                call_type=texts[i_type] or None,
+                priority=texts[i_level] or None,
+                status=_status(cells),
+                address=texts[i_address] or None,
+                units=texts[i_units] or None,
+            )
+        )
+    footer = _RETRIEVED.search(page.text)
+    if footer and int(footer.group(1)) != len(out):
+        raise LayoutError(
+            f"{WHAT}: the footer says {footer.group(0)!r} but {len(out)} rows were parsed"
+        )
+    return ParseResult(rows=out)
+
+
+def _status(cells: list) -> str | None:
+    """The row's status from its cells' class: the most common one (normally all agree)."""
+    classes = [" ".join((c.get("class") or "").split()) for c in cells]
+    value = classes[0]
+    if any(c != value for c in classes):
+        value = Counter(classes).most_common(1)[0][0]
+    known = [token for token in value.split() if token in STATUSES]
+    return known[0] if known else value or None
+
+
+scraper = Scraper(
+    slug="seattle-fire",
+    name="Seattle Fire Real-Time 911",
+    agency="Seattle Fire Department",
+    city="Seattle",
+    state="WA",
+    url=URL,
+    homepage=HOMEPAGE,
+    timezone="America/Los_Angeles",
+    interval="60s",
+    snapshot=False,
+    parse=parse,
+    license="No license stated on the page; published by the City of Seattle as public record.",
+    source_notes=(
+        "One row per dispatched unit group; rows of one incident are merged. Status is the "
+        "row's class (active/closed). Past days: day_url(date) or ?incDate=M/D/YYYY&rad1=des."
+    ),
+    default_city="Seattle",
+    options={"day_url": DAY_URL},
+)

@@ -1,0 +1,618 @@
+"""The SQLite archive: current state, append-only change history, and a log of every poll.
+
+Tables (see the README for the full reference):
+
+- ``feeds``: one row per configured feed.
+- ``incidents``: the current state of each incident, keyed by ``(feed, incident_id)``.
+- ``incident_versions``: a full snapshot each time an incident is first seen, changes,
+  leaves a snapshot feed's list (``gone_at`` set) or comes back.
+- ``polls``: one row per poll, success or failure.
+
+Every poll is written in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a failure
+leaves the archive exactly as it was. The schema is created with sqlite-utils and versioned
+with ``PRAGMA user_version``; the hot path uses plain ``executemany`` on the connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .incident import TRACKED_FIELDS, Incident
+
+SCHEMA_VERSION = 1
+
+#: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
+INCIDENT_COLUMNS: dict[str, type] = {
+    "received_at": str,
+    "call_type": str,
+    "priority": str,
+    "status": str,
+    "disposition": str,
+    "address": str,
+    "city": str,
+    "district": str,
+    "beat": str,
+    "units": str,
+    "latitude": float,
+    "longitude": float,
+    "extra": str,
+}
+assert tuple(INCIDENT_COLUMNS) == TRACKED_FIELDS
+
+POLL_OUTCOMES = ("new", "unchanged", "not_modified", "error")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+@dataclass(slots=True)
+class PollSummary:
+    """What one poll did, as recorded in ``polls``."""
+
+    poll_id: int
+    feed: str
+    outcome: str
+    incidents: int = 0
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    returned: int = 0
+    error_kind: str | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class FeedRecord:
+    """A feed's descriptive row in ``feeds``."""
+
+    slug: str
+    name: str
+    agency: str
+    city: str
+    scraper: str
+    url: str
+    timezone: str
+    snapshot: bool
+    interval_seconds: float
+    state: str = ""
+    homepage: str = ""
+    precision: str = "block"
+    license: str = ""
+    source_notes: str = ""
+
+
+# --- migrations ----------------------------------------------------------------------------
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["feeds"].create(
+        {
+            "slug": str,
+            "name": str,
+            "agency": str,
+            "city": str,
+            "state": str,
+            "scraper": str,
+            "url": str,
+            "homepage": str,
+            "timezone": str,
+            "snapshot": int,
+            "interval_seconds": float,
+            "precision": str,
+            "license": str,
+            "source_notes": str,
+            "added_at": str,
+            "updated_at": str,
+        },
+        pk="slug",
+    )
+    db["incidents"].create(
+        {
+            "feed": str,
+            "incident_id": str,
+            **INCIDENT_COLUMNS,
+            "first_seen_at": str,
+            "last_seen_at": str,
+            "gone_at": str,
+            "version": int,
+        },
+        pk=("feed", "incident_id"),
+        foreign_keys=[("feed", "feeds", "slug")],
+    )
+    db["polls"].create(
+        {
+            "id": int,
+            "feed": str,
+            "started_at": str,
+            "observed_at": str,
+            "duration_ms": float,
+            "outcome": str,
+            "http_status": int,
+            "bytes": int,
+            "sha256": str,
+            "etag": str,
+            "last_modified": str,
+            "incidents": int,
+            "new": int,
+            "changed": int,
+            "gone": int,
+            "returned": int,
+            "error_kind": str,
+            "error": str,
+            "source": str,
+        },
+        pk="id",
+        foreign_keys=[("feed", "feeds", "slug")],
+    )
+    db["incident_versions"].create(
+        {
+            "id": int,
+            "feed": str,
+            "incident_id": str,
+            "version": int,
+            "poll_id": int,
+            "observed_at": str,
+            "changed": str,
+            **INCIDENT_COLUMNS,
+            "gone_at": str,
+        },
+        pk="id",
+        foreign_keys=[("feed", "feeds", "slug"), ("poll_id", "polls", "id")],
+    )
+    db["incidents"].create_index(["received_at"])
+    db["incidents"].create_index(["feed", "received_at"])
+    db["incidents"].create_index(["call_type"])
+    db["incidents"].create_index(["district"])
+    db["incidents"].create_index(["address"])
+    db["incident_versions"].create_index(["feed", "incident_id", "version"], unique=True)
+    db["incident_versions"].create_index(["poll_id"])
+    db["polls"].create_index(["feed", "started_at"])
+    db["polls"].create_index(["feed", "outcome", "id"])
+    # The incidents still listed by a snapshot feed: read on every poll of such a feed.
+    db.execute("CREATE INDEX idx_incidents_listed ON incidents (feed) WHERE gone_at IS NULL")
+    db["incidents"].enable_fts(["call_type", "address"], create_triggers=True)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migration_1}
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Bring the schema up to :data:`SCHEMA_VERSION`, one transaction per migration."""
+    conn = db.conn
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the archive has schema version {current}, newer than this dispatchwatch "
+            f"({SCHEMA_VERSION}); upgrade dispatchwatch"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return SCHEMA_VERSION
+
+
+# --- the archive ---------------------------------------------------------------------------
+
+_SELECT_STATE = (
+    "SELECT incident_id, "
+    + ", ".join(TRACKED_FIELDS)
+    + ", gone_at, version FROM incidents WHERE feed = ? AND "
+)
+_INSERT_INCIDENT = (
+    "INSERT INTO incidents (feed, incident_id, "
+    + ", ".join(TRACKED_FIELDS)
+    + ", first_seen_at, last_seen_at, gone_at, version) VALUES ("
+    + ", ".join("?" * (len(TRACKED_FIELDS) + 6))
+    + ")"
+)
+_UPDATE_INCIDENT = (
+    "UPDATE incidents SET "
+    + ", ".join(f"{name} = ?" for name in TRACKED_FIELDS)
+    + ", last_seen_at = ?, gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
+)
+_TOUCH_INCIDENT = "UPDATE incidents SET last_seen_at = ? WHERE feed = ? AND incident_id = ?"
+_MARK_GONE = "UPDATE incidents SET gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
+_INSERT_VERSION = (
+    "INSERT INTO incident_versions (feed, incident_id, version, poll_id, observed_at, changed, "
+    + ", ".join(TRACKED_FIELDS)
+    + ", gone_at) VALUES ("
+    + ", ".join("?" * (len(TRACKED_FIELDS) + 7))
+    + ")"
+)
+_INSERT_POLL = (
+    "INSERT INTO polls (feed, started_at, observed_at, duration_ms, outcome, http_status, "
+    "bytes, sha256, etag, last_modified, incidents, new, changed, gone, returned, error_kind, "
+    "error, source) VALUES (" + ", ".join("?" * 18) + ")"
+)
+_IN_CHUNK = 500  # well below SQLite's bound-variable limit
+
+
+def _row_values(incident: Incident) -> tuple[Any, ...]:
+    """The tracked fields as stored (``extra`` as sorted JSON, so equal dicts compare equal)."""
+    extra = None
+    if incident.extra:
+        extra = json.dumps(incident.extra, sort_keys=True, ensure_ascii=False)
+    return (
+        incident.received_at,
+        incident.call_type,
+        incident.priority,
+        incident.status,
+        incident.disposition,
+        incident.address,
+        incident.city,
+        incident.district,
+        incident.beat,
+        incident.units,
+        incident.latitude,
+        incident.longitude,
+        extra,
+    )
+
+
+class Archive:
+    """A dispatchwatch archive in one SQLite file.
+
+    Safe to share between threads: writes are serialized by a lock, and each poll is one
+    transaction. Readers in other processes (Datasette) see only committed polls (WAL mode).
+
+    >>> archive = Archive("dispatch.db")          # doctest: +SKIP
+    >>> archive.record_success(feed, incidents, observed_at="2024-04-01T01:33:28Z")  # +SKIP
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        conn = sqlite3.connect(
+            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        # We manage transactions ourselves: isolation_level=None means autocommit outside
+        # our explicit BEGIN ... COMMIT.
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL under WAL is durable across application crashes (kill -9) and keeps the
+        # archive consistent across power loss; FULL would fsync on every poll.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        with self._lock:
+            migrate(self.db)
+
+    # -- plumbing
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        with self._lock:
+            # Fold the WAL back so the file is self-contained for copying; if a reader holds
+            # the WAL open, SQLite checkpoints later instead.
+            with suppress(sqlite3.OperationalError):
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back entirely on any exception."""
+        with self._lock:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- feeds
+
+    def register_feed(self, feed: FeedRecord) -> None:
+        """Insert or update the feed's descriptive row (keeps its ``added_at``)."""
+        now = utc_now()
+        row = {
+            "slug": feed.slug,
+            "name": feed.name,
+            "agency": feed.agency,
+            "city": feed.city,
+            "state": feed.state,
+            "scraper": feed.scraper,
+            "url": feed.url,
+            "homepage": feed.homepage,
+            "timezone": feed.timezone,
+            "snapshot": int(feed.snapshot),
+            "interval_seconds": feed.interval_seconds,
+            "precision": feed.precision,
+            "license": feed.license,
+            "source_notes": feed.source_notes,
+            "updated_at": now,
+        }
+        with self.transaction() as conn:
+            columns = ", ".join(row)
+            updates = ", ".join(f"{k} = excluded.{k}" for k in row if k != "slug")
+            conn.execute(
+                f"INSERT INTO feeds ({columns}, added_at) VALUES "
+                f"({', '.join('?' * len(row))}, ?) ON CONFLICT(slug) DO UPDATE SET {updates}",
+                [*row.values(), now],
+            )
+
+    # -- what the fetcher needs from the last polls
+
+    def last_parsed(self, feed: str) -> dict[str, Any] | None:
+        """The last poll of ``feed`` whose body was parsed successfully (or found unchanged):
+        its ``sha256``, ``etag`` and ``last_modified`` drive conditional GETs and the
+        unchanged-body check."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT id, sha256, etag, last_modified, observed_at FROM polls "
+                "WHERE feed = ? AND outcome IN ('new', 'unchanged', 'not_modified') "
+                "ORDER BY id DESC LIMIT 1",
+                [feed],
+            ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("id", "sha256", "etag", "last_modified", "observed_at"), row, strict=True))
+
+    # -- recording polls
+
+    def record_error(
+        self,
+        feed: str,
+        *,
+        error_kind: str,
+        error: str,
+        started_at: str | None = None,
+        duration_ms: float | None = None,
+        http_status: int | None = None,
+        nbytes: int | None = None,
+        sha256: str | None = None,
+        source: str | None = None,
+    ) -> PollSummary:
+        """Record a failed poll. No incident row is touched."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                _INSERT_POLL,
+                (
+                    feed,
+                    started_at or utc_now(),
+                    None,
+                    duration_ms,
+                    "error",
+                    http_status,
+                    nbytes,
+                    sha256,
+                    None,
+                    None,
+                    None,
+                    0,
+                    0,
+                    0,
+                    0,
+                    error_kind,
+                    error,
+                    source,
+                ),
+            )
+        return PollSummary(cursor.lastrowid or 0, feed, "error", error_kind=error_kind, error=error)
+
+    def record_unchanged(
+        self,
+        feed: str,
+        *,
+        outcome: str = "unchanged",
+        started_at: str | None = None,
+        observed_at: str | None = None,
+        duration_ms: float | None = None,
+        http_status: int | None = None,
+        nbytes: int | None = None,
+        sha256: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        source: str | None = None,
+    ) -> PollSummary:
+        """Record a poll whose body is known to be unchanged (304, or same SHA-256)."""
+        assert outcome in ("unchanged", "not_modified")
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                _INSERT_POLL,
+                (
+                    feed,
+                    started_at or utc_now(),
+                    observed_at,
+                    duration_ms,
+                    outcome,
+                    http_status,
+                    nbytes,
+                    sha256,
+                    etag,
+                    last_modified,
+                    None,
+                    0,
+                    0,
+                    0,
+                    0,
+                    None,
+                    None,
+                    source,
+                ),
+            )
+        return PollSummary(cursor.lastrowid or 0, feed, outcome)
+
+    def record_success(
+        self,
+        feed: str,
+        incidents: Sequence[Incident],
+        *,
+        observed_at: str,
+        snapshot: bool = False,
+        started_at: str | None = None,
+        duration_ms: float | None = None,
+        http_status: int | None = None,
+        nbytes: int | None = None,
+        sha256: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        source: str | None = None,
+    ) -> PollSummary:
+        """Archive one parsed page in one transaction.
+
+        New incidents are inserted (version 1); an incident whose tracked fields differ from
+        the stored ones gets a new version listing the changed columns; an unchanged one only
+        has ``last_seen_at`` moved. For a ``snapshot`` feed, listed incidents missing from
+        this page are marked gone, and gone incidents that are listed again come back.
+        """
+        by_id: dict[str, Incident] = {}
+        for incident in incidents:  # the normalizer merges, but never trust a caller twice
+            by_id[incident.incident_id] = incident
+        with self.transaction() as conn:
+            known = self._load_state(conn, feed, by_id.keys(), snapshot)
+            inserts: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            touches: list[tuple[Any, ...]] = []
+            gone_marks: list[tuple[Any, ...]] = []
+            versions: list[tuple[Any, ...]] = []  # without poll_id, added below
+            new = changed = gone = returned = 0
+            for incident_id, incident in by_id.items():
+                values = _row_values(incident)
+                stored = known.pop(incident_id, None)
+                if stored is None:
+                    new += 1
+                    inserts.append((feed, incident_id, *values, observed_at, observed_at, None, 1))
+                    versions.append((feed, incident_id, 1, '["new"]', values, None))
+                    continue
+                old_values, gone_at, version = stored
+                diff = [
+                    name
+                    for name, old, fresh in zip(TRACKED_FIELDS, old_values, values, strict=True)
+                    if old != fresh
+                ]
+                changed += bool(diff)
+                if gone_at is not None:  # listed again after it had left the list
+                    returned += 1
+                    diff.append("gone_at")
+                if diff:
+                    version += 1
+                    updates.append((*values, observed_at, None, version, feed, incident_id))
+                    versions.append((feed, incident_id, version, json.dumps(diff), values, None))
+                else:
+                    touches.append((observed_at, feed, incident_id))
+            if snapshot:
+                # What is left in ``known`` was listed before and is not on this page.
+                for incident_id, (old_values, gone_at, version) in known.items():
+                    if gone_at is not None:
+                        continue
+                    gone += 1
+                    version += 1
+                    gone_marks.append((observed_at, version, feed, incident_id))
+                    versions.append(
+                        (feed, incident_id, version, '["gone_at"]', old_values, observed_at)
+                    )
+            cursor = conn.execute(
+                _INSERT_POLL,
+                (
+                    feed,
+                    started_at or observed_at,
+                    observed_at,
+                    duration_ms,
+                    "new",
+                    http_status,
+                    nbytes,
+                    sha256,
+                    etag,
+                    last_modified,
+                    len(by_id),
+                    new,
+                    changed,
+                    gone,
+                    returned,
+                    None,
+                    None,
+                    source,
+                ),
+            )
+            poll_id = cursor.lastrowid
+            if inserts:
+                conn.executemany(_INSERT_INCIDENT, inserts)
+            if updates:
+                conn.executemany(_UPDATE_INCIDENT, updates)
+            if touches:
+                conn.executemany(_TOUCH_INCIDENT, touches)
+            if gone_marks:
+                conn.executemany(_MARK_GONE, gone_marks)
+            if versions:
+                conn.executemany(
+                    _INSERT_VERSION,
+                    (
+                        (f, i, v, poll_id, observed_at, ch, *vals, g)
+                        for f, i, v, ch, vals, g in versions
+                    ),
+                )
+        return PollSummary(poll_id or 0, feed, "new", len(by_id), new, changed, gone, returned)
+
+    def _load_state(
+        self,
+        conn: sqlite3.Connection,
+        feed: str,
+        incident_ids: Iterable[str],
+        snapshot: bool,
+    ) -> dict[str, tuple[tuple[Any, ...], str | None, int]]:
+        """Stored state of the page's incidents, plus (snapshot feeds) every listed one."""
+        state: dict[str, tuple[tuple[Any, ...], str | None, int]] = {}
+        width = len(TRACKED_FIELDS)
+
+        def take(rows: Iterable[Sequence[Any]]) -> None:
+            for row in rows:
+                state[row[0]] = (tuple(row[1 : width + 1]), row[width + 1], row[width + 2])
+
+        ids = list(incident_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            take(
+                conn.execute(
+                    _SELECT_STATE + f"incident_id IN ({', '.join('?' * len(chunk))})",
+                    [feed, *chunk],
+                )
+            )
+        if snapshot:
+            take(conn.execute(_SELECT_STATE + "gone_at IS NULL", [feed]))
+        return state
+
+    # -- reading
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Per feed: incidents, versions, first/last received, last poll and its outcome."""
+        sql = """
+        SELECT f.slug AS feed,
+          (SELECT count(*) FROM incidents i WHERE i.feed = f.slug) AS incidents,
+          (SELECT count(*) FROM incident_versions v WHERE v.feed = f.slug) AS versions,
+          (SELECT min(received_at) FROM incidents i WHERE i.feed = f.slug) AS first_received,
+          (SELECT max(received_at) FROM incidents i WHERE i.feed = f.slug) AS last_received,
+          (SELECT count(*) FROM polls p WHERE p.feed = f.slug) AS polls,
+          (SELECT max(started_at) FROM polls p WHERE p.feed = f.slug) AS last_poll,
+          (SELECT outcome FROM polls p WHERE p.feed = f.slug ORDER BY id DESC LIMIT 1)
+            AS last_outcome
+        FROM feeds f ORDER BY f.slug
+        """
+        with self._lock:
+            return [dict(row) for row in self.db.query(sql)]

@@ -1,0 +1,259 @@
+"""The ``dispatchwatch`` command: a thin layer over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import DispatchwatchError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def clean_errors(function: F) -> F:
+    """Turn expected errors into one clear line and a non-zero exit, never a traceback."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except DispatchwatchError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="config.yaml to read (default: ./config.yaml when it exists).",
+)
+plugins_option = click.option(
+    "--plugins-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A folder of extra scraper modules (*.py) to load.",
+)
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The SQLite archive (default: the config's database, else dispatch.db).",
+)
+
+
+def load_optional_config(config_path: Path | None, plugins_dir: Path | None = None) -> Any:
+    """The given config (must exist), else ./config.yaml if present, else None."""
+    from .config import DEFAULT_CONFIG, load_config
+
+    if config_path is None:
+        if not Path(DEFAULT_CONFIG).exists():
+            return None
+        config_path = Path(DEFAULT_CONFIG)
+    config = load_config(config_path)
+    if plugins_dir is not None:
+        from dataclasses import replace
+
+        config = replace(config, plugins_dir=plugins_dir)
+    return config
+
+
+def resolve_feed(name: str, config_path: Path | None, plugins_dir: Path | None) -> Any:
+    """A feed configured under ``name``, else a feed with the defaults of scraper ``name``."""
+    from .config import default_feed
+
+    config = load_optional_config(config_path, plugins_dir)
+    if config is not None and name in config.feeds:
+        return config.feeds[name]
+    return default_feed(name, plugins_dir or (config.plugins_dir if config else None))
+
+
+def resolve_db(db_path: Path | None, config_path: Path | None) -> Path:
+    if db_path is not None:
+        return db_path
+    config = load_optional_config(config_path)
+    return config.database if config is not None else Path("dispatch.db")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="dispatchwatch")
+def cli() -> None:
+    """Archive near-real-time police and fire dispatch feeds into SQLite.
+
+    \b
+    dispatchwatch feeds                          list scrapers and configured feeds
+    dispatchwatch parse seattle-fire page.html   a saved page as JSON lines
+    dispatchwatch ingest milwaukee-police a.html b.html --db dispatch.db
+    dispatchwatch stats --db dispatch.db
+    """
+
+
+@cli.command()
+@config_option
+@plugins_option
+@clean_errors
+def feeds(config_path: Path | None, plugins_dir: Path | None) -> None:
+    """List the available scrapers and the feeds configured in config.yaml."""
+    from .plugins import load_scrapers
+
+    config = load_optional_config(config_path, plugins_dir)
+    scrapers = load_scrapers(plugins_dir or (config.plugins_dir if config else None))
+    click.echo("Scrapers:")
+    width = max(len(slug) for slug in scrapers) if scrapers else 0
+    for slug, scraper in scrapers.items():
+        kind = "snapshot" if scraper.snapshot else "day log"
+        click.echo(
+            f"  {slug:<{width}}  {scraper.name} ({scraper.city}; {scraper.timezone}; "
+            f"every {scraper.interval}; {kind})"
+        )
+    if config is None:
+        click.echo("\nNo config.yaml here: pass --config to list configured feeds.")
+        return
+    click.echo(f"\nFeeds in {config.path} (database {config.database}):")
+    width = max((len(slug) for slug in config.feeds), default=0)
+    for slug, feed in config.feeds.items():
+        state = "enabled" if feed.enabled else "disabled"
+        click.echo(
+            f"  {slug:<{width}}  {feed.scraper.slug}  every {feed.interval:g}s  {state}  {feed.url}"
+        )
+
+
+@cli.command()
+@click.argument("feed")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True))
+@config_option
+@plugins_option
+@clean_errors
+def parse(feed: str, file: Path, config_path: Path | None, plugins_dir: Path | None) -> None:
+    """Parse a saved page of FEED and print its incidents as JSON lines (no database).
+
+    \b
+    dispatchwatch parse seattle-fire saved/2024-03-31.html | jq .address
+    curl -s "$URL" | dispatchwatch parse milwaukee-police -
+    """
+    from .pipeline import parse_page
+
+    resolved = resolve_feed(feed, config_path, plugins_dir)
+    try:
+        body = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise DispatchwatchError(f"cannot read {file}: {exc.strerror or exc}") from None
+    parsed = parse_page(resolved, body, url=resolved.url)
+    out = sys.stdout
+    for incident in parsed.incidents:
+        out.write(json.dumps(incident.as_dict(), ensure_ascii=False) + "\n")
+
+
+@cli.command()
+@click.argument("feed")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@config_option
+@plugins_option
+@click.option("-v", "--verbose", is_flag=True, help="One line per page.")
+@clean_errors
+def ingest(
+    feed: str,
+    files: tuple[Path, ...],
+    db_path: Path | None,
+    config_path: Path | None,
+    plugins_dir: Path | None,
+    verbose: bool,
+) -> None:
+    """Archive saved pages of FEED, in the given order, as consecutive polls.
+
+    \b
+    dispatchwatch ingest milwaukee-police mke/*.html --db dispatch.db
+
+    Exits non-zero if any page failed to parse (its poll is recorded as an error and it
+    writes no incident).
+    """
+    from .archive import Archive
+    from .pipeline import ingest_files
+
+    resolved = resolve_feed(feed, config_path, plugins_dir)
+    database = resolve_db(db_path, config_path)
+    show_progress = not verbose and len(files) > 1 and sys.stderr.isatty()
+
+    with Archive(database) as archive:
+        if show_progress:
+            with click.progressbar(length=len(files), label="Ingesting", file=sys.stderr) as bar:
+                summaries = ingest_files(
+                    archive, resolved, files, on_page=lambda _path, _summary: bar.update(1)
+                )
+        else:
+
+            def report(path: Path, summary: Any) -> None:
+                if verbose or summary.outcome == "error":
+                    click.echo(f"{path}: {_describe(summary)}", err=summary.outcome == "error")
+
+            summaries = ingest_files(archive, resolved, files, on_page=report)
+    totals = {
+        k: sum(getattr(s, k) for s in summaries) for k in ("new", "changed", "gone", "returned")
+    }
+    errors = [s for s in summaries if s.outcome == "error"]
+    unchanged = sum(s.outcome in ("unchanged", "not_modified") for s in summaries)
+    click.echo(
+        f"{len(summaries)} pages into {database}: {totals['new']} new, "
+        f"{totals['changed']} changed, {totals['gone']} gone, {totals['returned']} returned; "
+        f"{unchanged} unchanged pages, {len(errors)} errors"
+    )
+    if errors:
+        raise click.ClickException(
+            f"{len(errors)} of {len(summaries)} pages failed; first: {errors[0].error}"
+        )
+
+
+def _describe(summary: Any) -> str:
+    if summary.outcome == "error":
+        return f"error ({summary.error_kind}): {summary.error}"
+    if summary.outcome != "new":
+        return summary.outcome
+    return (
+        f"{summary.incidents} incidents: {summary.new} new, {summary.changed} changed, "
+        f"{summary.gone} gone, {summary.returned} returned"
+    )
+
+
+@cli.command()
+@db_option
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@clean_errors
+def stats(db_path: Path | None, config_path: Path | None, as_json: bool) -> None:
+    """Per feed: incidents, versions, first/last received, polls and the last poll."""
+    from .archive import Archive
+
+    database = resolve_db(db_path, config_path)
+    if not database.exists():
+        raise DispatchwatchError(f"no archive at {database}")
+    with Archive(database) as archive:
+        rows = archive.stats()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"{database}: no feeds yet")
+        return
+    headers = list(rows[0])
+    table = [headers] + [["" if row[h] is None else str(row[h]) for h in headers] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(headers))]
+    for line in table:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    cli()
