@@ -66,9 +66,7 @@ _UPDATED = re.compile(
 def parse(page: Page) -> ParseResult:
     columns, rows = find_table_by_headers(page.tree, HEADERS, what=WHAT)
     width = max(columns.values()) + 1
-    i_id, i_received, i_address, i_district, i_type, i_status = (
-        columns[name] for name in HEADERS
-    )
+    i_id, i_received, i_address, i_district, i_type, i_status = (columns[name] for name in HEADERS)
     out: list[RawRow] = []
     for row in rows:
         texts = [cell_text(c) for c in row if c.tag in ("td", "th")]

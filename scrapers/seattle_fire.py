@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import date
+from typing import TYPE_CHECKING
 
 from dispatchwatch.scraper import (
     LayoutError,
@@ -38,6 +39,9 @@ from dispatchwatch.scraper import (
     cell_text,
     find_table_by_headers,
 )
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 URL = "https://web.seattle.gov/sfd/realtime911/getRecsForDatePub.asp?action=Today&incDate=&rad1=des"
 DAY_URL = (
@@ -61,7 +65,7 @@ HEADERS = {
 STATUSES = frozenset({"active", "closed"})
 
 _NO_RECORDS = re.compile(r"Sorry,\s+no\s+records\s+found\s+for\s+\d{1,2}/\d{1,2}/\d{4}", re.I)
-_RETRIEVED = re.compile(r"Retrieved\s+(\d+)\s+dispatch\s+messages", re.I)
+_RETRIEVED = re.compile(r"Retrieved\s+(\d+)\s+dispatch\s+messages")
 
 
 def day_url(day: date) -> str:
@@ -78,9 +82,7 @@ def parse(page: Page) -> ParseResult:
             return ParseResult(rows=[])
         raise
     width = max(columns.values()) + 1
-    i_received, i_id, i_level, i_units, i_address, i_type = (
-        columns[name] for name in HEADERS
-    )
+    i_received, i_id, i_level, i_units, i_address, i_type = (columns[name] for name in HEADERS)
     out: list[RawRow] = []
     for row in rows:
         cells = [c for c in row if c.tag in ("td", "th")]
@@ -102,7 +104,9 @@ def parse(page: Page) -> ParseResult:
                 units=texts[i_units] or None,
             )
         )
-    footer = _RETRIEVED.search(page.text)
+    text = page.text
+    start = text.rfind("Retrieved")  # the footer is at the very end: no need to scan it all
+    footer = _RETRIEVED.match(text, start) if start >= 0 else None
     if footer and int(footer.group(1)) != len(out):
         raise LayoutError(
             f"{WHAT}: the footer says {footer.group(0)!r} but {len(out)} rows were parsed"
@@ -110,14 +114,16 @@ def parse(page: Page) -> ParseResult:
     return ParseResult(rows=out)
 
 
-def _status(cells: list) -> str | None:
+def _status(cells: list[HtmlElement]) -> str | None:
     """The row's status from its cells' class: the most common one (normally all agree)."""
-    classes = [" ".join((c.get("class") or "").split()) for c in cells]
+    classes = [c.get("class") for c in cells]
     value = classes[0]
-    if any(c != value for c in classes):
+    if classes.count(value) != len(classes):
         value = Counter(classes).most_common(1)[0][0]
-    known = [token for token in value.split() if token in STATUSES]
-    return known[0] if known else value or None
+    if value in STATUSES:
+        return value
+    tokens = (value or "").split()
+    return next((t for t in tokens if t in STATUSES), " ".join(tokens) or None)
 
 
 scraper = Scraper(

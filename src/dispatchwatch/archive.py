@@ -29,7 +29,7 @@ import sqlite_utils
 
 from .incident import TRACKED_FIELDS, Incident
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
 INCIDENT_COLUMNS: dict[str, type] = {
@@ -184,7 +184,17 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     db["incidents"].enable_fts(["call_type", "address"], create_triggers=True)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migration_1}
+def _migration_2(db: sqlite_utils.Database) -> None:
+    # The local-time and timeline views for Datasette, and their zone_offsets table.
+    from .publish import install_views  # lazy: publish imports this module
+
+    install_views(db.conn)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
+    1: _migration_1,
+    2: _migration_2,
+}
 
 
 def migrate(db: sqlite_utils.Database) -> int:

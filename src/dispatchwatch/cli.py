@@ -86,16 +86,47 @@ def resolve_db(db_path: Path | None, config_path: Path | None) -> Path:
     return config.database if config is not None else Path("dispatch.db")
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """Imports the modules of the daemon and publishing commands only when they run, so
+    ``dispatchwatch ingest`` in a shell loop starts fast."""
+
+    lazy_commands: dict[str, str] = {
+        "run": "dispatchwatch.cli_daemon:run",
+        "status": "dispatchwatch.cli_daemon:status",
+        "demo": "dispatchwatch.cli_daemon:demo",
+        "simulate": "dispatchwatch.cli_simulate:simulate",
+        "metadata": "dispatchwatch.cli_publish:metadata",
+        "serve": "dispatchwatch.cli_publish:serve",
+        "snapshot": "dispatchwatch.cli_publish:snapshot",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands:
+            import importlib
+
+            module_name, attribute = self.lazy_commands[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="dispatchwatch")
 def cli() -> None:
     """Archive near-real-time police and fire dispatch feeds into SQLite.
 
     \b
+    dispatchwatch run                            poll the feeds in config.yaml
+    dispatchwatch demo                           the whole pipeline, no internet
     dispatchwatch feeds                          list scrapers and configured feeds
     dispatchwatch parse seattle-fire page.html   a saved page as JSON lines
     dispatchwatch ingest milwaukee-police a.html b.html --db dispatch.db
     dispatchwatch stats --db dispatch.db
+    dispatchwatch serve --db dispatch.db         browse with Datasette
     """
 
 
@@ -180,9 +211,10 @@ def ingest(
     writes no incident).
     """
     from .archive import Archive
-    from .pipeline import ingest_files
+    from .pipeline import check_readable, ingest_files
 
     resolved = resolve_feed(feed, config_path, plugins_dir)
+    check_readable(files)  # before the archive is created or touched
     database = resolve_db(db_path, config_path)
     show_progress = not verbose and len(files) > 1 and sys.stderr.isatty()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -130,6 +131,21 @@ def process_page(
     )
 
 
+def check_readable(paths: Iterable[str | Path]) -> list[Path]:
+    """Every path as a readable file, else a clear error naming the first bad one, so a run
+    stops before it writes anything."""
+    checked = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            reason = "not a file" if path.exists() else "No such file or directory"
+            if path.is_file():
+                reason = "Permission denied"
+            raise DispatchwatchError(f"cannot read {path}: {reason}")
+        checked.append(path)
+    return checked
+
+
 def ingest_files(
     archive: Archive,
     feed: Feed,
@@ -139,19 +155,16 @@ def ingest_files(
 ) -> list[PollSummary]:
     """Archive saved pages in the given order, as consecutive polls of ``feed``.
 
-    Every file is read before the first one is archived, so an unreadable file stops the
-    run before it writes anything.
+    Pages are read one at a time (a run over months of captures must not hold them all).
     """
-    pages: list[tuple[Path, bytes]] = []
-    for name in paths:
-        path = Path(name)
-        try:
-            pages.append((path, path.read_bytes()))
-        except OSError as exc:
-            raise DispatchwatchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    files = check_readable(paths)
     archive.register_feed(feed.record())
     summaries = []
-    for path, body in pages:
+    for path in files:
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise DispatchwatchError(f"cannot read {path}: {exc.strerror or exc}") from None
         summary = process_page(archive, feed, body, url=feed.url, source=str(path))
         summaries.append(summary)
         if on_page is not None:

@@ -1,0 +1,623 @@
+"""The daemon: poll every enabled feed on its interval, forever, and record every poll.
+
+One APScheduler interval job per feed runs :meth:`Daemon.poll` on a thread pool:
+
+- ``max_instances=1``: never two polls of one feed at once; ``coalesce=True``: runs missed
+  while the machine slept are folded into one; a run later than one interval is skipped
+  (the next one is due anyway).
+- first runs are spread over a short window so a thousand feeds do not all fire at t=0, and
+  each run gets a random jitter of up to 10% of the interval.
+- each poll has a hard deadline (its interval, at least 1 s, at most twice the feed's
+  connect + read timeouts), passed to the fetcher, so a hung server cannot wedge a feed.
+- a failing feed backs off: interval x 2^failures, up to a cap (16 x interval, at most 1 h,
+  never below the interval), back to normal on the first success. The failure streak is
+  read from ``polls`` at start-up, so a restart does not forget it.
+
+A poll never raises: fetch errors, parse errors and bugs alike become an ``error`` row in
+``polls`` (with its kind) and a log line, and the feed carries on.
+
+Stopping (:meth:`Daemon.stop`) stops scheduling, waits for in-flight polls up to a deadline and
+then abandons them: each poll writes in one transaction, so an abandoned poll leaves nothing
+behind, and after ``stop`` returns no poll touches the archive again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor as _Pool
+from concurrent.futures import wait as _wait_futures
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .archive import Archive, PollSummary, utc_now
+from .config import Config, Feed
+from .errors import FetchError
+from .pipeline import process_page
+from .status import failure_streaks, format_time, parse_time
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .fetch import FetchResult
+
+log = logging.getLogger("dispatchwatch.daemon")
+
+T = TypeVar("T")
+
+#: Fraction of the interval added at random to every run (spreads feeds apart over time).
+JITTER = 0.1
+#: Backoff cap: BACKOFF_INTERVALS x interval, at most BACKOFF_MAX_SECONDS.
+BACKOFF_INTERVALS = 16
+BACKOFF_MAX_SECONDS = 3600.0
+#: First runs: the first feed after FIRST_DELAY, the others spread START_STEP apart (but
+#: within one interval), so start-up load looks like the steady state.
+FIRST_DELAY = 0.2
+START_STEP = 0.02
+#: How long a poll may take at least, whatever its interval.
+MIN_DEADLINE = 1.0
+#: How long :meth:`Daemon.stop` waits for in-flight polls by default.
+STOP_TIMEOUT = 10.0
+
+
+class PollFetcher(Protocol):
+    """What the daemon needs from :class:`dispatchwatch.fetch.Fetcher`."""
+
+    def fetch(
+        self,
+        feed: Feed,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        deadline: float | None = None,
+    ) -> FetchResult: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    #: Worker threads polling at once (default: one per feed, at most 32).
+    max_workers: int | None = None
+    jitter: float = JITTER
+    #: Backoff cap in seconds for every feed (default: min(16 x interval, 1 h)).
+    backoff_max: float | None = None
+    stop_timeout: float = STOP_TIMEOUT
+
+
+@dataclass(slots=True)
+class PollReport:
+    """One finished poll: what :class:`~dispatchwatch.archive.Archive` recorded, plus timing
+    and what the daemon will do next. ``--jsonl`` prints these."""
+
+    feed: str
+    poll_id: int
+    outcome: str
+    started_at: str
+    duration_ms: float
+    #: When the scheduler meant to start this poll (jitter included); None for --once.
+    scheduled_at: str | None = None
+    incidents: int = 0
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    returned: int = 0
+    http_status: int | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    consecutive_failures: int = 0
+    #: Seconds until the next poll of this feed (None when not scheduled).
+    next_in: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "error"
+
+    @property
+    def late_ms(self) -> float | None:
+        """How much later than scheduled the poll started."""
+        scheduled, started = parse_time(self.scheduled_at), parse_time(self.started_at)
+        if scheduled is None or started is None:
+            return None
+        return round((started - scheduled).total_seconds() * 1000, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "late_ms": self.late_ms}
+
+    def describe(self) -> str:
+        """The log line: ``seattle-fire new 220 incidents +3 new ~2 changed -0 gone 412ms``."""
+        took = f"{self.duration_ms:.0f}ms"
+        if self.outcome == "new":
+            returned = f" +{self.returned} returned" if self.returned else ""
+            return (
+                f"{self.feed} new {self.incidents} incidents +{self.new} new "
+                f"~{self.changed} changed -{self.gone} gone{returned} {took}"
+            )
+        if self.outcome == "error":
+            line = f"{self.feed} error {self.error_kind}: {self.error} {took}"
+            if self.consecutive_failures:
+                line += f" ({self.consecutive_failures} in a row"
+                if self.next_in is not None:
+                    line += f", next try in {self.next_in:.3g}s"
+                line += ")"
+            return line
+        return f"{self.feed} {self.outcome} {took}"
+
+
+@dataclass(slots=True)
+class _FeedState:
+    feed: Feed
+    failures: int = 0
+    last_error_at: str | None = None
+    #: The interval the feed's job currently runs at (stretched while failing).
+    current_interval: float = 0.0
+    host: str = ""
+    scheduled_at: datetime | None = None
+
+
+class _Abandoned(Exception):
+    """The daemon stopped while this poll was in flight: it must not touch the archive."""
+
+
+def backoff_interval(interval: float, failures: int, cap: float | None = None) -> float:
+    """The interval of a feed after ``failures`` consecutive failed polls:
+    ``interval x 2^failures`` up to ``cap`` (default min(16 x interval, 1 h)), never below
+    ``interval``."""
+    if cap is None:
+        cap = min(BACKOFF_INTERVALS * interval, BACKOFF_MAX_SECONDS)
+    cap = max(cap, interval)
+    if failures <= 0:
+        return interval
+    # min() before the power so a feed failing for months cannot overflow a float.
+    return min(interval * 2 ** min(failures, 64), cap)
+
+
+def poll_deadline(feed: Feed) -> float:
+    """Seconds one poll of ``feed`` may take in all, retries included."""
+    return min(max(feed.interval, MIN_DEADLINE), 2 * (feed.connect_timeout + feed.read_timeout))
+
+
+def host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.lower() or url
+
+
+class _Executor(ThreadPoolExecutor):
+    """APScheduler's thread pool, telling the daemon when each run was *meant* to start
+    (``_do_submit_job`` is the hook APScheduler executors implement), so a late start can
+    be measured without guessing the trigger's jitter."""
+
+    def __init__(self, max_workers: int, on_submit: Callable[[str, datetime], None]) -> None:
+        super().__init__(max_workers)
+        self._on_submit = on_submit
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        self._on_submit(job.id, run_times[-1])
+        super()._do_submit_job(job, run_times)
+
+
+class Daemon:
+    """Polls ``feeds`` into ``archive`` with ``fetcher``; see the module docstring.
+
+    The archive and the fetcher belong to the caller, who closes them after :meth:`stop`.
+    ``on_poll`` is called (from a worker thread) with each :class:`PollReport` after its
+    poll has been committed.
+    """
+
+    def __init__(
+        self,
+        feeds: Sequence[Feed],
+        archive: Archive,
+        fetcher: PollFetcher,
+        *,
+        settings: DaemonSettings | None = None,
+        on_poll: Callable[[PollReport], None] | None = None,
+    ) -> None:
+        self.archive = archive
+        self.fetcher = fetcher
+        self.settings = settings or DaemonSettings()
+        self.on_poll = on_poll
+        self._states = {feed.slug: _FeedState(feed, current_interval=feed.interval,
+                                              host=host_of(feed.url)) for feed in feeds}
+        self._scheduler: BackgroundScheduler | None = None
+        # In-flight polls and archive users, for a clean stop.
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._closed = False
+        self._in_flight = 0
+        self._writers = 0
+        for feed in feeds:
+            archive.register_feed(feed.record())
+        for slug, (count, last) in failure_streaks(archive.conn, list(self._states)).items():
+            state = self._states[slug]
+            state.failures, state.last_error_at = count, last
+            state.current_interval = self._backoff(state)
+
+    # -- introspection (tests, status lines)
+
+    @property
+    def feeds(self) -> list[Feed]:
+        return [state.feed for state in self._states.values()]
+
+    def consecutive_failures(self, slug: str) -> int:
+        return self._states[slug].failures
+
+    def current_interval(self, slug: str) -> float:
+        """The interval ``slug`` is polled at now (its configured one unless backing off)."""
+        return self._states[slug].current_interval
+
+    def next_run_time(self, slug: str) -> datetime | None:
+        if self._scheduler is None:
+            return None
+        job = self._scheduler.get_job(slug)
+        return job.next_run_time if job else None
+
+    # -- one poll
+
+    def poll(self, feed: Feed, *, scheduled_at: datetime | None = None) -> PollReport | None:
+        """Poll ``feed`` once and record the poll. Never raises. Returns None when the daemon
+        is stopping (the poll then wrote nothing)."""
+        with self._cond:
+            if self._stopping:
+                return None
+            self._in_flight += 1
+        try:
+            return self._poll(feed, scheduled_at)
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _poll(self, feed: Feed, scheduled_at: datetime | None) -> PollReport | None:
+        state = self._states.get(feed.slug) or _FeedState(feed, current_interval=feed.interval)
+        started_at = utc_now()
+        clock = time.monotonic()
+
+        def elapsed_ms() -> float:
+            return round((time.monotonic() - clock) * 1000, 3)
+
+        summary: PollSummary
+        http_status: int | None = None
+        retry_after: float | None = None
+        try:
+            try:
+                last = self._use_archive(lambda: self.archive.last_parsed(feed.slug)) or {}
+                result = self.fetcher.fetch(
+                    feed,
+                    etag=last.get("etag"),
+                    last_modified=last.get("last_modified"),
+                    deadline=clock + poll_deadline(feed),
+                )
+            except FetchError as exc:
+                http_status = exc.status
+                # The fetcher gave up on a 429/503; its last attempt knows the Retry-After.
+                retry_after = getattr(exc, "retry_after", None) or getattr(
+                    exc.__cause__, "retry_after", None)
+                summary = self._use_archive(partial(
+                    self.archive.record_error, feed.slug, error_kind=exc.kind, error=str(exc),
+                    http_status=exc.status, started_at=started_at, duration_ms=elapsed_ms(),
+                    source=feed.url,
+                ))
+            else:
+                http_status = result.status
+                summary = self._use_archive(
+                    partial(self._archive_result, feed, result, last, started_at, elapsed_ms)
+                )
+        except _Abandoned:
+            log.info("%s: poll abandoned, the daemon is stopping", feed.slug)
+            return None
+        except Exception as exc:
+            # A bug (ours or a plugin's): record it, log the traceback, keep polling.
+            log.exception("%s: unexpected error in poll", feed.slug)
+            try:
+                summary = self._use_archive(partial(
+                    self.archive.record_error, feed.slug, error_kind="internal",
+                    error=f"{type(exc).__name__}: {exc}", started_at=started_at,
+                    duration_ms=elapsed_ms(), source=feed.url,
+                ))
+            except _Abandoned:
+                return None
+            except Exception:
+                log.exception("%s: could not record the failed poll", feed.slug)
+                return None
+        next_in = self._after_poll(state, summary, retry_after)
+        report = PollReport(
+            feed=feed.slug,
+            poll_id=summary.poll_id,
+            outcome=summary.outcome,
+            started_at=started_at,
+            duration_ms=elapsed_ms(),
+            scheduled_at=format_time(scheduled_at) if scheduled_at else None,
+            incidents=summary.incidents,
+            new=summary.new,
+            changed=summary.changed,
+            gone=summary.gone,
+            returned=summary.returned,
+            http_status=http_status,
+            error_kind=summary.error_kind,
+            error=summary.error,
+            consecutive_failures=state.failures,
+            next_in=next_in,
+        )
+        level = logging.WARNING if summary.outcome == "error" else logging.INFO
+        log.log(level, "%s", report.describe())
+        if self.on_poll is not None:
+            try:
+                self.on_poll(report)
+            except Exception:
+                log.exception("on_poll callback failed")
+        return report
+
+    def _archive_result(
+        self,
+        feed: Feed,
+        result: FetchResult,
+        last: dict[str, Any],
+        started_at: str,
+        elapsed_ms: Callable[[], float],
+    ) -> PollSummary:
+        fetched_at = utc_now()
+        if result.not_modified:
+            # A 304 carries the validators of the page we already have: keep them (and its
+            # SHA-256) so the next poll is conditional too.
+            return self.archive.record_unchanged(
+                feed.slug,
+                outcome="not_modified",
+                started_at=started_at,
+                observed_at=fetched_at,
+                duration_ms=elapsed_ms(),
+                http_status=result.status,
+                sha256=last.get("sha256"),
+                etag=result.etag or last.get("etag"),
+                last_modified=result.last_modified or last.get("last_modified"),
+                source=result.url,
+            )
+        return process_page(
+            self.archive,
+            feed,
+            result.body,
+            url=result.url,
+            headers=result.headers,
+            http_status=result.status,
+            started_at=started_at,
+            fetched_at=fetched_at,
+            fetch_ms=elapsed_ms(),
+            etag=result.etag,
+            last_modified=result.last_modified,
+            source=result.url,
+        )
+
+    def _use_archive(self, action: Callable[[], T]) -> T:
+        """Run ``action`` on the archive unless the daemon has closed its door to it."""
+        with self._cond:
+            if self._closed:
+                raise _Abandoned
+            self._writers += 1
+        try:
+            return action()
+        finally:
+            with self._cond:
+                self._writers -= 1
+                self._cond.notify_all()
+
+    # -- backoff
+
+    def _backoff(self, state: _FeedState) -> float:
+        return backoff_interval(state.feed.interval, state.failures, self.settings.backoff_max)
+
+    def _after_poll(
+        self, state: _FeedState, summary: PollSummary, retry_after: float | None
+    ) -> float | None:
+        """Update the feed's failure streak and, when its interval changes, its schedule.
+        Returns the seconds until its next poll, when the scheduler runs it."""
+        before = state.current_interval
+        if summary.outcome == "error":
+            state.failures += 1
+            state.last_error_at = utc_now()
+            interval = self._backoff(state)
+            if retry_after:
+                # The server said when to come back; honour it, within the backoff cap.
+                interval = max(interval, min(retry_after, backoff_interval(
+                    state.feed.interval, 64, self.settings.backoff_max)))
+        else:
+            state.failures = 0
+            state.last_error_at = None
+            interval = state.feed.interval
+        state.current_interval = interval
+        if self._scheduler is None:
+            return None
+        if interval != before or summary.outcome == "error":
+            self._reschedule(state, interval)
+            return interval
+        job = self._scheduler.get_job(state.feed.slug)
+        if job is None or job.next_run_time is None:
+            return None
+        return max(0.0, (job.next_run_time - datetime.now(UTC)).total_seconds())
+
+    def _trigger(self, interval: float, start: datetime | None = None) -> IntervalTrigger:
+        jitter = self.settings.jitter * interval
+        # APScheduler adds the jitter to each run and counts the next interval from there,
+        # so take half of it off the interval to keep the configured rate on average.
+        return IntervalTrigger(seconds=max(interval - jitter / 2, 0.001),
+                               jitter=jitter or None, start_date=start, timezone=UTC)
+
+    def _reschedule(self, state: _FeedState, interval: float) -> None:
+        assert self._scheduler is not None
+        start = datetime.now(UTC) + timedelta(seconds=interval)
+        try:
+            self._scheduler.reschedule_job(state.feed.slug, trigger=self._trigger(interval, start))
+        except Exception:  # stopping: the job is gone, nothing to reschedule
+            log.debug("could not reschedule %s", state.feed.slug, exc_info=True)
+
+    # -- scheduling
+
+    def start(self) -> None:
+        """Start polling in the background (returns at once)."""
+        if self._scheduler is not None:
+            raise RuntimeError("the daemon is already running")
+        workers = self.settings.max_workers or max(1, min(32, len(self._states)))
+        scheduler = BackgroundScheduler(
+            executors={"default": _Executor(workers, self._on_submit)},
+            timezone=UTC,
+        )
+        self._scheduler = scheduler
+        now = datetime.now(UTC)
+        count = len(self._states)
+        for index, state in enumerate(self._states.values()):
+            feed = state.feed
+            window = min(feed.interval, count * START_STEP)
+            first = now + timedelta(seconds=FIRST_DELAY + window * index / count)
+            last_error = parse_time(state.last_error_at)
+            if last_error is not None:
+                # Still backing off from before the restart.
+                first = max(first, last_error + timedelta(seconds=state.current_interval))
+            scheduler.add_job(
+                self._run_job,
+                trigger=self._trigger(state.current_interval, first),
+                args=[feed.slug],
+                id=feed.slug,
+                name=feed.slug,
+                max_instances=1,
+                coalesce=True,
+                # Later than one interval: skip, the next run is due anyway.
+                misfire_grace_time=max(1, int(feed.interval)),
+                replace_existing=True,
+            )
+        scheduler.start()
+        log.info("polling %d feed%s with %d worker%s", count, "" if count == 1 else "s",
+                 workers, "" if workers == 1 else "s")
+
+    def _on_submit(self, slug: str, run_time: datetime) -> None:
+        state = self._states.get(slug)
+        if state is not None:
+            state.scheduled_at = run_time
+
+    def _run_job(self, slug: str) -> None:
+        state = self._states[slug]
+        scheduled, state.scheduled_at = state.scheduled_at, None
+        self.poll(state.feed, scheduled_at=scheduled)
+
+    def stop(self, timeout: float | None = None, *, abort: threading.Event | None = None) -> bool:
+        """Stop scheduling, wait up to ``timeout`` seconds (default: the settings') for
+        in-flight polls, then abandon the rest. After this returns no poll touches the
+        archive. Returns True when nothing had to be abandoned. ``abort`` (e.g. a second
+        Ctrl-C) cuts the wait short."""
+        timeout = self.settings.stop_timeout if timeout is None else timeout
+        with self._cond:
+            self._stopping = True
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._in_flight and time.monotonic() < end:
+                if abort is not None and abort.is_set():
+                    break
+                self._cond.wait(min(0.1, max(0.0, end - time.monotonic())))
+            abandoned = self._in_flight
+            self._closed = True
+            # A write already under way is one short transaction: let it commit.
+            while self._writers:
+                self._cond.wait(0.1)
+        if abandoned:
+            log.warning("abandoned %d poll%s still in flight (nothing of them was written)",
+                        abandoned, "" if abandoned == 1 else "s")
+        return not abandoned
+
+    # -- once
+
+    def run_once(self, *, stop: threading.Event | None = None) -> list[PollReport]:
+        """Poll every feed once, feeds of different hosts at the same time, and return the
+        reports (fewer than the feeds if ``stop`` was set meanwhile)."""
+        by_host: dict[str, list[Feed]] = {}
+        for state in self._states.values():
+            by_host.setdefault(state.host, []).append(state.feed)
+        reports: list[PollReport] = []
+        lock = threading.Lock()
+
+        def poll_host(feeds: list[Feed]) -> None:
+            for feed in feeds:
+                if stop is not None and stop.is_set():
+                    return
+                report = self.poll(feed)
+                if report is not None:
+                    with lock:
+                        reports.append(report)
+
+        workers = self.settings.max_workers or max(1, min(32, len(by_host)))
+        pool = _Pool(max_workers=workers, thread_name_prefix="dispatchwatch-once")
+        try:
+            futures = [pool.submit(poll_host, feeds) for feeds in by_host.values()]
+            pending = set(futures)
+            while pending and not (stop is not None and stop.is_set()):
+                _done, pending = _wait_futures(pending, timeout=0.2)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return reports
+
+
+def run(
+    config: Config,
+    *,
+    database: Path | None = None,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    abort: threading.Event | None = None,
+    settings: DaemonSettings | None = None,
+    on_poll: Callable[[PollReport], None] | None = None,
+    fetcher: PollFetcher | None = None,
+) -> int:
+    """Run the daemon for ``config`` until ``stop`` is set (or, with ``once``, poll every
+    enabled feed once). Opens and closes the archive and the fetcher. Returns the exit code:
+    0, or with ``once`` 1 when any feed failed (or was not polled)."""
+    from .fetch import Fetcher
+
+    feeds = config.enabled_feeds
+    stop = stop or threading.Event()
+    settings = settings or DaemonSettings()
+    own_fetcher = fetcher is None
+    fetcher = fetcher or Fetcher(config.user_agent)
+    path = database or config.database
+    try:
+        with _closing(Archive(path)) as archive:
+            daemon = Daemon(feeds, archive, fetcher, settings=settings, on_poll=on_poll)
+            if once:
+                reports = daemon.run_once(stop=stop)
+                daemon.stop(settings.stop_timeout, abort=abort)
+                failed = len(feeds) - sum(report.ok for report in reports)
+                if failed:
+                    log.warning("%d of %d feeds failed", failed, len(feeds))
+                return 1 if failed else 0
+            if not feeds:
+                log.warning("no enabled feeds in the config: nothing to poll")
+            log.info("archiving into %s", path)
+            daemon.start()
+            try:
+                while not stop.wait(1.0):
+                    pass
+            finally:
+                log.info("stopping: waiting up to %gs for in-flight polls",
+                         settings.stop_timeout)
+                daemon.stop(settings.stop_timeout, abort=abort)
+            return 0
+    finally:
+        if own_fetcher:
+            fetcher.close()
+
+
+@contextmanager
+def _closing(archive: Archive) -> Iterator[Archive]:
+    try:
+        yield archive
+    finally:
+        archive.close()
+        log.info("archive %s closed", archive.path)

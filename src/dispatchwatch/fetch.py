@@ -1,0 +1,248 @@
+"""Fetching feed pages politely: one shared client, timeouts, a size cap, conditional GET,
+retries only on transient failures, and at most one request at a time per host.
+
+Error kinds (``FetchError.kind``):
+
+- ``timeout``: connect/read timeout, the deadline passed, or the host stayed busy too long.
+- ``connection``: no response at all (refused, reset, closed before any response).
+- ``truncated``: the response started but the body ended early (shorter than its
+  Content-Length, or the connection dropped mid-body). Retried like a connection error.
+- ``http_status``: a 4xx (not retried) or a 5xx that persisted; ``.status`` holds the code.
+- ``too_many_requests``: a 429 that persisted (``.status`` 429).
+- ``too_large``: the body is larger than the feed's ``max_bytes`` (announced or streamed).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+import tenacity
+
+from .config import Feed
+from .errors import FetchError
+
+#: Longest Retry-After we honour; a server asking for more is not worth waiting for.
+MAX_RETRY_AFTER = 60.0
+#: Share of the feed's interval that retries may use, so a poll ends before the next is due.
+INTERVAL_SHARE = 0.8
+
+
+@dataclass(slots=True)
+class FetchResult:
+    url: str
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool
+    elapsed_ms: float
+    attempts: int
+
+
+class _Retryable(FetchError):
+    """A transient failure of one attempt (timeouts, connection trouble, 429, 5xx)."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, kind, status)
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent or
+    unreadable (then ordinary backoff applies)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class Fetcher:
+    """Fetches feeds over ONE shared ``httpx.Client``; safe to call from several threads."""
+
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        max_retry_seconds: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.user_agent = user_agent
+        self.max_retry_seconds = max_retry_seconds
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        # httpx.Client is thread-safe; its pool keeps connections alive between polls.
+        self._client = httpx.Client(
+            headers={"User-Agent": user_agent}, transport=transport, follow_redirects=True,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        self._host_locks: dict[str, threading.Lock] = {}
+        self._host_locks_guard = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- politeness ---------------------------------------------------------------------------
+
+    def _host_lock(self, url: str) -> threading.Lock:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{(parts.netloc or '').lower()}"
+        with self._host_locks_guard:
+            return self._host_locks.setdefault(key, threading.Lock())
+
+    @contextmanager
+    def _one_per_host(self, url: str, deadline: float) -> Iterator[None]:
+        lock = self._host_lock(url)
+        wait = deadline - time.monotonic()
+        # No deadline: the holder's own timeouts bound the wait.
+        acquired = lock.acquire() if wait == float("inf") else lock.acquire(timeout=max(0.0, wait))
+        if not acquired:
+            raise FetchError(f"{url}: timed out waiting for other requests to the host",
+                             "timeout")
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # --- fetching -----------------------------------------------------------------------------
+
+    def fetch(
+        self,
+        feed: Feed,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        deadline: float | None = None,
+    ) -> FetchResult:
+        """GET ``feed.url``; raises :class:`FetchError` (see the module doc for its kinds).
+
+        ``deadline`` is a ``time.monotonic()`` value by which the whole fetch, retries
+        included, must be over. Retries also stop within ``INTERVAL_SHARE`` of the feed's
+        interval (and ``max_retry_seconds``), so a failing feed never overlaps its next poll.
+        """
+        started = time.monotonic()
+        budget = feed.interval * INTERVAL_SHARE
+        if self.max_retry_seconds is not None:
+            budget = min(budget, self.max_retry_seconds)
+        retry_until = started + budget
+        hard_deadline = deadline if deadline is not None else float("inf")
+        retry_until = min(retry_until, hard_deadline)
+        attempts = 0
+
+        def attempt() -> FetchResult:
+            nonlocal attempts
+            attempts += 1
+            result = self._attempt(feed, etag, last_modified, hard_deadline)
+            result.attempts = attempts
+            result.elapsed_ms = round((time.monotonic() - started) * 1000, 3)
+            return result
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            wait=self._wait,
+            stop=lambda state: time.monotonic() + (state.upcoming_sleep or 0.0) >= retry_until,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Retryable as exc:
+            raise FetchError(f"{exc} (gave up after {attempts} attempt"
+                             f"{'s' if attempts != 1 else ''})", exc.kind, exc.status) from exc
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            # The server said when; a wait past the budget makes the stop condition give up
+            # rather than knock early.
+            return exc.retry_after if exc.retry_after <= MAX_RETRY_AFTER else float("inf")
+        # Exponential backoff with full jitter, so many feeds do not retry in lockstep.
+        step = min(self.backoff_max, self.backoff_initial * 2 ** (state.attempt_number - 1))
+        return step / 2 + random.uniform(0, step / 2)
+
+    def _attempt(
+        self, feed: Feed, etag: str | None, last_modified: str | None, deadline: float
+    ) -> FetchResult:
+        url = feed.url
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        with self._one_per_host(url, deadline):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchError(f"{url}: deadline passed before the request", "timeout")
+            connect = min(feed.connect_timeout, remaining)
+            read = min(feed.read_timeout, remaining)
+            timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+            stage = "request"
+            try:
+                with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+                    stage = "body"
+                    return self._read(feed, resp, deadline)
+            except httpx.TimeoutException as exc:
+                raise _Retryable(f"{url}: timed out ({type(exc).__name__})", "timeout") from exc
+            except httpx.RemoteProtocolError as exc:
+                kind = "truncated" if stage == "body" else "connection"
+                raise _Retryable(f"{url}: {kind}: {exc}", kind) from exc
+            except httpx.NetworkError as exc:
+                kind = "truncated" if stage == "body" else "connection"
+                raise _Retryable(f"{url}: {kind}: {exc}", kind) from exc
+            except httpx.TransportError as exc:  # e.g. an unsupported URL: retrying won't help
+                raise FetchError(f"{url}: {exc}", "connection") from exc
+
+    def _read(self, feed: Feed, resp: httpx.Response, deadline: float) -> FetchResult:
+        url, status = feed.url, resp.status_code
+        headers = dict(resp.headers.items())
+        if status == 429:
+            raise _Retryable(f"{url}: HTTP 429 Too Many Requests", "too_many_requests", 429,
+                             parse_retry_after(resp.headers.get("retry-after")))
+        if status >= 500:
+            raise _Retryable(f"{url}: HTTP {status}", "http_status", status,
+                             parse_retry_after(resp.headers.get("retry-after")))
+        if status >= 400:
+            raise FetchError(f"{url}: HTTP {status}", "http_status", status)
+        etag = resp.headers.get("etag")
+        modified = resp.headers.get("last-modified")
+        if status == 304:
+            return FetchResult(url, status, b"", headers, etag, modified, True, 0.0, 0)
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > feed.max_bytes:
+            raise FetchError(f"{url}: the page is {int(declared):,} bytes, over the "
+                             f"{feed.max_bytes:,}-byte limit", "too_large", status)
+        body = bytearray()
+        # Count while streaming: a lying or absent Content-Length cannot make us buffer more.
+        for chunk in resp.iter_bytes():
+            body += chunk
+            if len(body) > feed.max_bytes:
+                raise FetchError(f"{url}: the page exceeds the {feed.max_bytes:,}-byte limit",
+                                 "too_large", status)
+            if time.monotonic() > deadline:
+                raise FetchError(f"{url}: deadline passed while reading the body", "timeout")
+        return FetchResult(url, status, bytes(body), headers, etag, modified, False, 0.0, 0)

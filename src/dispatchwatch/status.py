@@ -1,0 +1,256 @@
+"""Is the archive being fed? Per-feed health read from the ``polls`` table.
+
+Used by ``dispatchwatch status`` (for people, cron and monitors) and by the daemon at start-up
+(:func:`failure_streaks`, so a restart does not forget a feed's backoff).
+
+Reads only: the archive is opened read-only, so a status check can never block or disturb the
+daemon that writes it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .errors import DispatchwatchError
+
+#: A feed is stale when its last success is older than max(STALE_INTERVALS x interval,
+#: STALE_MINIMUM), unless a threshold is given.
+STALE_INTERVALS = 3
+STALE_MINIMUM = 15 * 60.0
+
+EXIT_OK = 0
+EXIT_STALE = 2
+
+_OK_OUTCOMES = ("new", "unchanged", "not_modified")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An archive timestamp (``2024-04-01T01:33:28.123Z``) as an aware datetime."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def format_time(moment: datetime) -> str:
+    """The archive's timestamp format, which sorts as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(slots=True)
+class FeedStatus:
+    feed: str
+    interval_seconds: float | None
+    configured: bool
+    last_poll_at: str | None
+    last_outcome: str | None
+    last_success_at: str | None
+    last_error_at: str | None
+    last_error_kind: str | None
+    last_error: str | None
+    consecutive_failures: int
+    polls_24h: int
+    errors_24h: int
+    #: Incidents first archived in the last 24 hours (the ``new`` of the polls).
+    new_incidents_24h: int
+    incidents_total: int
+    stale_after_seconds: float
+    #: Seconds since the last success (or since the feed was added, if it never succeeded).
+    silent_for_seconds: float | None
+    stale: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def connect_read_only(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    if not path.exists():
+        raise DispatchwatchError(f"no archive at {path}")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"feeds", "polls"} <= tables:
+        conn.close()
+        raise DispatchwatchError(f"{path} is not a dispatchwatch archive")
+    return conn
+
+
+def failure_streaks(
+    conn: sqlite3.Connection, feeds: Iterable[str] | None = None
+) -> dict[str, tuple[int, str | None]]:
+    """Per feed: the number of error polls since its last good poll, and when the last of
+    them started (feeds with no such errors are left out)."""
+    if feeds is None:
+        feeds = [row[0] for row in conn.execute("SELECT slug FROM feeds")]
+    streaks: dict[str, tuple[int, str | None]] = {}
+    for feed in feeds:
+        # Two index range scans on polls(feed, outcome, id): cheap even after years of polls.
+        last_good = conn.execute(
+            "SELECT max(id) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?)",
+            [feed, *_OK_OUTCOMES],
+        ).fetchone()[0]
+        count, last = conn.execute(
+            "SELECT count(*), max(started_at) FROM polls "
+            "WHERE feed = ? AND outcome = 'error' AND id > ?",
+            [feed, last_good or 0],
+        ).fetchone()
+        if count:
+            streaks[feed] = (count, last)
+    return streaks
+
+
+def feed_status(
+    conn: sqlite3.Connection,
+    *,
+    intervals: Mapping[str, float] | None = None,
+    stale_after: float | None = None,
+    now: datetime | None = None,
+) -> list[FeedStatus]:
+    """The health of every feed in the archive.
+
+    ``intervals`` (slug -> seconds, from config.yaml) limits the staleness check to those
+    feeds, which are also listed when they have never been polled; without it every feed in
+    the archive is checked with the interval it was registered with. ``stale_after`` overrides
+    the default threshold of max(3 x interval, 15 minutes).
+    """
+    now = now or datetime.now(UTC)
+    since = format_time(now - timedelta(hours=24))
+    feeds = {
+        slug: (interval, added_at)
+        for slug, interval, added_at in conn.execute(
+            "SELECT slug, interval_seconds, added_at FROM feeds ORDER BY slug"
+        )
+    }
+    slugs = sorted(set(feeds) | set(intervals or ()))
+    streaks = failure_streaks(conn, slugs)
+    statuses = []
+    for slug in slugs:
+        configured = intervals is None or slug in intervals
+        interval = (intervals or {}).get(slug) or feeds.get(slug, (None, None))[0]
+        added_at = feeds.get(slug, (None, None))[1]
+        last_poll = conn.execute(
+            "SELECT started_at, outcome FROM polls WHERE feed = ? ORDER BY id DESC LIMIT 1",
+            [slug],
+        ).fetchone()
+        last_ok = conn.execute(
+            "SELECT max(started_at) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?)",
+            [slug, *_OK_OUTCOMES],
+        ).fetchone()[0]
+        last_error = conn.execute(
+            "SELECT started_at, error_kind, error FROM polls WHERE feed = ? AND outcome = 'error'"
+            " ORDER BY id DESC LIMIT 1",
+            [slug],
+        ).fetchone() or (None, None, None)
+        polls_24h, errors_24h, new_24h = conn.execute(
+            "SELECT count(*), coalesce(sum(outcome = 'error'), 0), coalesce(sum(new), 0) "
+            "FROM polls WHERE feed = ? AND started_at >= ?",
+            [slug, since],
+        ).fetchone()
+        total = conn.execute(
+            "SELECT count(*) FROM incidents WHERE feed = ?", [slug]
+        ).fetchone()[0] if _has_table(conn, "incidents") else 0
+        threshold = stale_after or max(STALE_INTERVALS * (interval or 0), STALE_MINIMUM)
+        # Never succeeded: measure from when the feed was added, so a new feed has the same
+        # grace as a working one; a configured feed the archive has never heard of is stale
+        # (the daemon is not running with this config).
+        reference = parse_time(last_ok) or parse_time(added_at)
+        silent = (now - reference).total_seconds() if reference else None
+        stale = configured and (silent is None or silent > threshold)
+        statuses.append(
+            FeedStatus(
+                feed=slug,
+                interval_seconds=interval,
+                configured=configured,
+                last_poll_at=last_poll[0] if last_poll else None,
+                last_outcome=last_poll[1] if last_poll else None,
+                last_success_at=last_ok,
+                last_error_at=last_error[0],
+                last_error_kind=last_error[1],
+                last_error=last_error[2],
+                consecutive_failures=streaks.get(slug, (0, None))[0],
+                polls_24h=polls_24h,
+                errors_24h=errors_24h,
+                new_incidents_24h=new_24h,
+                incidents_total=total,
+                stale_after_seconds=threshold,
+                silent_for_seconds=round(silent, 3) if silent is not None else None,
+                stale=stale,
+            )
+        )
+    return statuses
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]
+    ).fetchone() is not None
+
+
+def archive_status(
+    path: str | Path,
+    *,
+    intervals: Mapping[str, float] | None = None,
+    stale_after: float | None = None,
+    now: datetime | None = None,
+) -> list[FeedStatus]:
+    """:func:`feed_status` of the archive at ``path`` (opened read-only)."""
+    conn = connect_read_only(path)
+    try:
+        return feed_status(conn, intervals=intervals, stale_after=stale_after, now=now)
+    finally:
+        conn.close()
+
+
+def exit_code(statuses: Iterable[FeedStatus]) -> int:
+    """:data:`EXIT_STALE` when any checked feed is stale, else :data:`EXIT_OK`."""
+    return EXIT_STALE if any(s.stale for s in statuses) else EXIT_OK
+
+
+def human_duration(seconds: float | None) -> str:
+    """``42s``, ``5m``, ``3h10m``, ``2d4h``: short and unambiguous."""
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s" if secs and minutes < 10 else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+def format_table(statuses: list[FeedStatus]) -> list[str]:
+    """A plain-text table, one feed per line (no colour: it goes to logs and mail)."""
+    headers = ["feed", "state", "last success", "fails", "polls/24h", "errors/24h",
+               "new/24h", "incidents", "last error"]
+    rows = [headers]
+    for s in statuses:
+        if not s.configured:
+            state = "not configured"
+        elif s.stale:
+            state = f"STALE ({human_duration(s.silent_for_seconds)} > " \
+                    f"{human_duration(s.stale_after_seconds)})"
+        else:
+            state = "ok"
+        success = (
+            f"{s.last_success_at} ({human_duration(s.silent_for_seconds)} ago)"
+            if s.last_success_at else "never"
+        )
+        error = "-"
+        if s.last_error_at:
+            text = (s.last_error or "").replace("\n", " ")
+            text = text if len(text) <= 60 else text[:57] + "..."
+            error = f"{s.last_error_at} {s.last_error_kind}: {text}"
+        rows.append([s.feed, state, success, str(s.consecutive_failures), str(s.polls_24h),
+                     str(s.errors_24h), str(s.new_incidents_24h), str(s.incidents_total), error])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
