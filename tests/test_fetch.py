@@ -36,6 +36,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, chunked: like a real server
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, *args: object) -> None:  # keep test output clean

@@ -7,6 +7,7 @@ ends with property tests for the promises that must hold for any input.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -396,6 +397,7 @@ def assert_block_level(address: str | None) -> None:
         ("1512 Summit Ave RM 1", "15XX SUMMIT AVE"),
         ("1512 Summit Ave LOT 7", "15XX SUMMIT AVE"),
         ("1512 Summit Ave BLDG 2 APT 3", "15XX SUMMIT AVE"),
+        ("1512 Summit Ave, Bldg 2, Apt 3,", "15XX SUMMIT AVE"),
         ("1512 RUE STE CATHERINE", "15XX RUE STE CATHERINE"),  # "STE" + a name is a street
         # Numbers that are not followed by a street stay: they are not house numbers.
         ("NB I5 FR 45", "NB I5 FR 45"),
@@ -425,6 +427,17 @@ def test_block_address_empty_is_none(text: str | None) -> None:
 )
 def test_block_address_never_starts_with_a_bare_number(text: str, expected: str) -> None:
     assert block_address(text) == expected
+
+
+@pytest.mark.parametrize(
+    "junk", [", " * 10_000, "APT 3 " * 5_000, "APT 3 " * 5_000 + "X", "!" * 20_000 + "A", "1/" * 10_000]
+)
+def test_block_address_stays_fast_on_junk(junk: str) -> None:
+    """A broken feed must not stall ingest: the work grows about linearly with the text."""
+    block_address.cache_clear()
+    started = time.perf_counter()
+    assert_block_level(block_address(junk))
+    assert time.perf_counter() - started < 0.5
 
 
 # Realistic street names: mixed case, directions, ordinals, multi-word names.

@@ -193,13 +193,7 @@ def cli_command(*args: str) -> list[str]:
     """``dispatchwatch ARGS`` once the lead's cli.py registers the command, else the same
     click command called directly."""
     script = Path(sys.executable).with_name("dispatchwatch")
-    try:
-        from dispatchwatch.cli import cli
-
-        registered = args[0] in cli.commands  # type: ignore[attr-defined]
-    except Exception:  # cli.py absent or mid-edit: fall back to our own commands
-        registered = False
-    if registered and script.exists():
+    if cli_has(args[0]) and script.exists():
         return [str(script), *args]
     return [
         sys.executable, "-c",
@@ -207,6 +201,18 @@ def cli_command(*args: str) -> list[str]:
         "getattr(cli_publish, sys.argv[1])(sys.argv[2:])",
         *args,
     ]
+
+
+def cli_has(name: str) -> bool:
+    """Whether the main ``dispatchwatch`` group offers command ``name`` (lazily or not)."""
+    try:
+        import click
+
+        from dispatchwatch.cli import cli
+
+        return cli.get_command(click.Context(cli), name) is not None
+    except Exception:  # cli.py absent or mid-edit: use our own commands directly
+        return False
 
 
 def free_port() -> int:
@@ -886,15 +892,7 @@ def test_snapshot_is_publishable(sample: Sample, tmp_path: Path) -> None:
 # --- archives built by ingesting fixture pages through the CLI --------------------------------
 
 
-def _ingest_available() -> bool:
-    try:
-        from dispatchwatch.cli import cli
-    except Exception:
-        return False
-    return "ingest" in cli.commands and (ROOT / "fixtures/milwaukee/seq_01.html").exists()  # type: ignore[attr-defined]
-
-
-@pytest.mark.skipif(not _ingest_available(),
+@pytest.mark.skipif(not (cli_has("ingest") and (ROOT / "fixtures/milwaukee/seq_01.html").exists()),
                     reason="needs `dispatchwatch ingest` and fixtures/milwaukee/seq_01.html")
 def test_canned_query_over_ingested_fixture_pages(tmp_path: Path) -> None:
     db = tmp_path / "fixtures.db"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from dispatchwatch.scrapers import milwaukee_police, seattle_fire
 
 from dispatchwatch.scraper import LayoutError, Page, ParseResult, RawRow
+from dispatchwatch.scrapers import milwaukee_police, seattle_fire
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "real-pages"

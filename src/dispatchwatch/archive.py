@@ -182,6 +182,17 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     # The incidents still listed by a snapshot feed: read on every poll of such a feed.
     db.execute("CREATE INDEX idx_incidents_listed ON incidents (feed) WHERE gone_at IS NULL")
     db["incidents"].enable_fts(["call_type", "address"], create_triggers=True)
+    # sqlite-utils' update trigger re-indexes a row on ANY update; every poll moves
+    # last_seen_at of every listed incident, so limit it to the indexed columns.
+    db.execute("DROP TRIGGER incidents_au")
+    db.execute(
+        """CREATE TRIGGER incidents_au AFTER UPDATE OF call_type, address ON incidents BEGIN
+  INSERT INTO incidents_fts (incidents_fts, rowid, call_type, address)
+    VALUES ('delete', old.rowid, old.call_type, old.address);
+  INSERT INTO incidents_fts (rowid, call_type, address)
+    VALUES (new.rowid, new.call_type, new.address);
+END"""
+    )
 
 
 def _migration_2(db: sqlite_utils.Database) -> None:
@@ -237,7 +248,7 @@ _UPDATE_INCIDENT = (
     + ", ".join(f"{name} = ?" for name in TRACKED_FIELDS)
     + ", last_seen_at = ?, gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
 )
-_TOUCH_INCIDENT = "UPDATE incidents SET last_seen_at = ? WHERE feed = ? AND incident_id = ?"
+_TOUCH_INCIDENTS = "UPDATE incidents SET last_seen_at = ? WHERE feed = ? AND incident_id IN "
 _MARK_GONE = "UPDATE incidents SET gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
 _INSERT_VERSION = (
     "INSERT INTO incident_versions (feed, incident_id, version, poll_id, observed_at, changed, "
@@ -499,7 +510,7 @@ class Archive:
             known = self._load_state(conn, feed, by_id.keys(), snapshot)
             inserts: list[tuple[Any, ...]] = []
             updates: list[tuple[Any, ...]] = []
-            touches: list[tuple[Any, ...]] = []
+            touches: list[str] = []  # seen again, unchanged
             gone_marks: list[tuple[Any, ...]] = []
             versions: list[tuple[Any, ...]] = []  # without poll_id, added below
             new = changed = gone = returned = 0
@@ -526,7 +537,7 @@ class Archive:
                     updates.append((*values, observed_at, None, version, feed, incident_id))
                     versions.append((feed, incident_id, version, json.dumps(diff), values, None))
                 else:
-                    touches.append((observed_at, feed, incident_id))
+                    touches.append(incident_id)
             if snapshot:
                 # What is left in ``known`` was listed before and is not on this page.
                 for incident_id, (old_values, gone_at, version) in known.items():
@@ -566,8 +577,12 @@ class Archive:
                 conn.executemany(_INSERT_INCIDENT, inserts)
             if updates:
                 conn.executemany(_UPDATE_INCIDENT, updates)
-            if touches:
-                conn.executemany(_TOUCH_INCIDENT, touches)
+            for start in range(0, len(touches), _IN_CHUNK):
+                chunk = touches[start : start + _IN_CHUNK]
+                conn.execute(
+                    _TOUCH_INCIDENTS + f"({', '.join('?' * len(chunk))})",
+                    [observed_at, feed, *chunk],
+                )
             if gone_marks:
                 conn.executemany(_MARK_GONE, gone_marks)
             if versions:

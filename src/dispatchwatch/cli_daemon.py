@@ -210,7 +210,7 @@ def demo(
     dispatchwatch demo                      # 60 s, one simulated minute per second
     dispatchwatch demo --duration 5m --db demo.db
     """
-    from .demo import run_demo
+    from .demo import run_demo, summary_lines
 
     setup_logging(verbose)
     if not verbose:
@@ -218,8 +218,11 @@ def demo(
     stop, abort = threading.Event(), threading.Event()
     install_stop_signals(stop, abort)
     try:
-        run_demo(db_path, duration=duration, speed=speed, port=port, interval=interval,
-                 seed=seed, stop=stop, abort=abort, out=sys.stderr)
+        result = run_demo(db_path, duration=duration, speed=speed, port=port,
+                          interval=interval, seed=seed, stop=stop, abort=abort, out=sys.stderr)
     except OSError as exc:
         raise DispatchwatchError(f"demo: {exc}") from None
+    click.echo("")
+    for line in summary_lines(result):
+        click.echo(line)
     exit_leaving_stragglers(0)

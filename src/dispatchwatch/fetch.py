@@ -10,6 +10,7 @@ Error kinds (``FetchError.kind``):
 - ``http_status``: a 4xx (not retried) or a 5xx that persisted; ``.status`` holds the code.
 - ``too_many_requests``: a 429 that persisted (``.status`` 429).
 - ``too_large``: the body is larger than the feed's ``max_bytes`` (announced or streamed).
+- ``decoding``: a corrupt compressed body (bad gzip/deflate).
 """
 
 from __future__ import annotations
@@ -214,7 +215,11 @@ class Fetcher:
             except httpx.NetworkError as exc:
                 kind = "truncated" if stage == "body" else "connection"
                 raise _Retryable(f"{url}: {kind}: {exc}", kind) from exc
-            except httpx.TransportError as exc:  # e.g. an unsupported URL: retrying won't help
+            except httpx.DecodingError as exc:  # a corrupt gzip/deflate body
+                raise FetchError(f"{url}: cannot decode the body: {exc}", "decoding") from exc
+            except httpx.TooManyRedirects as exc:
+                raise FetchError(f"{url}: {exc}", "http_status") from exc
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # e.g. a bad URL: no retry
                 raise FetchError(f"{url}: {exc}", "connection") from exc
 
     def _read(self, feed: Feed, resp: httpx.Response, deadline: float) -> FetchResult:

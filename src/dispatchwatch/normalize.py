@@ -200,13 +200,16 @@ _FRACTION = re.compile(r"(?<!\S)(\d+[A-Z]?|\d+XX)(?:\s+|-)\d{1,2}/\d{1,2}(?!\S)"
 # "4700-BLK", "4700 BLK", "4700 BLOCK OF" -> "47XX".
 _BLOCK_WORD = re.compile(r"(?<!\S)(\d+)(XX)?(?:\s*-?\s*(?:BLK|BLOCK)(?:\s+OF)?)+(?!\S)")
 # A trailing unit designator ("APT 3", "UNIT 5B", "#12", "STE 200"). The value must hold a
-# digit or be one letter, so a street like "RUE STE CATHERINE" is not cut.
+# digit or be one letter, so a street like "RUE STE CATHERINE" is not cut. (Lookbehinds, not
+# a leading "[\s,]+", keep the search linear on junk like ", , , , ...".)
 _UNIT_DESIGNATOR = re.compile(
-    r"(?:(?:^|[\s,]+)(?:APT|APARTMENT|UNIT|STE|SUITE|RM|ROOM|LOT|SPC|SPACE|BLDG|TRLR)\.?\s*#?\s*"
-    r"|\s*#\s*)"
+    r"(?:(?<![^\s,])(?:APT|APARTMENT|UNIT|STE|SUITE|RM|ROOM|LOT|SPC|SPACE|BLDG|TRLR)\.?\s*#?\s*"
+    r"|#\s*)"
     r"(?:[A-Z]?-?\d+[A-Z]?(?:-\d+)?|[A-Z])[\s,]*$"
 )
-_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
+_UNIT_TAIL = 48
+# A token's core: from its first to its last word character (one greedy match, linear time).
+_CORE = re.compile(r"\w(?:.*\w)?", re.S)
 _LEADING_DIGITS = re.compile(r"\d+")
 # What may start a segment: a hundred block or an ordinal street ("3RD AVE").
 _SAFE_NUMBER = re.compile(r"\d+XX|\d+(?:ST|ND|RD|TH)")
@@ -237,13 +240,16 @@ def _block_of(core: str) -> str:
 
 def _core(token: str) -> str:
     """A token without surrounding punctuation: ``"(1512,"`` -> ``"1512"``."""
-    return _EDGE_PUNCTUATION.sub("", token)
+    match = _CORE.search(token)
+    return match.group() if match else ""
 
 
 def _reduce_segment(segment: str) -> str:
     """One side of an intersection with every house number cut to its hundred block."""
-    while match := _UNIT_DESIGNATOR.search(segment):  # "APT 3 #4" loses both
-        segment = segment[: match.start()]
+    # "BLDG 2 APT 3" loses both. Only the tail is searched: a designator is short, and
+    # that keeps junk like "APT 3 APT 3 ..." from costing quadratic time.
+    while match := _UNIT_DESIGNATOR.search(segment, max(0, len(segment) - _UNIT_TAIL)):
+        segment = segment[: match.start()].rstrip(" ,")  # whitespace is collapsed already
     tokens = segment.split()
     for i, token in enumerate(tokens):
         core = _core(token)
@@ -368,7 +374,6 @@ def round_coordinate(value: str | float | None, *, exact: bool = False) -> float
 # --- rows -> incidents ------------------------------------------------------------------------
 
 _NO_CITY_CODES: Mapping[str, str] = MappingProxyType({})
-_TEXT_FIELDS = ("call_type", "priority", "status", "disposition", "district", "beat")
 _CodesKey = tuple[tuple[str, str], ...]
 
 
@@ -440,6 +445,20 @@ def normalize_rows(
     ]
 
 
+def _latest(rows: Sequence[RawRow], name: str) -> str | None:
+    """The value of the latest row that has one (``rows`` is latest first)."""
+    for row in rows:
+        value = _clean(getattr(row, name))
+        if value is not None:
+            return value
+    return None
+
+
+def _newest_first_key(member: tuple[str | None, RawRow]) -> str:
+    # ISO UTC text with 4-digit years sorts chronologically; a missing time sorts oldest.
+    return member[0] or ""
+
+
 def _merge(
     feed: str,
     incident_id: str,
@@ -448,25 +467,23 @@ def _merge(
     default_city: str | None,
     exact: bool,
 ) -> Incident:
-    times = [t for t, _ in members if t is not None]
-    # Latest first. The sort is stable (also with reverse=True), so rows with equal or missing
-    # times stay in page order; ISO UTC text with 4-digit years sorts chronologically.
-    latest_first = (
-        [r for _, r in members]
-        if len(members) == 1
-        else [r for _, r in sorted(members, key=lambda m: m[0] or "", reverse=True)]
-    )
-
-    incident = Incident(feed=feed, incident_id=incident_id, received_at=min(times, default=None))
-    for name in _TEXT_FIELDS:
-        setattr(
-            incident,
-            name,
-            next((v for r in latest_first if (v := _clean(getattr(r, name))) is not None), None),
-        )
+    rows: Sequence[RawRow]
+    if len(members) == 1:  # the common case: no sorting, no unions
+        received_at, row = members[0]
+        rows = (row,)
+        units = split_units(row.units)
+    else:
+        received_at = min((t for t, _ in members if t is not None), default=None)
+        # Latest first. The sort is stable (also with reverse=True), so rows with equal or
+        # missing times stay in page order: the first in the page wins a tie.
+        rows = [r for _, r in sorted(members, key=_newest_first_key, reverse=True)]
+        seen: dict[str, None] = {}
+        for _, row in members:  # page order: first seen first
+            seen.update(dict.fromkeys(split_units(row.units)))
+        units = list(seen)
 
     place: tuple[str | None, str | None] | None = None
-    for row in latest_first:
+    for row in rows:
         text = _clean(row.address)
         if text is not None:
             candidate = _place(text, codes, default_city, exact)
@@ -474,23 +491,35 @@ def _merge(
                 place = candidate
                 break
             place = place or candidate  # only a city (",MKE"): keep looking for a street
-    incident.address, incident.city = place or (None, default_city)
+    address, city = place or (None, default_city)
 
     # Latitude and longitude come as a pair from one row, never mixed from two.
-    for row in latest_first:
+    latitude = longitude = None
+    for row in rows:
         lat = round_coordinate(row.latitude, exact=exact)
         lon = round_coordinate(row.longitude, exact=exact)
         if lat is not None and lon is not None:
-            incident.latitude, incident.longitude = lat, lon
+            latitude, longitude = lat, lon
             break
 
-    units: dict[str, None] = {}
-    for _, row in members:  # page order: first seen first
-        units.update(dict.fromkeys(split_units(row.units)))
-    incident.units = " ".join(units) or None
-
     extra: dict[str, Any] = {}
-    for row in reversed(latest_first):
+    for row in reversed(rows):  # oldest first, so the latest value wins
         extra.update(row.extra)
-    incident.extra = extra
-    return incident
+
+    return Incident(
+        feed=feed,
+        incident_id=incident_id,
+        received_at=received_at,
+        call_type=_latest(rows, "call_type"),
+        priority=_latest(rows, "priority"),
+        status=_latest(rows, "status"),
+        disposition=_latest(rows, "disposition"),
+        address=address,
+        city=city,
+        district=_latest(rows, "district"),
+        beat=_latest(rows, "beat"),
+        units=" ".join(units) or None,
+        latitude=latitude,
+        longitude=longitude,
+        extra=extra,
+    )

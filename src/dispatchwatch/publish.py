@@ -24,6 +24,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -222,13 +223,14 @@ _CHANGES = (
 
 INCIDENT_TIMELINE_SQL = f"""
 SELECT
-    feed, incident_id, version, event, observed_at, observed_local, poll_id,
+    id, feed, incident_id, version, event, observed_at, observed_local, poll_id,
     CASE WHEN changes_text = '' THEN NULL
          ELSE substr(changes_text, 1, length(changes_text) - 2) END AS changes,
     changed_columns, received_at, call_type, priority, status, disposition, address, city,
     district, beat, units, latitude, longitude, gone_at, source
 FROM (
     SELECT
+        v.id,
         v.feed,
         v.incident_id,
         v.version,
@@ -527,6 +529,7 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
         "description": "One row per version of each incident: what happened (new, changed, "
         "gone, back), what changed from the previous version, and the poll that saw it.",
         "columns": {
+            "id": "Row ID in incident_versions; orders versions as they were archived",
             "feed": "Feed slug",
             "incident_id": "The source's incident ID",
             "version": "1 for the first sighting, then 2, 3, ...",
@@ -568,9 +571,11 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
         ],
     },
     "incident_timeline": {
-        "sort_desc": "observed_at",
+        # id, not observed_at: versions are appended in order and id is the rowid, so the
+        # newest page needs no sort of the whole history.
+        "sort_desc": "id",
         "facets": ["feed", "event"],
-        "sortable_columns": ["observed_at", "feed", "incident_id", "version", "event"],
+        "sortable_columns": ["id", "observed_at", "feed", "incident_id", "version", "event"],
     },
     "incident_versions": {"sort_desc": "id", "facets": ["feed"]},
     "polls": {
@@ -579,8 +584,23 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
         "sortable_columns": ["id", "started_at", "duration_ms", "bytes", "incidents",
                              "new", "changed", "gone", "feed", "outcome"],
     },
-    "feeds": {"label_column": "name"},
+    # Rows and facets link a feed by its short slug; the feed's long name would otherwise be
+    # picked (Datasette labels by any "name" column) and swamp the incidents table.
+    "feeds": {"label_column": "slug"},
 }
+
+
+#: Datasette 0.65 lists column descriptions one per line above the rows, which pushes a
+#: 19-column table below the fold. Lay them out three to a line instead. A data: URL, so
+#: the style travels with the metadata to a published copy (no static files to ship).
+_COMPACT_COLUMN_DESCRIPTIONS_CSS = (
+    "dl.column-descriptions{display:grid;"
+    "grid-template-columns:repeat(3,max-content minmax(0,1fr));"
+    "gap:0.1em 0.8em;font-size:0.8em;margin-bottom:1em}"
+    "dl.column-descriptions dt{font-weight:bold}"
+    "dl.column-descriptions dd{margin:0;color:#555}"
+    "@media (max-width:800px){dl.column-descriptions{grid-template-columns:max-content 1fr}}"
+)
 
 
 def _connect_readonly(path: str | Path) -> sqlite3.Connection:
@@ -661,6 +681,9 @@ def build_metadata(
         if len(feeds) == 1 and (feeds[0].get("homepage") or feeds[0].get("url")):
             metadata["source_url"] = feeds[0].get("homepage") or feeds[0]["url"]
     metadata["about"] = "dispatchwatch"
+    metadata["extra_css_urls"] = [
+        "data:text/css," + urllib.parse.quote(_COMPACT_COLUMN_DESCRIPTIONS_CSS)
+    ]
     tables = {}
     for table, docs in TABLE_DOCS.items():
         tables[table] = {**docs, **TABLE_OPTIONS.get(table, {})}
@@ -723,12 +746,18 @@ def datasette_command(
     Datasette then opens it with ``?mode=ro``, so its reads cannot write, and in WAL mode
     readers never wait for the writer. Nothing that writes is enabled (no ``--crossdb``,
     no ``--nolock``, no write plugins).
+
+    Facet suggestions are off: on every page they try a query per column, each cut off at
+    its time limit, which on a large, growing archive adds a second or more per page for
+    suggestions that never arrive. The configured facets stay, and any column can still be
+    faceted from its menu.
     """
     return [
         sys.executable, "-m", "datasette", "serve", str(db_path),
         "--metadata", str(metadata_path),
         "--host", host,
         "--port", str(port),
+        "--setting", "suggest_facets", "off",
         *extra,
     ]
 

@@ -1,0 +1,189 @@
+"""``dispatchwatch demo``: the whole pipeline with no internet.
+
+Starts the loopback :class:`~dispatchwatch.simulate.Simulation` in-process, points the real
+daemon (scheduler, fetcher, scrapers, archive) at it with short intervals, shows each poll as
+it is archived, and after ``duration`` (or Ctrl-C) says what was archived and how to browse it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from .config import Config, parse_config
+from .daemon import DaemonSettings, PollReport, run
+from .errors import DispatchwatchError
+
+#: Feed slug -> simulated kind and path name. The real slugs, so demo.db looks like the real
+#: thing in Datasette.
+DEMO_FEEDS = {"seattle-fire": ("seattle", "fire"), "milwaukee-police": ("milwaukee", "police")}
+
+
+@dataclass(slots=True)
+class FeedTotals:
+    polls: int = 0
+    errors: int = 0
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+
+
+@dataclass(slots=True)
+class DemoResult:
+    database: Path
+    base_url: str
+    seconds: float
+    #: From the live reports.
+    totals: dict[str, FeedTotals] = field(default_factory=dict)
+    #: From the archive afterwards: feed -> (incidents, versions, polls).
+    archived: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def demo_config(database: Path, urls: dict[str, str], interval: float) -> Config:
+    """The demo's config, as a user would write it (so it is validated the same way)."""
+    lines = [f"database: {database.resolve()}", "contact: demo@localhost", "feeds:"]
+    for slug, url in urls.items():
+        lines += [f"  {slug}:", f"    url: {url}", f"    interval: {interval}s"]
+    return parse_config("\n".join(lines) + "\n", database.parent / "demo-config.yaml")
+
+
+def _is_previous_demo(path: Path) -> bool:
+    """True when ``path`` is an archive whose feeds all point at a loopback simulation."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            urls = [row[0] for row in conn.execute("SELECT url FROM feeds")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return all(url.startswith("http://127.0.0.1:") for url in urls)
+
+
+def prepare_database(path: Path) -> None:
+    """Start from an empty archive: the simulation restarts its clock on every run, so an
+    old demo's incidents would read as changes. Only ever deletes a previous demo's file."""
+    if not path.exists():
+        return
+    if not _is_previous_demo(path):
+        raise DispatchwatchError(
+            f"{path} exists and is not a previous demo archive; pass another --db"
+        )
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def live_printer(out: TextIO, totals: dict[str, FeedTotals]) -> Callable[[PollReport], None]:
+    """One line per archived poll: time, feed, +new ~changed -gone, running totals."""
+    lock = threading.Lock()
+    width = max(len(slug) for slug in DEMO_FEEDS)
+
+    def show(report: PollReport) -> None:
+        with lock:
+            t = totals.setdefault(report.feed, FeedTotals())
+            t.polls += 1
+            t.new += report.new
+            t.changed += report.changed
+            t.gone += report.gone
+            if report.outcome == "error":
+                t.errors += 1
+                what = f"error ({report.error_kind})"
+            elif report.outcome == "new":
+                what = f"+{report.new} new  ~{report.changed} changed  -{report.gone} gone"
+            else:
+                what = "unchanged" if report.outcome == "unchanged" else "not modified (304)"
+            clock = datetime.now().strftime("%H:%M:%S")
+            out.write(f"  {clock}  {report.feed:<{width}}  {what:<32}  total {t.new} incidents,"
+                      f" {t.changed} changes, {t.gone} gone\n")
+            out.flush()
+
+    return show
+
+
+def run_demo(
+    database: Path,
+    *,
+    duration: float = 60.0,
+    speed: float = 60.0,
+    port: int = 0,
+    interval: float = 2.0,
+    seed: int = 0,
+    stop: threading.Event | None = None,
+    abort: threading.Event | None = None,
+    out: TextIO,
+) -> DemoResult:
+    """Run the demo for ``duration`` seconds (or until ``stop``) and report what it archived."""
+    from .simulate import Simulation
+
+    database = Path(database)
+    prepare_database(database)
+    stop = stop or threading.Event()
+    sim = Simulation(port=port, seed=seed, speed=speed)
+    base_url = sim.start()
+    began = time.monotonic()
+    result = DemoResult(database=database, base_url=base_url, seconds=0.0)
+    try:
+        urls = {slug: sim.url(kind, name) for slug, (kind, name) in DEMO_FEEDS.items()}
+        config = demo_config(database, urls, interval)
+        out.write(
+            f"Simulated feeds at {base_url} ({speed:g} simulated seconds per second)\n"
+            f"Archiving into {database}, polling every {interval:g}s for {duration:g}s "
+            "(Ctrl-C stops earlier)\n\n"
+        )
+        out.flush()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            run(config, stop=stop, abort=abort, on_poll=live_printer(out, result.totals),
+                settings=DaemonSettings(stop_timeout=3.0))
+        finally:
+            timer.cancel()
+    finally:
+        sim.stop()
+    result.seconds = time.monotonic() - began
+    result.archived = archived_counts(database)
+    return result
+
+
+def archived_counts(database: Path) -> dict[str, tuple[int, int, int]]:
+    """feed -> (incidents, versions, polls), read back from the archive."""
+    conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return {
+            slug: tuple(conn.execute(sql, [slug]).fetchone()[0] for sql in (  # type: ignore[misc]
+                "SELECT count(*) FROM incidents WHERE feed = ?",
+                "SELECT count(*) FROM incident_versions WHERE feed = ?",
+                "SELECT count(*) FROM polls WHERE feed = ?",
+            ))
+            for (slug,) in conn.execute("SELECT slug FROM feeds ORDER BY slug").fetchall()
+        }
+    finally:
+        conn.close()
+
+
+def summary_lines(result: DemoResult) -> list[str]:
+    """What was archived, and how to look at it."""
+    db = result.database
+    lines = [f"Archived in {result.seconds:.0f}s into {db}:"]
+    width = max((len(slug) for slug in result.archived), default=0)
+    for slug, (incidents, versions, polls) in result.archived.items():
+        errors = result.totals.get(slug, FeedTotals()).errors
+        lines.append(f"  {slug:<{width}}  {incidents:>5} incidents  {versions:>5} versions  "
+                     f"{polls:>4} polls ({errors} errors)")
+    lines += [
+        "",
+        "Browse it:",
+        f"  dispatchwatch serve --db {db}",
+        f"  sqlite-utils tables {db} --counts",
+        f"  dispatchwatch status --db {db}",
+        f"  sqlite3 {db} \"SELECT feed, call_type, count(*) AS n FROM incidents"
+        " GROUP BY 1, 2 ORDER BY n DESC LIMIT 10\"",
+    ]
+    return lines
