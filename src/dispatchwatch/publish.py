@@ -682,7 +682,7 @@ def build_metadata(
             metadata["source_url"] = feeds[0].get("homepage") or feeds[0]["url"]
     metadata["about"] = "dispatchwatch"
     metadata["extra_css_urls"] = [
-        "data:text/css," + urllib.parse.quote(_COMPACT_COLUMN_DESCRIPTIONS_CSS)
+        "data:text/css," + urllib.parse.quote(_COMPACT_COLUMN_DESCRIPTIONS_CSS, safe=":;,().")
     ]
     tables = {}
     for table, docs in TABLE_DOCS.items():
