@@ -163,7 +163,8 @@ class DaemonProcess:
         return code
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.log.read_text()
 
     def close(self) -> None:
@@ -566,8 +567,8 @@ def test_once_exit_codes_and_status(
     mke_url = mke.url("milwaukee", "once")
     config = write_config(tmp_path, [
         feed_yaml("seattle-fire", sea.url("seattle", "once"), "1m"),
-        feed_yaml("milwaukee-police", mke_url, "5m"),
-        feed_yaml("off", mke_url, "5m", scraper="milwaukee-police", enabled="false"),
+        feed_yaml("milwaukee-police", mke_url, "5m", timeout="1s"),  # gives up within 4 s
+        feed_yaml("mirror", mke_url, "5m", scraper="milwaukee-police", enabled="false"),
     ])
     done = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

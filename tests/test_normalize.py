@@ -224,7 +224,9 @@ def test_to_utc_unparseable_text_raises_page_error(value: str) -> None:
         to_utc(value, SEATTLE)
 
 
-@pytest.mark.parametrize("value", [True, float("nan"), float("inf"), ["3/31/2024 6:30 PM"]])
+@pytest.mark.parametrize(
+    "value", [True, float("nan"), float("inf"), 10**20, -(10**400), ["3/31/2024 6:30 PM"]]
+)
 def test_to_utc_rejects_non_times(value: object) -> None:
     with pytest.raises(PageError):
         to_utc(value, SEATTLE)  # type: ignore[arg-type]
@@ -303,6 +305,26 @@ def test_to_utc_epoch_and_offset_forms_agree(instant: datetime, zone: str) -> No
     assert to_utc(str(seconds * 1000), zone) == expected
     assert to_utc(instant.astimezone(ZoneInfo(zone)).isoformat(), zone) == expected
     assert to_utc(instant.strftime("%Y-%m-%dT%H:%M:%SZ"), zone) == expected
+
+
+TIME_LIKE_TEXT = st.from_regex(
+    r"\A[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?( ?[AaPp]\.?[Mm]\.?)?\Z"
+    r"|\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:?[0-9]{2})?\Z"
+    r"|\A[0-9]{9,14}\Z"
+)
+
+
+@given(
+    value=st.one_of(st.text(), TIME_LIKE_TEXT, st.integers(), st.floats()),
+    zone=st.sampled_from(ZONES),
+)
+def test_to_utc_gives_utc_text_none_or_a_page_error(value: str | int | float, zone: str) -> None:
+    """Whatever a source sends, the caller sees a UTC time, None, or a PageError."""
+    try:
+        result = to_utc(value, zone)
+    except PageError:
+        return
+    assert result is None or re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", result)
 
 
 # --- block_address ----------------------------------------------------------------------------

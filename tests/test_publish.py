@@ -355,9 +355,17 @@ def test_unknown_zone_gives_null_local_times(zone_db: sqlite3.Connection) -> Non
     assert local_sql(zone_db, "2024-01-01T00:00:00Z", "Not/AZone") is None
 
 
-def test_serve_fills_zone_offsets_of_new_feeds(tmp_path: Path) -> None:
+def test_registering_a_feed_fills_its_zone_offsets(tmp_path: Path) -> None:
     with Archive(tmp_path / "new.db") as archive:  # migration 2 ran before any feed existed
         archive.register_feed(SEATTLE)
+    assert query(tmp_path / "new.db", "SELECT DISTINCT zone FROM zone_offsets") == [
+        {"zone": "America/Los_Angeles"}]
+
+
+def test_serve_fills_zone_offsets_missing_from_an_older_archive(tmp_path: Path) -> None:
+    with Archive(tmp_path / "new.db") as archive:
+        archive.register_feed(SEATTLE)
+        archive.conn.execute("DELETE FROM zone_offsets")  # as an archive made before the fix
     assert query(tmp_path / "new.db", "SELECT count(*) AS n FROM zone_offsets") == [{"n": 0}]
     publish.prepare_live_archive(tmp_path / "new.db")
     assert query(tmp_path / "new.db", "SELECT DISTINCT zone FROM zone_offsets") == [

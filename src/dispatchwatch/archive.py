@@ -377,6 +377,10 @@ class Archive:
                 f"({', '.join('?' * len(row))}, ?) ON CONFLICT(slug) DO UPDATE SET {updates}",
                 [*row.values(), now],
             )
+            # The local-time views need the feed's zone in zone_offsets (once per zone).
+            from .publish import ensure_zone_offsets  # lazy: publish imports this module
+
+            ensure_zone_offsets(conn, [feed.timezone])
 
     # -- what the fetcher needs from the last polls
 

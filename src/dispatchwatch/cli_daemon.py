@@ -59,12 +59,13 @@ def exit_leaving_stragglers(code: int) -> None:
     """Exit with ``code``, without waiting for worker threads still stuck in a request.
 
     By now the archive is committed and closed and no poll may write any more, so there is
-    nothing to wait for; Python would otherwise join those threads at exit."""
+    nothing to wait for; but Python joins thread-pool workers at exit (even daemon ones), so
+    one request stuck in a slow server would hold the exit for as long as it hangs."""
     stragglers = [t for t in threading.enumerate()
-                  if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+                  if t is not threading.main_thread() and t.is_alive()]
     if not stragglers:
         sys.exit(code)
-    log.debug("exiting with %d worker thread(s) still in flight", len(stragglers))
+    log.debug("exiting with %d thread(s) still running", len(stragglers))
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

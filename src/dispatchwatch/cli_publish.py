@@ -24,9 +24,11 @@ _DB_OPTION = click.option(
 )
 
 
-def _metadata_for(db_path: Path, database_name: str | None = None) -> dict:
+def _metadata_for(
+    db_path: Path, database_name: str | None = None, title: str | None = None
+) -> dict:
     try:
-        return publish.build_metadata(db_path, database_name=database_name)
+        return publish.build_metadata(db_path, database_name=database_name, title=title)
     except (OSError, ValueError, sqlite3.Error) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -45,12 +47,13 @@ def _metadata_for(db_path: Path, database_name: str | None = None) -> dict:
     "--database-name",
     help="The database's name in Datasette (default: the file's name without extension).",
 )
+@click.option("--title", help="The site's title (default: from the feeds' cities).")
 def metadata(db_path: Path, output: Path | None, fmt: str | None,
-             database_name: str | None) -> None:
+             database_name: str | None, title: str | None) -> None:
     """Write Datasette metadata for the archive: titles, sources, facets, canned queries."""
     if fmt is None:
         fmt = "json" if output is not None and output.suffix.lower() == ".json" else "yaml"
-    text = publish.dump_metadata(_metadata_for(db_path, database_name), fmt)
+    text = publish.dump_metadata(_metadata_for(db_path, database_name, title), fmt)
     if output is None:
         click.echo(text, nl=False)
     else:

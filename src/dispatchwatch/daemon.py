@@ -484,6 +484,7 @@ class Daemon:
             scheduler.add_job(
                 self._run_job,
                 trigger=self._trigger(state.current_interval, first),
+                next_run_time=first,  # the trigger would add jitter to the first run too
                 args=[feed.slug],
                 id=feed.slug,
                 name=feed.slug,
@@ -587,12 +588,13 @@ def run(
     own_fetcher = fetcher is None
     fetcher = fetcher or Fetcher(config.user_agent)
     path = database or config.database
+    clean = True
     try:
         with _closing(Archive(path)) as archive:
             daemon = Daemon(feeds, archive, fetcher, settings=settings, on_poll=on_poll)
             if once:
                 reports = daemon.run_once(stop=stop)
-                daemon.stop(settings.stop_timeout, abort=abort)
+                clean = daemon.stop(settings.stop_timeout, abort=abort)
                 failed = len(feeds) - sum(report.ok for report in reports)
                 if failed:
                     log.warning("%d of %d feeds failed", failed, len(feeds))
@@ -607,11 +609,17 @@ def run(
             finally:
                 log.info("stopping: waiting up to %gs for in-flight polls",
                          settings.stop_timeout)
-                daemon.stop(settings.stop_timeout, abort=abort)
+                clean = daemon.stop(settings.stop_timeout, abort=abort)
             return 0
     finally:
         if own_fetcher:
-            fetcher.close()
+            if clean:
+                fetcher.close()
+            else:
+                # Closing the client waits for the requests still in flight; don't make the
+                # caller wait for what it just gave up on.
+                threading.Thread(target=fetcher.close, name="dispatchwatch-close",
+                                 daemon=True).start()
 
 
 @contextmanager

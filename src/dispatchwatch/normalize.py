@@ -101,9 +101,11 @@ def _local_to_utc(wall: datetime, zone: str, value: object) -> str:
 
 
 def _epoch_to_utc(number: int | float, value: object) -> str:
-    if not math.isfinite(number):
-        raise PageError(f"unparseable time {value!r}")
-    seconds = math.floor(number / 1000 if abs(number) >= _MS_THRESHOLD else number)
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise PageError(f"unparseable time {value!r}")
+        number = math.floor(number)  # whole seconds, and integer arithmetic from here on
+    seconds = number // 1000 if abs(number) >= _MS_THRESHOLD else number
     try:
         return _utc_text(_EPOCH + timedelta(seconds=seconds))
     except OverflowError as exc:

@@ -44,6 +44,9 @@ __all__ = [
     "dump_metadata",
     "ensure_zone_offsets",
     "install_views",
+    "parse_bound",
+    "prepare_live_archive",
+    "run_datasette",
     "snapshot",
     "zone_transitions",
 ]
@@ -677,7 +680,7 @@ def build_metadata(
     elif len(licenses) > 1:
         metadata["license"] = "Varies by feed (see the feeds table)"
     if feeds:
-        metadata["source"] = "; ".join(f.get("agency") or f["name"] for f in feeds)
+        metadata["source"] = "; ".join(dict.fromkeys(f.get("agency") or f["name"] for f in feeds))
         if len(feeds) == 1 and (feeds[0].get("homepage") or feeds[0].get("url")):
             metadata["source_url"] = feeds[0].get("homepage") or feeds[0]["url"]
     metadata["about"] = "dispatchwatch"

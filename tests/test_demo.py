@@ -1,0 +1,92 @@
+"""``dispatchwatch demo``: the simulation and the real daemon, in one command."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from dispatchwatch.archive import Archive, FeedRecord
+from dispatchwatch.demo import DEMO_FEEDS, run_demo, summary_lines
+
+
+def demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dispatchwatch", "demo", "--duration", "3s", "--speed", "600",
+         "--interval", "500ms", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_demo_archives_both_feeds_and_says_how_to_browse(tmp_path: Path) -> None:
+    done = demo("--db", "demo.db", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # Live lines as polls are archived...
+    live = [line for line in done.stderr.splitlines() if "total" in line]
+    assert {slug for slug in DEMO_FEEDS if any(slug in line for line in live)} == set(DEMO_FEEDS)
+    assert any(" new " in line and "+" in line for line in live)
+    # ...then what was archived and how to look at it.
+    assert "Archived in" in done.stdout
+    assert "dispatchwatch serve --db demo.db" in done.stdout
+    assert "sqlite-utils tables demo.db --counts" in done.stdout
+
+    conn = sqlite3.connect(tmp_path / "demo.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    counts = dict(conn.execute("SELECT feed, count(*) FROM incidents GROUP BY feed"))
+    assert set(counts) == set(DEMO_FEEDS) and all(n > 0 for n in counts.values())
+    assert conn.execute("SELECT count(*) FROM polls WHERE outcome = 'error'").fetchone()[0] == 0
+    for slug, (incidents, _versions, _polls) in _summary_counts(done.stdout).items():
+        assert counts[slug] == incidents
+    first_url = conn.execute("SELECT url FROM feeds LIMIT 1").fetchone()[0]
+    conn.close()
+
+    # A second demo replaces the first one's archive (its simulated clock starts over).
+    again = demo("--db", "demo.db", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    conn = sqlite3.connect(tmp_path / "demo.db")
+    assert conn.execute("SELECT min(id) FROM polls").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM feeds").fetchone()[0] == 2
+    assert first_url.startswith("http://127.0.0.1:")
+
+
+def _summary_counts(stdout: str) -> dict[str, tuple[int, int, int]]:
+    counts = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if words and words[0] in DEMO_FEEDS:
+            counts[words[0]] = (int(words[1]), int(words[3]), int(words[5]))
+    return counts
+
+
+def test_demo_never_overwrites_a_real_archive(tmp_path: Path) -> None:
+    path = tmp_path / "dispatch.db"
+    with Archive(path) as archive:
+        archive.register_feed(FeedRecord(
+            slug="seattle-fire", name="Seattle", agency="Fire", city="Seattle",
+            scraper="seattle-fire", url="https://web.seattle.gov/sfd/realtime911/",
+            timezone="America/Los_Angeles", snapshot=False, interval_seconds=60))
+    before = path.read_bytes()
+    done = demo("--db", str(path), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "not a previous demo archive" in done.stderr and "Traceback" not in done.stderr
+    assert path.read_bytes() == before
+
+
+def test_run_demo_stops_when_asked(tmp_path: Path) -> None:
+    """The library call behind the command: Ctrl-C (the stop event) ends it early."""
+    stop = threading.Event()
+    out = io.StringIO()
+    timer = threading.Timer(1.5, stop.set)
+    timer.start()
+    result = run_demo(tmp_path / "demo.db", duration=600, speed=600, interval=0.3, stop=stop,
+                      out=out)
+    timer.cancel()
+    assert set(result.archived) == set(DEMO_FEEDS)
+    assert all(incidents > 0 for incidents, _v, _p in result.archived.values())
+    assert sum(t.polls for t in result.totals.values()) >= 2
+    text = "\n".join(summary_lines(result))
+    assert str(tmp_path / "demo.db") in text and "versions" in text
+    assert "Simulated feeds at http://127.0.0.1:" in out.getvalue()
