@@ -89,6 +89,7 @@ def run_one(feeds: int, *, interval: float, duration: float, warmup: float, host
                 [sys.executable, "-m", "dispatchwatch", "run", "--config", str(config),
                  "--jsonl"], stdout=out, stderr=err, cwd=folder)
             proc = psutil.Process(daemon.pid)
+            sim_proc = psutil.Process(sim.pid)
             began = time.monotonic()
             began_utc = datetime.now(UTC)
             cpu_start = None
@@ -97,8 +98,9 @@ def run_one(feeds: int, *, interval: float, duration: float, warmup: float, host
                 peak_rss = max(peak_rss, proc.memory_info().rss)
                 if cpu_start is None and time.monotonic() - began >= warmup:
                     cpu_start, steady_began = proc.cpu_times(), time.monotonic()
+                    sim_start = sim_proc.cpu_times()
                 time.sleep(0.25)
-            cpu_end = proc.cpu_times()
+            cpu_end, sim_end = proc.cpu_times(), sim_proc.cpu_times()
             wall = time.monotonic() - began
             steady_wall = time.monotonic() - steady_began
             assert cpu_start is not None
@@ -148,6 +150,8 @@ def run_one(feeds: int, *, interval: float, duration: float, warmup: float, host
         "poll_p50_ms": percentile(durations, 0.5),
         "poll_p95_ms": percentile(durations, 0.95),
         "cpu_pct": 100 * cpu / steady_wall,
+        "sim_cpu_pct": 100 * ((sim_end.user - sim_start.user) + (sim_end.system
+                                                                 - sim_start.system)) / steady_wall,
         "peak_rss_mb": peak_rss / 1024 / 1024,
         "errors": sum(errors.values()),
         "error_kinds": errors,  # type: ignore[dict-item]
@@ -169,6 +173,7 @@ COLUMNS = [
     ("poll p95", "poll_p95_ms", "{:.0f}ms"),
     ("CPU", "cpu_pct", "{:.0f}%"),
     ("peak RSS", "peak_rss_mb", "{:.0f}MB"),
+    ("sim CPU", "sim_cpu_pct", "{:.0f}%"),
     ("errors", "errors", "{:d}"),
 ]
 

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lxml.etree
-import lxml.html
 
 from dispatchwatch.config import default_feed
 from dispatchwatch.pipeline import parse_page
@@ -67,11 +66,13 @@ def in_process(kind: str, pages: list[bytes], runs: int) -> dict[str, tuple[floa
     def scraper_and_normalize() -> None:
         counts["incidents"] = sum(len(parse_page(feed, body).incidents) for body in pages)
 
+    parser = lxml.etree.HTMLParser()
+
     def raw_lxml() -> None:
         total = 0
         for body in pages:
-            tree = lxml.html.document_fromstring(body)
-            total += len([[td.text_content().strip() for td in r.findall("td")] for r in xpath(tree)])
+            tree = lxml.etree.fromstring(body, parser)
+            total += len([[(td.text or "").strip() for td in r.findall("td")] for r in xpath(tree)])
         counts["raw"] = total
 
     return {

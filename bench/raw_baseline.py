@@ -1,6 +1,6 @@
 """The raw baseline for bench/ingest.py: the least work that still archives a page.
 
-Plain lxml parse, cell texts by XPath, ``executemany`` into one SQLite table, one commit per
+Plain lxml (etree's HTML parser, the fastest way lxml offers), cell texts, ``executemany`` into one SQLite table, one commit per
 page (same WAL / synchronous settings as the archive). No normalization, no dedupe, no history,
 no error handling: the floor that dispatchwatch's real pipeline is compared against.
 
@@ -13,7 +13,7 @@ import argparse
 import sqlite3
 import sys
 
-import lxml.html
+import lxml.etree
 
 ROWS = {
     # Milwaukee: data rows are the tbody rows; Seattle: the rows with id="row_N".
@@ -37,14 +37,13 @@ def main() -> int:
         "PRIMARY KEY (page, c1, c2, c4))"
     )
     xpath = lxml.etree.XPath(ROWS[args.kind])
+    parser = lxml.etree.HTMLParser()
     rows_total = 0
     for name in args.files:
         with open(name, "rb") as handle:
-            tree = lxml.html.document_fromstring(handle.read())
-        rows = [
-            (name, *[td.text_content().strip() for td in row.findall("td")][:6])
-            for row in xpath(tree)
-        ]
+            tree = lxml.etree.fromstring(handle.read(), parser)
+        rows = [(name, *[(td.text or "").strip() for td in row.findall("td")][:6])
+                for row in xpath(tree)]
         conn.execute("BEGIN")
         conn.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("COMMIT")

@@ -34,9 +34,11 @@ def setup_logging(verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("dispatchwatch").setLevel(logging.DEBUG if verbose else logging.INFO)
-    # Third-party chatter (one line per request / per job run) only repeats our poll line.
-    for name in ("apscheduler", "httpx", "httpcore"):
+    # Third-party chatter (one line per request / per job run) only repeats our poll line,
+    # and APScheduler's warning per skipped run is summed up by the daemon once a minute.
+    for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def install_stop_signals(stop: threading.Event, abort: threading.Event) -> None:

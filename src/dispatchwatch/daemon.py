@@ -3,8 +3,9 @@
 One APScheduler interval job per feed runs :meth:`Daemon.poll` on a thread pool:
 
 - ``max_instances=1``: never two polls of one feed at once; ``coalesce=True``: runs missed
-  while the machine slept are folded into one; a run later than one interval is skipped
-  (the next one is due anyway).
+  while the machine slept or was busy fold into one, which runs however late
+  (``misfire_grace_time=None``), so an overloaded machine polls every feed less often rather
+  than starving some of them.
 - first runs are spread over a short window so a thousand feeds do not all fire at t=0, and
   each run gets a random jitter of up to 10% of the interval.
 - each poll has a hard deadline (its interval, at least 1 s, at most twice the feed's
@@ -36,6 +37,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -68,6 +70,8 @@ START_STEP = 0.02
 MIN_DEADLINE = 1.0
 #: How long :meth:`Daemon.stop` waits for in-flight polls by default.
 STOP_TIMEOUT = 10.0
+#: How often runs skipped for being behind schedule are summed up in the log.
+SKIP_REPORT_EVERY = 60.0
 
 
 class PollFetcher(Protocol):
@@ -236,6 +240,7 @@ class Daemon:
         self._closed = False
         self._in_flight = 0
         self._writers = 0
+        self._skipped = 0
         for feed in feeds:
             archive.register_feed(feed.record())
         for slug, (count, last) in failure_streaks(archive.conn, list(self._states)).items():
@@ -489,14 +494,37 @@ class Daemon:
                 id=feed.slug,
                 name=feed.slug,
                 max_instances=1,
+                # Runs missed while the machine slept or was busy fold into one...
                 coalesce=True,
-                # Later than one interval: skip, the next run is due anyway.
-                misfire_grace_time=max(1, int(feed.interval)),
+                # ...which still runs, however late: dropping late runs would starve feeds
+                # at random once the machine is overloaded, while running them (at most one
+                # queued per feed) slows every feed down evenly.
+                misfire_grace_time=None,
                 replace_existing=True,
             )
+        scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
+        scheduler.add_job(self._report_skipped, IntervalTrigger(seconds=SKIP_REPORT_EVERY),
+                          id="_skipped", max_instances=1, coalesce=True)
         scheduler.start()
         log.info("polling %d feed%s with %d worker%s", count, "" if count == 1 else "s",
                  workers, "" if workers == 1 else "s")
+
+    def _on_skipped(self, event: JobSubmissionEvent) -> None:
+        # A run came due while the previous poll of the feed was still queued or running.
+        with self._cond:
+            self._skipped += 1
+
+    def _report_skipped(self) -> None:
+        """One summary line instead of a warning per skipped run (there can be thousands)."""
+        with self._cond:
+            skipped, self._skipped = self._skipped, 0
+        if skipped:
+            log.warning(
+                "behind schedule: %d run%s skipped in the last %gs because the previous poll "
+                "of the feed had not finished (too many feeds for this machine, --workers too "
+                "low, or slow servers); those feeds are polled less often",
+                skipped, "" if skipped == 1 else "s", SKIP_REPORT_EVERY,
+            )
 
     def _on_submit(self, slug: str, run_time: datetime) -> None:
         state = self._states.get(slug)

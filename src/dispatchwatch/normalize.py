@@ -441,10 +441,48 @@ def normalize_rows(
             raise PageError(f"{feed}: incident {incident_id}: {exc}") from exc
         groups.setdefault(incident_id, []).append((received, row))
 
-    return [
-        _merge(feed, incident_id, members, codes, default_city, exact)
-        for incident_id, members in groups.items()
-    ]
+    incidents = []
+    for incident_id, members in groups.items():
+        row = members[0][1]
+        if len(members) == 1 and not row.extra and not isinstance(row.units, list):
+            # The common case, and consecutive polls repeat most rows exactly: memoize.
+            values = _single_row(
+                feed, incident_id, members[0][0], row.call_type, row.priority, row.status,
+                row.disposition, row.address, row.district, row.beat, row.units, row.latitude,
+                row.longitude, codes, default_city, exact,
+            )
+            incidents.append(Incident(feed, incident_id, *values))
+        else:
+            incidents.append(_merge(feed, incident_id, members, codes, default_city, exact))
+    return incidents
+
+
+@lru_cache(maxsize=32768)
+def _single_row(
+    feed: str,
+    incident_id: str,
+    received_at: str | None,
+    call_type: str | None,
+    priority: str | None,
+    status: str | None,
+    disposition: str | None,
+    address: str | None,
+    district: str | None,
+    beat: str | None,
+    units: str | tuple[str, ...] | None,
+    latitude: str | float | None,
+    longitude: str | float | None,
+    codes: _CodesKey,
+    default_city: str | None,
+    exact: bool,
+) -> tuple[Any, ...]:
+    """The tracked fields of an incident listed on one row (without ``extra``)."""
+    row = RawRow(incident_id, received_at, call_type, priority, status, disposition, address,
+                 district, beat, units, latitude, longitude)
+    merged = _merge(feed, incident_id, [(received_at, row)], codes, default_city, exact)
+    return (merged.received_at, merged.call_type, merged.priority, merged.status,
+            merged.disposition, merged.address, merged.city, merged.district, merged.beat,
+            merged.units, merged.latitude, merged.longitude)
 
 
 def _latest(rows: Sequence[RawRow], name: str) -> str | None:

@@ -215,8 +215,10 @@ def _string_of() -> XPath:
 def cell_text(element: _Element) -> str:
     """An element's text with whitespace (including ``&nbsp;``) collapsed; comments and
     attributes are not text."""
+    # Most cells are a bare text node: read it directly rather than through XPath.
+    text = element.text if len(element) == 0 else _string_of()(element)
     # str.split() with no argument splits on all Unicode whitespace, \xa0 included.
-    return " ".join(_string_of()(element).split())
+    return " ".join(text.split()) if text else ""
 
 
 def _header_key(text: str) -> str:
