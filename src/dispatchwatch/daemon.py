@@ -25,6 +25,7 @@ behind, and after ``stop`` returns no poll touches the archive again.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,7 +45,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .archive import Archive, PollSummary, utc_now
 from .config import Config, Feed
-from .errors import FetchError
+from .errors import DispatchwatchError, FetchError
 from .pipeline import process_page
 from .status import failure_streaks, format_time, parse_time
 
@@ -618,8 +619,14 @@ def run(
     path = database or config.database
     clean = True
     try:
-        with _closing(Archive(path)) as archive:
+        try:
+            archive = Archive(path)
+        except sqlite3.Error as exc:
+            raise DispatchwatchError(f"cannot open the archive {path}: {exc}") from None
+        with _closing(archive):
             daemon = Daemon(feeds, archive, fetcher, settings=settings, on_poll=on_poll)
+            if not feeds:
+                log.warning("no enabled feeds in the config: nothing to poll")
             if once:
                 reports = daemon.run_once(stop=stop)
                 clean = daemon.stop(settings.stop_timeout, abort=abort)
@@ -627,8 +634,6 @@ def run(
                 if failed:
                     log.warning("%d of %d feeds failed", failed, len(feeds))
                 return 1 if failed else 0
-            if not feeds:
-                log.warning("no enabled feeds in the config: nothing to poll")
             log.info("archiving into %s", path)
             daemon.start()
             try:

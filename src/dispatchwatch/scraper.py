@@ -75,14 +75,19 @@ class Page:
                 return name
             except LookupError:
                 pass
+        return "utf-8" if self._utf8_text is not None else "cp1252"
+
+    @cached_property
+    def _utf8_text(self) -> str | None:
         try:
-            self.body.decode("utf-8")
-            return "utf-8"
+            return self.body.decode("utf-8")
         except UnicodeDecodeError:
-            return "cp1252"
+            return None
 
     @cached_property
     def text(self) -> str:
+        if self.encoding == "utf-8" and self._utf8_text is not None:
+            return self._utf8_text  # decoded once while detecting the encoding
         return self.body.decode(self.encoding, errors="replace")
 
     @cached_property
@@ -199,6 +204,7 @@ class _PerThread(threading.local):
 
         self.parser: HTMLParser = etree.HTMLParser()
         self.string_of: XPath = etree.XPath("string()")
+        self.rows_after: XPath = etree.XPath("following::tr[td][not(.//tr)]")
 
 
 _per_thread = _PerThread()
@@ -271,11 +277,4 @@ def find_table_by_headers(
 def _rows_after(header_row: _Element) -> Iterator[_Element]:
     """Every ``tr`` after ``header_row`` in document order that holds ``td`` cells and no
     nested rows (a row that only wraps an inner table is layout, not data)."""
-    after = False
-    root = header_row.getroottree().getroot()
-    for row in root.iter("tr"):
-        if row is header_row:
-            after = True
-            continue
-        if after and any(child.tag == "td" for child in row) and row.find(".//tr") is None:
-            yield row
+    return iter(_per_thread.rows_after(header_row))
