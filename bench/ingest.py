@@ -83,7 +83,8 @@ def in_process(kind: str, pages: list[bytes], runs: int) -> dict[str, tuple[floa
 
 
 def whole_process(kind: str, files: list[str], work: Path, runs: int) -> dict[str, float]:
-    command = shutil.which("dispatchwatch", path=str(Path(sys.executable).parent)) or "dispatchwatch"
+    scripts = str(Path(sys.executable).parent)
+    command = shutil.which("dispatchwatch", path=scripts) or "dispatchwatch"
 
     def fresh(name: str) -> Path:
         db = work / name

@@ -1,8 +1,9 @@
 """The raw baseline for bench/ingest.py: the least work that still archives a page.
 
-Plain lxml (etree's HTML parser, the fastest way lxml offers), cell texts, ``executemany`` into one SQLite table, one commit per
-page (same WAL / synchronous settings as the archive). No normalization, no dedupe, no history,
-no error handling: the floor that dispatchwatch's real pipeline is compared against.
+Plain lxml (etree's HTML parser, the fastest way lxml offers), cell texts, ``executemany``
+into one SQLite table, one commit per page (same WAL / synchronous settings as the archive).
+No normalization, no dedupe, no history, no error handling: the floor that dispatchwatch's
+real pipeline is compared against.
 
     python bench/raw_baseline.py milwaukee --db raw.db pages/*.html
 """
