@@ -334,10 +334,11 @@ class Archive:
 
     def close(self) -> None:
         with self._lock:
-            # Fold the WAL back so the file is self-contained for copying; if a reader holds
-            # the WAL open, SQLite checkpoints later instead.
+            # Fold what the WAL holds back into the file, without waiting for readers (a
+            # TRUNCATE checkpoint would wait out the busy timeout behind a Datasette reader
+            # and delay a shutdown). The last connection to close checkpoints fully anyway.
             with suppress(sqlite3.OperationalError):
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self.conn.close()
 
     def __enter__(self) -> Archive:
