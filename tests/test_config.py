@@ -105,6 +105,10 @@ def test_sizes() -> None:
         ("", r"empty"),
         ("feeds: {\n", r"not valid YAML"),
         ("feeds:\n  Seattle Fire: {}\n", r"feed name"),
+        ("feeds:\n  off: {}\n", r"line 2: feed name 'off' is read by YAML as bool; quote it"),
+        ("feeds:\n  123: {}\n", r"line 2: feed name '123' is read by YAML as int"),
+        ("123: x\nfeeds: {}\n", r"line 1: unknown key 123"),
+        ("feeds:\n  seattle-fire:\n    on: true\n", r"line 3: unknown key 'feeds.seattle-fire.True'"),
     ],
 )
 def test_config_errors_name_the_key_and_line(text: str, message: str) -> None:

@@ -164,9 +164,11 @@ def _where(node: yaml.Node | None, path: Path | None) -> str:
     return f"{name}, line {node.start_mark.line + 1}"
 
 
-def _mapping(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    """A YAML mapping node as {key: (key node, value node)}."""
-    return {k.value: (k, v) for k, v in node.value}
+def _mapping(node: yaml.Node) -> dict[Any, tuple[yaml.Node, yaml.Node]]:
+    """A YAML mapping node as {key as loaded: (key node, value node)}: keyed like the
+    loaded data, so keys YAML reads as non-text (``off``, ``123``) are found too."""
+    constructor = yaml.constructor.SafeConstructor()
+    return {constructor.construct_object(k): (k, v) for k, v in node.value}
 
 
 def _typed(
@@ -293,7 +295,12 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     for slug, options in raw_feeds.items():
         key_node, value_node = feed_nodes[slug]
         where = _where(key_node, path)
-        if not isinstance(slug, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", slug):
+        if not isinstance(slug, str):
+            raise ConfigError(
+                f"{where}: feed name {key_node.value!r} is read by YAML as "
+                f"{type(slug).__name__}; quote it: \"{key_node.value}\":"
+            )
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", slug):
             raise ConfigError(
                 f"{where}: feed name {slug!r} must be lower-case letters, digits, - or _"
             )

@@ -47,7 +47,7 @@ from .archive import Archive, PollSummary, utc_now
 from .config import Config, Feed
 from .errors import DispatchwatchError, FetchError
 from .pipeline import process_page
-from .status import failure_streaks, format_time, parse_time
+from .status import failure_streaks, format_time, human_duration, parse_time
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -153,7 +153,8 @@ class PollReport:
             if self.consecutive_failures:
                 line += f" ({self.consecutive_failures} in a row"
                 if self.next_in is not None:
-                    line += f", next try in {self.next_in:.3g}s"
+                    wait = self.next_in
+                    line += f", next try in {f'{wait:.3g}s' if wait < 60 else human_duration(wait)}"
                 line += ")"
             return line
         return f"{self.feed} {self.outcome} {took}"
