@@ -62,11 +62,13 @@ def write_config(folder: Path, feeds: int, ports: list[int], interval: float) ->
     lines = ["database: bench.db", "contact: bench@localhost", "feeds:"]
     for n in range(feeds):
         port = ports[n % len(ports)]
-        kind, scraper = (("seattle", "seattle-fire") if n % 2 else
-                         ("milwaukee", "milwaukee-police"))
-        lines += [f"  feed-{n:04d}:", f"    scraper: {scraper}",
-                  f"    url: http://127.0.0.1:{port}/{kind}/feed-{n}",
-                  f"    interval: {interval}s"]
+        kind, scraper = ("seattle", "seattle-fire") if n % 2 else ("milwaukee", "milwaukee-police")
+        lines += [
+            f"  feed-{n:04d}:",
+            f"    scraper: {scraper}",
+            f"    url: http://127.0.0.1:{port}/{kind}/feed-{n}",
+            f"    interval: {interval}s",
+        ]
     path = folder / "config.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -88,11 +90,22 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
-def run_one(feeds: int, *, interval: float, duration: float, hosts: int, speed: float,
-            folder: Path, workers: int | None = None) -> dict[str, Any]:
+def run_one(
+    feeds: int,
+    *,
+    interval: float,
+    duration: float,
+    hosts: int,
+    speed: float,
+    folder: Path,
+    workers: int | None = None,
+) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
-    sim = subprocess.Popen([sys.executable, __file__, "--serve", str(hosts), "--speed",
-                            str(speed)], stdout=subprocess.PIPE, text=True)
+    sim = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(hosts), "--speed", str(speed)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     # (seconds since start, daemon CPU seconds, simulation CPU seconds)
     samples: list[tuple[float, float, float]] = []
     try:
@@ -101,9 +114,20 @@ def run_one(feeds: int, *, interval: float, duration: float, hosts: int, speed: 
         config = write_config(folder, feeds, ports, interval)
         with (folder / "polls.jsonl").open("w") as out, (folder / "daemon.log").open("w") as err:
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "dispatchwatch", "run", "--config", str(config),
-                 "--jsonl", *(["--workers", str(workers)] if workers else [])],
-                stdout=out, stderr=err, cwd=folder)
+                [
+                    sys.executable,
+                    "-m",
+                    "dispatchwatch",
+                    "run",
+                    "--config",
+                    str(config),
+                    "--jsonl",
+                    *(["--workers", str(workers)] if workers else []),
+                ],
+                stdout=out,
+                stderr=err,
+                cwd=folder,
+            )
             proc, sim_proc = psutil.Process(daemon.pid), psutil.Process(sim.pid)
             began, began_utc = time.monotonic(), datetime.now(UTC)
             peak_rss = 0
@@ -125,10 +149,14 @@ def run_one(feeds: int, *, interval: float, duration: float, hosts: int, speed: 
         report = json.loads(line)
         reports[report["poll_id"]] = report
     conn = sqlite3.connect(folder / "bench.db")
-    polls = conn.execute("SELECT id, feed, started_at, outcome, duration_ms FROM polls "
-                         "ORDER BY id").fetchall()
-    errors = dict(conn.execute("SELECT error_kind, count(*) FROM polls WHERE outcome = 'error' "
-                               "GROUP BY 1").fetchall())
+    polls = conn.execute(
+        "SELECT id, feed, started_at, outcome, duration_ms FROM polls ORDER BY id"
+    ).fetchall()
+    errors = dict(
+        conn.execute(
+            "SELECT error_kind, count(*) FROM polls WHERE outcome = 'error' GROUP BY 1"
+        ).fetchall()
+    )
     incidents = conn.execute("SELECT count(*) FROM incidents").fetchone()[0]
 
     # Start-up: every feed's first poll ingests its whole page (the heavy part), and the
@@ -218,14 +246,24 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, nargs="+", default=[200, 1000])
     parser.add_argument("--interval", default="5s", help="every feed's interval (5s)")
     parser.add_argument("--duration", default="60s", help="how long each run lasts (60s)")
-    parser.add_argument("--hosts", type=int, default=20,
-                        help="simulated hosts the feeds are spread over (20)")
-    parser.add_argument("--speed", type=float, default=10.0,
-                        help="simulated seconds per second: how often pages change (10)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="the daemon's --workers (default: its own default)")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="keep configs, logs and archives in this folder")
+    parser.add_argument(
+        "--hosts", type=int, default=20, help="simulated hosts the feeds are spread over (20)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=10.0,
+        help="simulated seconds per second: how often pages change (10)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="the daemon's --workers (default: its own default)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep configs, logs and archives in this folder"
+    )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -233,18 +271,29 @@ def main() -> None:
         return
     interval, duration = parse_duration(args.interval), parse_duration(args.duration)
     base = args.keep or Path(tempfile.mkdtemp(prefix="dispatchwatch-bench-"))
-    print(f"{os.cpu_count()} CPUs; interval {interval:g}s, {duration:g}s per run, "
-          f"{args.hosts} simulated hosts, speed x{args.speed:g}; files in {base}",
-          flush=True)
+    print(
+        f"{os.cpu_count()} CPUs; interval {interval:g}s, {duration:g}s per run, "
+        f"{args.hosts} simulated hosts, speed x{args.speed:g}; files in {base}",
+        flush=True,
+    )
     results = []
     for feeds in args.feeds:
-        result = run_one(feeds, interval=interval, duration=duration, hosts=args.hosts,
-                         speed=args.speed, folder=base / f"feeds-{feeds}",
-                         workers=args.workers)
+        result = run_one(
+            feeds,
+            interval=interval,
+            duration=duration,
+            hosts=args.hosts,
+            speed=args.speed,
+            folder=base / f"feeds-{feeds}",
+            workers=args.workers,
+        )
         results.append(result)
-        print(f"  {feeds} feeds: {result['polls']} polls, {result['changed_pages']} changed "
-              f"pages, {result['incidents']} incidents, errors {result['error_kinds']}, "
-              f"exit {result['exit']}", flush=True)
+        print(
+            f"  {feeds} feeds: {result['polls']} polls, {result['changed_pages']} changed "
+            f"pages, {result['incidents']} incidents, errors {result['error_kinds']}, "
+            f"exit {result['exit']}",
+            flush=True,
+        )
     table = [[title for title, _key, _fmt in COLUMNS]]
     for result in results:
         table.append([fmt.format(result[key]) for _title, key, fmt in COLUMNS])

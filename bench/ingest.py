@@ -94,23 +94,32 @@ def whole_process(kind: str, files: list[str], work: Path, runs: int) -> dict[st
 
     def raw() -> None:
         subprocess.run(
-            [sys.executable, str(HERE / "raw_baseline.py"), kind, "--db", str(fresh("raw.db")),
-             *files],
-            check=True, capture_output=True,
+            [
+                sys.executable,
+                str(HERE / "raw_baseline.py"),
+                kind,
+                "--db",
+                str(fresh("raw.db")),
+                *files,
+            ],
+            check=True,
+            capture_output=True,
         )
 
     def ours() -> None:
         subprocess.run(
             [command, "ingest", FEEDS[kind], "--db", str(fresh("ours.db")), *files],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
 
     return {"raw baseline process": best_of(runs, raw), "dispatchwatch ingest": best_of(runs, ours)}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mke-pages", type=int, default=1000)
     parser.add_argument("--sea-pages", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3, help="best of this many runs")
@@ -131,14 +140,18 @@ def main() -> int:
             stages = in_process(kind, pages, args.runs)
             base_seconds, _ = stages["lxml + XPath (baseline)"]
             for stage, (seconds, items) in stages.items():
-                print(f"{kind:<10} {stage:<26} {len(pages) / seconds:>9.0f} "
-                      f"{items / seconds:>12.0f} {base_seconds / seconds:>11.0%}")
+                print(
+                    f"{kind:<10} {stage:<26} {len(pages) / seconds:>9.0f} "
+                    f"{items / seconds:>12.0f} {base_seconds / seconds:>11.0%}"
+                )
             processes = whole_process(kind, files, work, args.runs)
             incidents = stages["scraper + normalize"][1]
             raw_seconds = processes["raw baseline process"]
             for stage, seconds in processes.items():
-                print(f"{kind:<10} {stage:<26} {len(pages) / seconds:>9.0f} "
-                      f"{incidents / seconds:>12.0f} {raw_seconds / seconds:>11.0%}")
+                print(
+                    f"{kind:<10} {stage:<26} {len(pages) / seconds:>9.0f} "
+                    f"{incidents / seconds:>12.0f} {raw_seconds / seconds:>11.0%}"
+                )
         print("\n'vs baseline' = baseline time / this time: the throughput ratio.")
     return 0
 

@@ -43,8 +43,10 @@ def main() -> int:
     for name in args.files:
         with open(name, "rb") as handle:
             tree = lxml.etree.fromstring(handle.read(), parser)
-        rows = [(name, *[(td.text or "").strip() for td in row.findall("td")][:6])
-                for row in xpath(tree)]
+        rows = [
+            (name, *[(td.text or "").strip() for td in row.findall("td")][:6])
+            for row in xpath(tree)
+        ]
         conn.execute("BEGIN")
         conn.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("COMMIT")

@@ -153,21 +153,29 @@ def test_error_polls_are_recorded_without_touching_incidents(archive: Archive) -
     summary = archive.record_error("mke", error_kind="layout_changed", error="no table")
     assert summary.outcome == "error"
     row = archive.db["polls"].get(summary.poll_id)
-    assert (row["outcome"], row["error_kind"], row["error"]) == ("error", "layout_changed", "no table")
+    assert (row["outcome"], row["error_kind"], row["error"]) == (
+        "error",
+        "layout_changed",
+        "no table",
+    )
     assert counts(archive) == (1, 1, 0)
 
 
 def test_last_parsed_skips_error_polls(archive: Archive) -> None:
-    archive.record_success("mke", [call("1")], observed_at="2023-01-21T23:00:00Z", sha256="abc",
-                           etag='"v1"')
+    archive.record_success(
+        "mke", [call("1")], observed_at="2023-01-21T23:00:00Z", sha256="abc", etag='"v1"'
+    )
     archive.record_error("mke", error_kind="timeout", error="read timed out")
     last = archive.last_parsed("mke")
     assert last is not None and (last["sha256"], last["etag"]) == ("abc", '"v1"')
 
 
 def test_full_text_search_finds_call_types_and_blocks(archive: Archive) -> None:
-    poll(archive, [call("1"), call("2", call_type="SHOTSPOTTER", address="29XX W VLIET ST")],
-         "2023-01-21T23:00:00Z")
+    poll(
+        archive,
+        [call("1"), call("2", call_type="SHOTSPOTTER", address="29XX W VLIET ST")],
+        "2023-01-21T23:00:00Z",
+    )
     found = [r["incident_id"] for r in archive.db["incidents"].search("vliet")]
     assert found == ["2"]
 
@@ -179,7 +187,9 @@ def test_large_pages_are_chunked(archive: Archive) -> None:
 
 
 def test_stats(archive: Archive) -> None:
-    poll(archive, [call("1", received_at="2023-01-21T21:00:00Z"), call("2")], "2023-01-21T23:00:00Z")
+    poll(
+        archive, [call("1", received_at="2023-01-21T21:00:00Z"), call("2")], "2023-01-21T23:00:00Z"
+    )
     (row,) = archive.stats()
     assert row["feed"] == "mke"
     assert (row["incidents"], row["versions"], row["polls"]) == (2, 2, 1)

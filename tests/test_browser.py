@@ -21,11 +21,24 @@ def dump_dom(url: str, profile: Path) -> BeautifulSoup:
     """The page's DOM after its scripts ran (the cluster map is drawn by JavaScript)."""
     assert CHROMIUM is not None
     result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
-         "--dump-dom", url],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return BeautifulSoup(result.stdout, "lxml")
 
@@ -57,8 +70,9 @@ def test_incidents_page_renders_rows_facets_and_map(browsed: tuple[Server, Path]
 
 def test_canned_query_page_renders(browsed: tuple[Server, Path]) -> None:
     server, profile = browsed
-    page = dump_dom(f"{server.url}/dispatch/incident_history?feed=seattle-fire&incident_id=F1",
-                    profile)
+    page = dump_dom(
+        f"{server.url}/dispatch/incident_history?feed=seattle-fire&incident_id=F1", profile
+    )
     assert "An incident's full history" in page.get_text()
     rows = page.select("table.rows-and-columns tbody tr")
     assert len(rows) == 3

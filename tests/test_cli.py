@@ -49,7 +49,10 @@ def query(db: Path, sql: str) -> list[tuple]:
 def test_feeds_lists_both_builtin_scrapers_from_the_installed_command(tmp_path: Path) -> None:
     result = subprocess.run(
         [shutil.which("dispatchwatch", path=str(Path(sys.executable).parent)) or "", "feeds"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "seattle-fire" in result.stdout and "milwaukee-police" in result.stdout
@@ -70,8 +73,21 @@ def test_parse_prints_one_json_object_per_incident() -> None:
     incidents = parse_lines(result.stdout)
     assert len(incidents) == 19
     assert set(incidents[0]) == {
-        "feed", "incident_id", "received_at", "call_type", "priority", "status", "disposition",
-        "address", "city", "district", "beat", "units", "latitude", "longitude", "extra",
+        "feed",
+        "incident_id",
+        "received_at",
+        "call_type",
+        "priority",
+        "status",
+        "disposition",
+        "address",
+        "city",
+        "district",
+        "beat",
+        "units",
+        "latitude",
+        "longitude",
+        "extra",
     }
     by_id = {i["incident_id"]: i for i in incidents}
     freeway = by_id["F240093569"]
@@ -128,7 +144,9 @@ def test_parse_the_real_milwaukee_page() -> None:
     first = incidents[0]
     assert (first["incident_id"], first["received_at"]) == ("230211026", "2023-01-21T22:19:36Z")
     assert (first["address"], first["city"], first["district"]) == (
-        "32XX N 29TH ST", "Milwaukee", "5",
+        "32XX N 29TH ST",
+        "Milwaukee",
+        "5",
     )
 
 
@@ -151,7 +169,10 @@ def test_errors_are_one_clear_line_and_non_zero(
 ) -> None:
     result = subprocess.run(
         [shutil.which("dispatchwatch", path=str(Path(sys.executable).parent)) or "", *args],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert result.returncode != 0
     assert message in result.stderr
@@ -182,11 +203,13 @@ def test_ingest_the_milwaukee_sequence_counts_every_event(tmp_path: Path) -> Non
     gone = query(db, "SELECT incident_id FROM incidents WHERE gone_at IS NOT NULL ORDER BY 1")
     assert gone == [("240740488",), ("240740493",), ("240740497",), ("240740501",)]
     assert query(
-        db, "SELECT first_seen_at, last_seen_at, gone_at, version FROM incidents "
-        "WHERE incident_id = '240740522'"  # I: gone on page 4, back on page 5
+        db,
+        "SELECT first_seen_at, last_seen_at, gone_at, version FROM incidents "
+        "WHERE incident_id = '240740522'",  # I: gone on page 4, back on page 5
     ) == [("2024-03-14T23:00:07Z", "2024-03-14T23:20:10Z", None, 3)]
     assert query(
-        db, "SELECT status, version FROM incidents WHERE incident_id = '240740506'"  # E
+        db,
+        "SELECT status, version FROM incidents WHERE incident_id = '240740506'",  # E
     ) == [("Assignment Completed", 2)]
     assert query(db, "SELECT outcome, new, changed, gone, returned FROM polls ORDER BY id") == [
         ("new", 10, 0, 0, 0),
@@ -212,11 +235,15 @@ def test_ingesting_the_same_page_twice_adds_nothing_the_second_time(tmp_path: Pa
 
 
 def test_reingesting_saved_pages_gives_the_same_archive(tmp_path: Path) -> None:
-    columns = "feed, incident_id, received_at, status, address, first_seen_at, last_seen_at, gone_at"
+    columns = (
+        "feed, incident_id, received_at, status, address, first_seen_at, last_seen_at, gone_at"
+    )
     archives = []
     for name in ("a.db", "b.db"):
         db = tmp_path / name
-        assert run("ingest", "milwaukee-police", *map(str, SEQUENCE), "--db", str(db)).returncode == 0
+        assert (
+            run("ingest", "milwaukee-police", *map(str, SEQUENCE), "--db", str(db)).returncode == 0
+        )
         archives.append(query(db, f"SELECT {columns} FROM incidents ORDER BY 1, 2"))
     assert archives[0] == archives[1]
 
@@ -234,7 +261,9 @@ def test_a_corrupt_page_changes_no_incident_and_records_the_error(tmp_path: Path
     assert query(db, "SELECT * FROM incidents ORDER BY incident_id") == before
     assert query(db, "SELECT count(*) FROM incident_versions") == [(10,)]
     assert query(db, "SELECT outcome, error_kind FROM polls ORDER BY id") == [
-        ("new", None), ("error", "layout_changed"), ("error", "layout_changed"),
+        ("new", None),
+        ("error", "layout_changed"),
+        ("error", "layout_changed"),
     ]
     # The next good page is archived as usual: the error did not count as "seen".
     assert run("ingest", "milwaukee-police", str(SEQUENCE[1]), "--db", str(db)).returncode == 0
@@ -244,7 +273,9 @@ def test_a_corrupt_page_changes_no_incident_and_records_the_error(tmp_path: Path
 def test_stats_reports_each_feed(tmp_path: Path) -> None:
     db = tmp_path / "dispatch.db"
     run("ingest", "milwaukee-police", *map(str, SEQUENCE), "--db", str(db))
-    run("ingest", "seattle-fire", str(FIXTURES / "seattle" / "day_2024-07-04.html"), "--db", str(db))
+    run(
+        "ingest", "seattle-fire", str(FIXTURES / "seattle" / "day_2024-07-04.html"), "--db", str(db)
+    )
     result = run("stats", "--db", str(db), "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["feed"]: row for row in json.loads(result.stdout)}
@@ -258,9 +289,10 @@ def test_stats_reports_each_feed(tmp_path: Path) -> None:
 def test_the_wheel_ships_the_builtin_scrapers(tmp_path: Path) -> None:
     """A plain, non-editable `pip install .` must carry scrapers/ as dispatchwatch.scrapers."""
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path), str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stderr
     import zipfile

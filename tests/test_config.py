@@ -88,16 +88,31 @@ def test_sizes() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("feeds:\n  seattle-fire:\n    intervall: 60s\n", r"line 3: unknown key 'feeds.seattle-fire.intervall'"),
+        (
+            "feeds:\n  seattle-fire:\n    intervall: 60s\n",
+            r"line 3: unknown key 'feeds.seattle-fire.intervall'",
+        ),
         ("feedz: {}\n", r"line 1: unknown key 'feedz'"),
-        ("feeds:\n  seattle-fire:\n    interval: soon\n", r"line 3.*feeds.seattle-fire.interval: not a duration"),
+        (
+            "feeds:\n  seattle-fire:\n    interval: soon\n",
+            r"line 3.*feeds.seattle-fire.interval: not a duration",
+        ),
         ("feeds:\n  seattle-fire:\n    interval: 1ms\n", r"interval must be at least 100ms"),
-        ("feeds:\n  x:\n    scraper: atlantis-police\n", r"line 3.*unknown scraper 'atlantis-police'"),
+        (
+            "feeds:\n  x:\n    scraper: atlantis-police\n",
+            r"line 3.*unknown scraper 'atlantis-police'",
+        ),
         ("feeds:\n  atlantis-police: {}\n", r"line 2.*unknown scraper 'atlantis-police'"),
-        ("feeds:\n  seattle-fire:\n    enabled: yes please\n", r"line 3.*enabled must be true or false"),
+        (
+            "feeds:\n  seattle-fire:\n    enabled: yes please\n",
+            r"line 3.*enabled must be true or false",
+        ),
         ("feeds:\n  seattle-fire:\n    url: ftp://x\n", r"url must be an http\(s\) URL"),
         ("feeds:\n  seattle-fire:\n    timezone: Mars/Olympus\n", r"unknown time zone"),
-        ("feeds:\n  seattle-fire:\n    precision: street\n", r"precision must be 'block' or 'exact'"),
+        (
+            "feeds:\n  seattle-fire:\n    precision: street\n",
+            r"precision must be 'block' or 'exact'",
+        ),
         ("feeds:\n  seattle-fire:\n    max_bytes: lots\n", r"not a size"),
         ("feeds: [seattle-fire]\n", r"feeds must be a mapping"),
         ("database: 3\nfeeds: {}\n", r"line 1: database must be text"),
@@ -108,7 +123,10 @@ def test_sizes() -> None:
         ("feeds:\n  off: {}\n", r"line 2: feed name 'off' is read by YAML as bool; quote it"),
         ("feeds:\n  123: {}\n", r"line 2: feed name '123' is read by YAML as int"),
         ("123: x\nfeeds: {}\n", r"line 1: unknown key 123"),
-        ("feeds:\n  seattle-fire:\n    on: true\n", r"line 3: unknown key 'feeds.seattle-fire.True'"),
+        (
+            "feeds:\n  seattle-fire:\n    on: true\n",
+            r"line 3: unknown key 'feeds.seattle-fire.True'",
+        ),
     ],
 )
 def test_config_errors_name_the_key_and_line(text: str, message: str) -> None:

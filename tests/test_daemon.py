@@ -65,8 +65,9 @@ def simulations() -> Iterator[Callable[..., Simulation]]:
         sim.stop()
 
 
-def feed_yaml(slug: str, url: str, interval: str, scraper: str | None = None,
-              **options: str) -> str:
+def feed_yaml(
+    slug: str, url: str, interval: str, scraper: str | None = None, **options: str
+) -> str:
     lines = [f"  {slug}:", f"    url: {url}", f"    interval: {interval}"]
     if scraper:
         lines.append(f"    scraper: {scraper}")
@@ -76,8 +77,9 @@ def feed_yaml(slug: str, url: str, interval: str, scraper: str | None = None,
 
 def write_config(tmp_path: Path, feeds: list[str], name: str = "config.yaml") -> Path:
     path = tmp_path / name
-    path.write_text("database: dispatch.db\ncontact: tests@example.org\nfeeds:\n"
-                    + "\n".join(feeds) + "\n")
+    path.write_text(
+        "database: dispatch.db\ncontact: tests@example.org\nfeeds:\n" + "\n".join(feeds) + "\n"
+    )
     return path
 
 
@@ -94,23 +96,30 @@ def check_archive(db: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # No version (and so no incident) comes from a poll that is not a successful parse.
-    assert conn.execute(
-        "SELECT count(*) FROM incident_versions v JOIN polls p ON p.id = v.poll_id "
-        "WHERE p.outcome != 'new'"
-    ).fetchone()[0] == 0
-    assert conn.execute(
-        "SELECT count(*) FROM incident_versions WHERE poll_id NOT IN (SELECT id FROM polls)"
-    ).fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM incident_versions v JOIN polls p ON p.id = v.poll_id "
+            "WHERE p.outcome != 'new'"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM incident_versions WHERE poll_id NOT IN (SELECT id FROM polls)"
+        ).fetchone()[0]
+        == 0
+    )
     # Every committed poll is whole: its counts match the rows it wrote.
     for feed, new, changed, gone, returned in conn.execute(
-        "SELECT feed, sum(new), sum(changed), sum(gone), sum(returned) FROM polls "
-        "GROUP BY feed"
+        "SELECT feed, sum(new), sum(changed), sum(gone), sum(returned) FROM polls GROUP BY feed"
     ).fetchall():
         assert returned == 0  # no simulated call comes back, so versions add up exactly
-        incidents = conn.execute("SELECT count(*) FROM incidents WHERE feed = ?",
-                                 [feed]).fetchone()[0]
-        versions = conn.execute("SELECT count(*) FROM incident_versions WHERE feed = ?",
-                                [feed]).fetchone()[0]
+        incidents = conn.execute(
+            "SELECT count(*) FROM incidents WHERE feed = ?", [feed]
+        ).fetchone()[0]
+        versions = conn.execute(
+            "SELECT count(*) FROM incident_versions WHERE feed = ?", [feed]
+        ).fetchone()[0]
         assert (incidents, versions) == (new, new + changed + gone), feed
     return conn
 
@@ -123,9 +132,20 @@ class DaemonProcess:
         self.log = config.parent / "daemon.log"
         self._stderr = self.log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dispatchwatch", "run", "--config", str(config), "--jsonl",
-             *args],
-            stdout=subprocess.PIPE, stderr=self._stderr, text=True, cwd=config.parent,
+            [
+                sys.executable,
+                "-m",
+                "dispatchwatch",
+                "run",
+                "--config",
+                str(config),
+                "--jsonl",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=config.parent,
         )
         self.reports: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -147,8 +167,10 @@ class DaemonProcess:
     def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
         def check() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.proc.returncode}) while waiting "
-                                     f"for {what}:\n{self.stderr()}")
+                raise AssertionError(
+                    f"daemon exited ({self.proc.returncode}) while waiting "
+                    f"for {what}:\n{self.stderr()}"
+                )
             return predicate()
 
         wait_until(check, what)
@@ -209,18 +231,22 @@ class Recorder:
 
 
 def config_of(tmp_path: Path, feeds: list[str]) -> Config:
-    return parse_config("database: dispatch.db\nfeeds:\n" + "\n".join(feeds) + "\n",
-                        tmp_path / "config.yaml")
+    return parse_config(
+        "database: dispatch.db\nfeeds:\n" + "\n".join(feeds) + "\n", tmp_path / "config.yaml"
+    )
 
 
 def test_poll_deadline(tmp_path: Path) -> None:
     # The per-poll deadline: at least 1 s, at most the interval or 2 x (connect + read).
     from dispatchwatch.daemon import poll_deadline
 
-    config = config_of(tmp_path, [
-        feed_yaml("seattle-fire", "http://127.0.0.1:9/a", "200ms"),
-        feed_yaml("milwaukee-police", "http://127.0.0.1:9/b", "1h", timeout="5s"),
-    ])
+    config = config_of(
+        tmp_path,
+        [
+            feed_yaml("seattle-fire", "http://127.0.0.1:9/a", "200ms"),
+            feed_yaml("milwaukee-police", "http://127.0.0.1:9/b", "1h", timeout="5s"),
+        ],
+    )
     assert poll_deadline(config.feeds["seattle-fire"]) == 1.0
     assert poll_deadline(config.feeds["milwaukee-police"]) == 20.0
 
@@ -236,17 +262,21 @@ def test_backoff_interval() -> None:
 
 
 def test_archives_exactly_what_was_served(
-    tmp_path: Path, simulations: Callable[..., Simulation],
+    tmp_path: Path,
+    simulations: Callable[..., Simulation],
     daemons: Callable[..., DaemonProcess],
 ) -> None:
     """Simulated time only moves when the test says so; the daemon polls each state of each
     feed many times (conditional GETs, unchanged bodies) and must archive exactly what
     ingesting each distinct page once gives."""
     seattle, milwaukee = simulations(seed=11), simulations(seed=12)
-    urls = {"seattle-fire": seattle.url("seattle", "e2e"),
-            "milwaukee-police": milwaukee.url("milwaukee", "e2e")}
-    config_path = write_config(tmp_path, [feed_yaml(slug, url, "300ms")
-                                          for slug, url in urls.items()])
+    urls = {
+        "seattle-fire": seattle.url("seattle", "e2e"),
+        "milwaukee-police": milwaukee.url("milwaukee", "e2e"),
+    }
+    config_path = write_config(
+        tmp_path, [feed_yaml(slug, url, "300ms") for slug, url in urls.items()]
+    )
     daemon = daemons(config_path)
     served: dict[str, list[bytes]] = {slug: [] for slug in urls}
     phases = 6
@@ -260,8 +290,11 @@ def test_archives_exactly_what_was_served(
         # Polls that started after the move see the new state; wait for two of each feed, so
         # every state is also polled again (a conditional GET answered 304).
         daemon.wait_for(
-            lambda mark=mark: all(sum(r["started_at"] > mark and r["outcome"] != "error"
-                                      for r in daemon.of(slug)) >= 2 for slug in urls),
+            lambda mark=mark: all(
+                sum(r["started_at"] > mark and r["outcome"] != "error" for r in daemon.of(slug))
+                >= 2
+                for slug in urls
+            ),
             f"phase {phase} to be polled",
         )
     assert daemon.signal(signal.SIGTERM) == 0
@@ -275,25 +308,46 @@ def test_archives_exactly_what_was_served(
             reference.register_feed(feed.record())
             summaries = [process_page(reference, feed, body) for body in bodies]
             assert [s.outcome for s in summaries] == ["new"] * phases  # every phase differs
-            expected[slug] = (sum(s.new for s in summaries), sum(s.changed for s in summaries),
-                              sum(s.gone for s in summaries))
-        rows = "SELECT feed, incident_id, " + ", ".join(
-            ["received_at", "call_type", "status", "address", "city", "district", "units",
-             "extra", "version", "gone_at"]) + " FROM incidents ORDER BY 1, 2"
+            expected[slug] = (
+                sum(s.new for s in summaries),
+                sum(s.changed for s in summaries),
+                sum(s.gone for s in summaries),
+            )
+        rows = (
+            "SELECT feed, incident_id, "
+            + ", ".join(
+                [
+                    "received_at",
+                    "call_type",
+                    "status",
+                    "address",
+                    "city",
+                    "district",
+                    "units",
+                    "extra",
+                    "version",
+                    "gone_at",
+                ]
+            )
+            + " FROM incidents ORDER BY 1, 2"
+        )
         expected_rows = reference.conn.execute(rows).fetchall()
 
     conn = check_archive(tmp_path / "dispatch.db")
     got = {
         feed: (new, changed, gone)
         for feed, new, changed, gone in conn.execute(
-            "SELECT feed, sum(new), sum(changed), sum(gone) FROM polls GROUP BY feed")
+            "SELECT feed, sum(new), sum(changed), sum(gone) FROM polls GROUP BY feed"
+        )
     }
     print("expected (new, changed, gone):", expected)
     assert got == expected
     assert conn.execute(rows).fetchall() == expected_rows
     # Meaningful numbers: Milwaukee's snapshot loses calls, both feeds gain and change some.
     (sea_new, sea_changed, sea_gone), (mke_new, mke_changed, mke_gone) = (
-        expected["seattle-fire"], expected["milwaukee-police"])
+        expected["seattle-fire"],
+        expected["milwaukee-police"],
+    )
     assert sea_new > 0 and sea_changed > 0 and sea_gone == 0
     assert mke_new > 0 and mke_changed > 0 and mke_gone > 0
     # Polls in between were recorded as unchanged / not modified and added nothing.
@@ -313,23 +367,40 @@ def test_every_fault_is_recorded_and_the_others_keep_archiving(
     faulty = {fault: simulations() for fault in FAULT_KINDS}
     feeds = [feed_yaml("seattle-fire", healthy.url("seattle", "ok"), "300ms")]
     for fault, sim in faulty.items():
-        feeds.append(feed_yaml(f"mke-{fault}", sim.url("milwaukee", fault), "300ms",
-                               scraper="milwaukee-police", max_bytes="1MB"))
+        feeds.append(
+            feed_yaml(
+                f"mke-{fault}",
+                sim.url("milwaukee", fault),
+                "300ms",
+                scraper="milwaukee-police",
+                max_bytes="1MB",
+            )
+        )
     config = config_of(tmp_path, feeds)
-    options: dict[str, dict[str, Any]] = {"slow": {"seconds": 3}, "http429": {"retry_after": 2},
-                                          "oversize": {"size": 3_000_000}}
+    options: dict[str, dict[str, Any]] = {
+        "slow": {"seconds": 3},
+        "http429": {"retry_after": 2},
+        "oversize": {"size": 3_000_000},
+    }
     for fault, sim in faulty.items():
         sim.inject(sim.url("milwaukee", fault), fault, count=10_000, **options.get(fault, {}))
     recorder = Recorder()
     with Archive(config.database) as archive, Fetcher(config.user_agent) as fetcher:
-        daemon = Daemon(config.enabled_feeds, archive, fetcher, on_poll=recorder,
-                        settings=DaemonSettings(backoff_max=2.5))
+        daemon = Daemon(
+            config.enabled_feeds,
+            archive,
+            fetcher,
+            on_poll=recorder,
+            settings=DaemonSettings(backoff_max=2.5),
+        )
         daemon.start()
         try:
+
             def failed_twice() -> bool:
                 return all(
                     sum(r.outcome == "error" for r in recorder.of(f"mke-{fault}")) >= 2
-                    for fault in FAULT_KINDS)
+                    for fault in FAULT_KINDS
+                )
 
             wait_until(failed_twice, "every faulty feed to fail twice")
             during = recorder.of("seattle-fire")
@@ -337,8 +408,12 @@ def test_every_fault_is_recorded_and_the_others_keep_archiving(
             for sim in faulty.values():
                 sim.clear_faults()
             mark = recorder.mark()
-            wait_until(lambda: all(any(r.ok for r in recorder.of(f"mke-{fault}", mark))
-                                   for fault in FAULT_KINDS), "every feed to recover")
+            wait_until(
+                lambda: all(
+                    any(r.ok for r in recorder.of(f"mke-{fault}", mark)) for fault in FAULT_KINDS
+                ),
+                "every feed to recover",
+            )
         finally:
             assert daemon.stop()
         for fault in FAULT_KINDS:
@@ -355,19 +430,32 @@ def test_every_fault_is_recorded_and_the_others_keep_archiving(
 
     conn = check_archive(config.database)
     for fault, kinds in FAULT_KINDS.items():
-        recorded = {kind for (kind,) in conn.execute(
-            "SELECT DISTINCT error_kind FROM polls WHERE feed = ? AND outcome = 'error'",
-            [f"mke-{fault}"])}
+        recorded = {
+            kind
+            for (kind,) in conn.execute(
+                "SELECT DISTINCT error_kind FROM polls WHERE feed = ? AND outcome = 'error'",
+                [f"mke-{fault}"],
+            )
+        }
         assert recorded and recorded <= kinds, fault
-        assert conn.execute(
-            "SELECT count(*) FROM polls WHERE feed = ? AND outcome = 'error' "
-            "AND (new + changed + gone + returned > 0 OR error IS NULL)", [f"mke-{fault}"],
-        ).fetchone()[0] == 0
-    assert conn.execute("SELECT count(*) FROM polls WHERE feed = 'seattle-fire' AND "
-                        "outcome = 'error'").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM polls WHERE feed = ? AND outcome = 'error' "
+                "AND (new + changed + gone + returned > 0 OR error IS NULL)",
+                [f"mke-{fault}"],
+            ).fetchone()[0]
+            == 0
+        )
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM polls WHERE feed = 'seattle-fire' AND outcome = 'error'"
+        ).fetchone()[0]
+        == 0
+    )
     # The 429 was answered with its status code.
-    assert conn.execute("SELECT DISTINCT http_status FROM polls WHERE feed = 'mke-http429' "
-                        "AND outcome = 'error'").fetchall() == [(429,)]
+    assert conn.execute(
+        "SELECT DISTINCT http_status FROM polls WHERE feed = 'mke-http429' AND outcome = 'error'"
+    ).fetchall() == [(429,)]
 
 
 class BuggyFetcher(Fetcher):
@@ -387,25 +475,40 @@ def test_an_unexpected_exception_is_an_internal_error_poll(
     tmp_path: Path, simulations: Callable[..., Simulation]
 ) -> None:
     sea, mke = simulations(), simulations()
-    config = config_of(tmp_path, [feed_yaml("seattle-fire", sea.url("seattle", "x"), "200ms"),
-                                  feed_yaml("milwaukee-police", mke.url("milwaukee", "x"),
-                                            "200ms")])
+    config = config_of(
+        tmp_path,
+        [
+            feed_yaml("seattle-fire", sea.url("seattle", "x"), "200ms"),
+            feed_yaml("milwaukee-police", mke.url("milwaukee", "x"), "200ms"),
+        ],
+    )
     recorder = Recorder()
     with Archive(config.database) as archive, BuggyFetcher(config.user_agent) as fetcher:
-        daemon = Daemon(config.enabled_feeds, archive, fetcher, on_poll=recorder,
-                        settings=DaemonSettings(backoff_max=0.4))
+        daemon = Daemon(
+            config.enabled_feeds,
+            archive,
+            fetcher,
+            on_poll=recorder,
+            settings=DaemonSettings(backoff_max=0.4),
+        )
         daemon.start()
         try:
-            wait_until(lambda: len(recorder.of("milwaukee-police")) >= 4
-                       and len(recorder.of("seattle-fire")) >= 4, "polls to go on")
+            wait_until(
+                lambda: (
+                    len(recorder.of("milwaukee-police")) >= 4
+                    and len(recorder.of("seattle-fire")) >= 4
+                ),
+                "polls to go on",
+            )
         finally:
             daemon.stop()
     kinds = {r.error_kind for r in recorder.of("milwaukee-police")}
     assert "internal" in kinds
     assert any(r.ok for r in recorder.of("milwaukee-police"))  # it kept polling
     conn = check_archive(config.database)
-    (error,) = conn.execute("SELECT DISTINCT error FROM polls WHERE error_kind = 'internal'"
-                            ).fetchone()
+    (error,) = conn.execute(
+        "SELECT DISTINCT error FROM polls WHERE error_kind = 'internal'"
+    ).fetchone()
     assert error == "KeyError: 'a bug'"
 
 
@@ -416,18 +519,20 @@ def test_a_failing_feed_backs_off_alone_and_resets_on_success(
     tmp_path: Path, simulations: Callable[..., Simulation]
 ) -> None:
     bad_host, good_host = simulations(), simulations()
-    config = config_of(tmp_path, [
-        feed_yaml("milwaukee-police", bad_host.url("milwaukee", "b"), "200ms"),
-        feed_yaml("seattle-fire", good_host.url("seattle", "g"), "200ms"),
-    ])
+    config = config_of(
+        tmp_path,
+        [
+            feed_yaml("milwaukee-police", bad_host.url("milwaukee", "b"), "200ms"),
+            feed_yaml("seattle-fire", good_host.url("seattle", "g"), "200ms"),
+        ],
+    )
     bad, good = "milwaukee-police", "seattle-fire"
     bad_url = bad_host.url("milwaukee", "b")
     bad_host.inject(bad_url, "http500", count=10_000)
     settings = DaemonSettings(backoff_max=1.6)
     recorder = Recorder()
     with Archive(config.database) as archive, Fetcher(config.user_agent) as fetcher:
-        daemon = Daemon(config.enabled_feeds, archive, fetcher, on_poll=recorder,
-                        settings=settings)
+        daemon = Daemon(config.enabled_feeds, archive, fetcher, on_poll=recorder, settings=settings)
         daemon.start()
         try:
             wait_until(lambda: len(recorder.of(bad)) >= 5, "five failures")
@@ -450,8 +555,9 @@ def test_a_failing_feed_backs_off_alone_and_resets_on_success(
 
         # A restart remembers the streak from the polls table...
         recorder = Recorder()
-        restarted = Daemon(config.enabled_feeds, archive, fetcher, on_poll=recorder,
-                           settings=settings)
+        restarted = Daemon(
+            config.enabled_feeds, archive, fetcher, on_poll=recorder, settings=settings
+        )
         streak = archive.conn.execute(
             "SELECT count(*) FROM polls WHERE feed = ? AND outcome = 'error'", [bad]
         ).fetchone()[0]
@@ -459,15 +565,17 @@ def test_a_failing_feed_backs_off_alone_and_resets_on_success(
         assert restarted.consecutive_failures(good) == 0
         assert restarted.current_interval(bad) == 1.6
         last_error = archive.conn.execute(
-            "SELECT max(started_at) FROM polls WHERE feed = ?", [bad]).fetchone()[0]
+            "SELECT max(started_at) FROM polls WHERE feed = ?", [bad]
+        ).fetchone()[0]
         bad_host.clear_faults()
         restarted.start()
         try:
             # ...and keeps backing off: no poll before the last error + the backoff.
             next_run = restarted.next_run_time(bad)
             assert next_run is not None
-            assert next_run >= datetime.fromisoformat(last_error.replace("Z", "+00:00")) + \
-                timedelta(seconds=1.6)
+            assert next_run >= datetime.fromisoformat(
+                last_error.replace("Z", "+00:00")
+            ) + timedelta(seconds=1.6)
             # The first success resets the feed to its interval.
             wait_until(lambda: len([r for r in recorder.of(bad) if r.ok]) >= 3, "recovery")
         finally:
@@ -482,7 +590,8 @@ def test_a_failing_feed_backs_off_alone_and_resets_on_success(
 
 
 def test_sigterm_lets_the_poll_in_flight_commit(
-    tmp_path: Path, simulations: Callable[..., Simulation],
+    tmp_path: Path,
+    simulations: Callable[..., Simulation],
     daemons: Callable[..., DaemonProcess],
 ) -> None:
     sim = simulations()
@@ -490,8 +599,10 @@ def test_sigterm_lets_the_poll_in_flight_commit(
     sim.inject(url, "slow", count=1, seconds=2)
     config = write_config(tmp_path, [feed_yaml("milwaukee-police", url, "5s", timeout="10s")])
     daemon = daemons(config)
-    daemon.wait_for(lambda: sim.stats().get("/milwaukee/slow", {}).get("faults_served") == 1,
-                    "the slow request to start")
+    daemon.wait_for(
+        lambda: sim.stats().get("/milwaukee/slow", {}).get("faults_served") == 1,
+        "the slow request to start",
+    )
     assert daemon.signal(signal.SIGTERM) == 0
     conn = check_archive(tmp_path / "dispatch.db")
     polls = conn.execute("SELECT id, outcome, incidents FROM polls").fetchall()
@@ -502,7 +613,8 @@ def test_sigterm_lets_the_poll_in_flight_commit(
 
 
 def test_sigint_abandons_a_poll_stuck_past_the_stop_timeout(
-    tmp_path: Path, simulations: Callable[..., Simulation],
+    tmp_path: Path,
+    simulations: Callable[..., Simulation],
     daemons: Callable[..., DaemonProcess],
 ) -> None:
     sim = simulations()
@@ -510,8 +622,10 @@ def test_sigint_abandons_a_poll_stuck_past_the_stop_timeout(
     sim.inject(url, "slow", count=1, seconds=40)
     config = write_config(tmp_path, [feed_yaml("seattle-fire", url, "30s", timeout="60s")])
     daemon = daemons(config, "--stop-timeout", "500ms")
-    daemon.wait_for(lambda: sim.stats().get("/seattle/stuck", {}).get("faults_served") == 1,
-                    "the slow request to start")
+    daemon.wait_for(
+        lambda: sim.stats().get("/seattle/stuck", {}).get("faults_served") == 1,
+        "the slow request to start",
+    )
     assert daemon.signal(signal.SIGINT) == 0
     conn = check_archive(tmp_path / "dispatch.db")
     assert conn.execute("SELECT count(*) FROM polls").fetchone()[0] == 0  # absent, not partial
@@ -520,7 +634,8 @@ def test_sigint_abandons_a_poll_stuck_past_the_stop_timeout(
 
 
 def test_sigkill_during_heavy_writes_keeps_every_committed_poll(
-    tmp_path: Path, simulations: Callable[..., Simulation],
+    tmp_path: Path,
+    simulations: Callable[..., Simulation],
     daemons: Callable[..., DaemonProcess],
 ) -> None:
     hosts = [simulations(speed=3000, seed=n) for n in range(3)]
@@ -528,8 +643,14 @@ def test_sigkill_during_heavy_writes_keeps_every_committed_poll(
     for n in range(24):
         sim = hosts[n % 3]
         kind = "seattle" if n % 2 else "milwaukee"
-        feeds.append(feed_yaml(f"feed-{n}", sim.url(kind, f"f{n}"), "200ms",
-                               scraper="seattle-fire" if n % 2 else "milwaukee-police"))
+        feeds.append(
+            feed_yaml(
+                f"feed-{n}",
+                sim.url(kind, f"f{n}"),
+                "200ms",
+                scraper="seattle-fire" if n % 2 else "milwaukee-police",
+            )
+        )
     daemon = daemons(write_config(tmp_path, feeds))
     daemon.wait_for(lambda: len(daemon.reports) >= 80, "80 committed polls")
     daemon.proc.send_signal(signal.SIGKILL)
@@ -544,8 +665,13 @@ def test_sigkill_during_heavy_writes_keeps_every_committed_poll(
         for row in conn.execute("SELECT id, feed, outcome, new, changed, gone FROM polls")
     }
     for poll_id, report in reported.items():
-        assert stored[poll_id] == (report["feed"], report["outcome"], report["new"],
-                                   report["changed"], report["gone"]), poll_id
+        assert stored[poll_id] == (
+            report["feed"],
+            report["outcome"],
+            report["new"],
+            report["changed"],
+            report["gone"],
+        ), poll_id
     assert sum(report["new"] for report in reported.values()) > 1000  # heavy indeed
     # The archive is usable after the crash: a new daemon opens it and goes on.
     with Archive(tmp_path / "dispatch.db") as archive:
@@ -556,20 +682,26 @@ def test_sigkill_during_heavy_writes_keeps_every_committed_poll(
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dispatchwatch", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=WAIT)
+    return subprocess.run(
+        [sys.executable, "-m", "dispatchwatch", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
 
 
-def test_once_exit_codes_and_status(
-    tmp_path: Path, simulations: Callable[..., Simulation]
-) -> None:
+def test_once_exit_codes_and_status(tmp_path: Path, simulations: Callable[..., Simulation]) -> None:
     sea, mke = simulations(), simulations()
     mke_url = mke.url("milwaukee", "once")
-    config = write_config(tmp_path, [
-        feed_yaml("seattle-fire", sea.url("seattle", "once"), "1m"),
-        feed_yaml("milwaukee-police", mke_url, "5m", timeout="1s"),  # gives up within 4 s
-        feed_yaml("mirror", mke_url, "5m", scraper="milwaukee-police", enabled="false"),
-    ])
+    config = write_config(
+        tmp_path,
+        [
+            feed_yaml("seattle-fire", sea.url("seattle", "once"), "1m"),
+            feed_yaml("milwaukee-police", mke_url, "5m", timeout="1s"),  # gives up within 4 s
+            feed_yaml("mirror", mke_url, "5m", scraper="milwaukee-police", enabled="false"),
+        ],
+    )
     done = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "seattle-fire new" in done.stderr and "milwaukee-police new" in done.stderr
@@ -582,8 +714,10 @@ def test_once_exit_codes_and_status(
     conn = check_archive(tmp_path / "dispatch.db")
     rows = conn.execute("SELECT feed, outcome, error_kind FROM polls ORDER BY feed, id").fetchall()
     assert rows == [
-        ("milwaukee-police", "new", None), ("milwaukee-police", "error", "http_status"),
-        ("seattle-fire", "new", None), ("seattle-fire", "not_modified", None),
+        ("milwaukee-police", "new", None),
+        ("milwaukee-police", "error", "http_status"),
+        ("seattle-fire", "new", None),
+        ("seattle-fire", "not_modified", None),
     ]
 
     # status: the failing feed succeeded minutes ago, so nothing is stale yet...
@@ -594,7 +728,9 @@ def test_once_exit_codes_and_status(
     done = run_cli("status", "--config", str(config), "--stale", "1ms", "--json", cwd=tmp_path)
     assert done.returncode == 2
     assert {row["feed"] for row in json.loads(done.stdout) if row["stale"]} == {
-        "seattle-fire", "milwaukee-police"}
+        "seattle-fire",
+        "milwaukee-police",
+    }
 
 
 def test_run_without_a_config_is_a_clear_error(tmp_path: Path) -> None:
@@ -610,6 +746,6 @@ def test_the_log_line_per_poll(tmp_path: Path, simulations: Callable[..., Simula
     (line,) = [line for line in done.stderr.splitlines() if "seattle-fire" in line]
     words = line.split()
     at = words.index("seattle-fire")
-    assert words[at + 1: at + 3] == ["new", words[at + 2]] and words[at + 3] == "incidents"
+    assert words[at + 1 : at + 3] == ["new", words[at + 2]] and words[at + 3] == "incidents"
     assert words[at + 4].startswith("+") and words[at + 6].startswith("~")
     assert words[at + 8].startswith("-") and words[-1].endswith("ms")

@@ -15,9 +15,23 @@ from dispatchwatch.demo import DEMO_FEEDS, run_demo, summary_lines
 
 def demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dispatchwatch", "demo", "--duration", "3s", "--speed", "600",
-         "--interval", "500ms", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "dispatchwatch",
+            "demo",
+            "--duration",
+            "3s",
+            "--speed",
+            "600",
+            "--interval",
+            "500ms",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -64,10 +78,19 @@ def _summary_counts(stdout: str) -> dict[str, tuple[int, int, int]]:
 def test_demo_never_overwrites_a_real_archive(tmp_path: Path) -> None:
     path = tmp_path / "dispatch.db"
     with Archive(path) as archive:
-        archive.register_feed(FeedRecord(
-            slug="seattle-fire", name="Seattle", agency="Fire", city="Seattle",
-            scraper="seattle-fire", url="https://web.seattle.gov/sfd/realtime911/",
-            timezone="America/Los_Angeles", snapshot=False, interval_seconds=60))
+        archive.register_feed(
+            FeedRecord(
+                slug="seattle-fire",
+                name="Seattle",
+                agency="Fire",
+                city="Seattle",
+                scraper="seattle-fire",
+                url="https://web.seattle.gov/sfd/realtime911/",
+                timezone="America/Los_Angeles",
+                snapshot=False,
+                interval_seconds=60,
+            )
+        )
     before = path.read_bytes()
     done = demo("--db", str(path), cwd=tmp_path)
     assert done.returncode == 1
@@ -81,8 +104,9 @@ def test_run_demo_stops_when_asked(tmp_path: Path) -> None:
     out = io.StringIO()
     timer = threading.Timer(1.5, stop.set)
     timer.start()
-    result = run_demo(tmp_path / "demo.db", duration=600, speed=600, interval=0.3, stop=stop,
-                      out=out)
+    result = run_demo(
+        tmp_path / "demo.db", duration=600, speed=600, interval=0.3, stop=stop, out=out
+    )
     timer.cancel()
     assert set(result.archived) == set(DEMO_FEEDS)
     assert all(incidents > 0 for incidents, _v, _p in result.archived.values())

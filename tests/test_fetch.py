@@ -81,14 +81,19 @@ def server() -> Iterator[_Server]:
 @pytest.fixture
 def fetcher() -> Iterator[Fetcher]:
     # Short backoff so retries in tests are quick; behaviour is the same as in production.
-    with Fetcher(Config(contact="ops@example.org").user_agent, backoff_initial=0.05,
-                 backoff_max=0.2) as f:
+    with Fetcher(
+        Config(contact="ops@example.org").user_agent, backoff_initial=0.05, backoff_max=0.2
+    ) as f:
         yield f
 
 
 def feed_for(srv: _Server, path: str, **options: object) -> Feed:
-    values: dict[str, object] = {"interval": 10.0, "connect_timeout": 2.0, "read_timeout": 2.0,
-                                 "max_bytes": 1_000_000}
+    values: dict[str, object] = {
+        "interval": 10.0,
+        "connect_timeout": 2.0,
+        "read_timeout": 2.0,
+        "max_bytes": 1_000_000,
+    }
     values.update(options)
     base = default_feed("milwaukee-police")
     return dataclasses.replace(base, url=f"http://127.0.0.1:{srv.server_port}{path}", **values)
@@ -98,12 +103,14 @@ def page(handler: _Handler, nth: int) -> None:
     if handler.headers.get("If-None-Match") == '"v1"':
         handler.send(304, headers={"ETag": '"v1"'})
         return
-    handler.send(200, b"<html>hello</html>", {"ETag": '"v1"', "Last-Modified": LAST_MODIFIED,
-                                              "Content-Type": "text/html"})
+    handler.send(
+        200,
+        b"<html>hello</html>",
+        {"ETag": '"v1"', "Last-Modified": LAST_MODIFIED, "Content-Type": "text/html"},
+    )
 
 
-def test_success_sends_user_agent_and_returns_validators(server: _Server,
-                                                         fetcher: Fetcher) -> None:
+def test_success_sends_user_agent_and_returns_validators(server: _Server, fetcher: Fetcher) -> None:
     server.routes["/ok"] = page
     result = fetcher.fetch(feed_for(server, "/ok"))
     assert (result.status, result.body, result.attempts) == (200, b"<html>hello</html>", 1)
@@ -198,8 +205,9 @@ def _stream(handler: _Handler, total: int, declare: bool) -> None:
 
 
 @pytest.mark.parametrize("declare", [False, True], ids=["chunked", "content-length"])
-def test_oversize_body_is_refused_without_reading_it(server: _Server, fetcher: Fetcher,
-                                                     declare: bool) -> None:
+def test_oversize_body_is_refused_without_reading_it(
+    server: _Server, fetcher: Fetcher, declare: bool
+) -> None:
     server.routes["/big"] = lambda h, nth: _stream(h, 200 * 1024 * 1024, declare)
     with pytest.raises(FetchError) as info:
         fetcher.fetch(feed_for(server, "/big", max_bytes=100_000))
@@ -262,8 +270,12 @@ def test_one_request_at_a_time_per_host(server: _Server, fetcher: Fetcher) -> No
     for name in "abcde":
         server.routes[f"/{name}"] = busy
     results: list[int] = []
-    threads = [threading.Thread(target=lambda n=name: results.append(
-        fetcher.fetch(feed_for(server, f"/{n}")).status)) for name in "abcde"]
+    threads = [
+        threading.Thread(
+            target=lambda n=name: results.append(fetcher.fetch(feed_for(server, f"/{n}")).status)
+        )
+        for name in "abcde"
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -274,8 +286,12 @@ def test_one_request_at_a_time_per_host(server: _Server, fetcher: Fetcher) -> No
 
 def test_other_hosts_are_not_blocked(server: _Server, fetcher: Fetcher) -> None:
     other = _Server(("127.0.0.1", 0), _Handler)
-    other.routes, other.hits, other.active, other.max_active = {"/ok": page}, defaultdict(list), \
-        0, 0
+    other.routes, other.hits, other.active, other.max_active = (
+        {"/ok": page},
+        defaultdict(list),
+        0,
+        0,
+    )
     other.lock, other.events = threading.Lock(), {}
     threading.Thread(target=other.serve_forever, args=(0.05,), daemon=True).start()
     release = threading.Event()
@@ -302,8 +318,6 @@ def test_other_hosts_are_not_blocked(server: _Server, fetcher: Fetcher) -> None:
 def test_parse_retry_after() -> None:
     now = datetime(2024, 1, 1, tzinfo=UTC)
     assert parse_retry_after("7") == 7.0
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True),
-                             now) == 30.0
-    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True),
-                             now) == 0.0
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None

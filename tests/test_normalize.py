@@ -452,7 +452,8 @@ def test_block_address_never_starts_with_a_bare_number(text: str, expected: str)
 
 
 @pytest.mark.parametrize(
-    "junk", [", " * 10_000, "APT 3 " * 5_000, "APT 3 " * 5_000 + "X", "!" * 20_000 + "A", "1/" * 10_000]
+    "junk",
+    [", " * 10_000, "APT 3 " * 5_000, "APT 3 " * 5_000 + "X", "!" * 20_000 + "A", "1/" * 10_000],
 )
 def test_block_address_stays_fast_on_junk(junk: str) -> None:
     """A broken feed must not stall ingest: the work grows about linearly with the text."""
@@ -486,13 +487,30 @@ STREETS = st.sampled_from(
     ]
 )
 UNIT_DESIGNATORS = st.sampled_from(
-    ["", " APT 3", " Apt 12B", " UNIT 5B", " #12", " # 4", " STE 200", " SUITE 4", " RM 1",
-     " LOT 7", ", APT 3"]
+    [
+        "",
+        " APT 3",
+        " Apt 12B",
+        " UNIT 5B",
+        " #12",
+        " # 4",
+        " STE 200",
+        " SUITE 4",
+        " RM 1",
+        " LOT 7",
+        ", APT 3",
+    ]
 )
 CITY_CODES = {"MKE": "Milwaukee", "WA": "Wauwatosa", "WMW": "West Milwaukee"}
 CITY_SUFFIXES = st.sampled_from(
-    [("", None), (",MKE", "Milwaukee"), (", MKE", "Milwaukee"), (",WA ", "Wauwatosa"),
-     (",wmw", "West Milwaukee"), (",GFD", "GFD")]
+    [
+        ("", None),
+        (",MKE", "Milwaukee"),
+        (", MKE", "Milwaukee"),
+        (",WA ", "Wauwatosa"),
+        (",wmw", "West Milwaukee"),
+        (",GFD", "GFD"),
+    ]
 )
 
 
@@ -703,15 +721,38 @@ def test_round_coordinate_moves_a_point_at_most_half_a_thousandth(value: float) 
 
 def test_normalize_rows_milwaukee_page() -> None:
     rows = [
-        RawRow("230211026", "01/21/2023 04:19:36 PM", call_type="TRBL W/SUBJ",
-               status="Service in Progress", address="3268 N 29TH ST,MKE", district="5"),
-        RawRow("230210980", "01/21/2023 04:06:58 PM", call_type="PROPERTY DAMAGE",
-               status="Service in Progress", address="1 S BREWERS WA,MKE", district="SPD"),
-        RawRow("230211020", "01/21/2023 04:02:05 PM", call_type="CALL FOR POLICE",
-               status="Unable to Locate Complainant", address="N 49TH ST / W WRIGHT ST,MKE",
-               district="CITY"),
-        RawRow("230211099", "01/21/2023 04:01:00 PM", call_type="ASSIGNMENT",
-               status="Advised", address="OUT OF TOWN", district="OUT"),
+        RawRow(
+            "230211026",
+            "01/21/2023 04:19:36 PM",
+            call_type="TRBL W/SUBJ",
+            status="Service in Progress",
+            address="3268 N 29TH ST,MKE",
+            district="5",
+        ),
+        RawRow(
+            "230210980",
+            "01/21/2023 04:06:58 PM",
+            call_type="PROPERTY DAMAGE",
+            status="Service in Progress",
+            address="1 S BREWERS WA,MKE",
+            district="SPD",
+        ),
+        RawRow(
+            "230211020",
+            "01/21/2023 04:02:05 PM",
+            call_type="CALL FOR POLICE",
+            status="Unable to Locate Complainant",
+            address="N 49TH ST / W WRIGHT ST,MKE",
+            district="CITY",
+        ),
+        RawRow(
+            "230211099",
+            "01/21/2023 04:01:00 PM",
+            call_type="ASSIGNMENT",
+            status="Advised",
+            address="OUT OF TOWN",
+            district="OUT",
+        ),
     ]
     incidents = normalize_rows(
         rows, feed="milwaukee-police", timezone=MILWAUKEE, city_codes={"MKE": "Milwaukee"}
@@ -731,18 +772,50 @@ def test_normalize_rows_milwaukee_page() -> None:
 def _seattle_rows() -> list[RawRow]:
     """One Seattle incident dispatched three times, listed newest first, between others."""
     return [
-        RawRow("F240044300", "3/31/2024 6:45:00 PM", call_type="Aid Response",
-               status="active", address="3rd Ave / Pine St", units="M10"),
-        RawRow("F240044222", "3/31/2024 6:40:00 PM", call_type="Medic Response",
-               status="active", priority="", address="1512 Summit Ave", units="A26 M10",
-               latitude="", longitude="", extra={"type_code": "MED", "seen": 3}),
-        RawRow("F240044222", "3/31/2024 6:35:00 PM", call_type="Aid Response",
-               status="closed", priority="2", address="1512 Summit Ave", units="E25, L1",
-               latitude="47.614932", longitude="-122.325348",
-               extra={"type_code": "AID", "seen": 2, "first_only": True}),
-        RawRow("F240044222", "3/31/2024 6:30:18 PM", call_type="Aid Response",
-               status="closed", priority="1", address="1500 Summit Ave", units="A26",
-               latitude="47.6", longitude="-122.3", extra={"seen": 1}),
+        RawRow(
+            "F240044300",
+            "3/31/2024 6:45:00 PM",
+            call_type="Aid Response",
+            status="active",
+            address="3rd Ave / Pine St",
+            units="M10",
+        ),
+        RawRow(
+            "F240044222",
+            "3/31/2024 6:40:00 PM",
+            call_type="Medic Response",
+            status="active",
+            priority="",
+            address="1512 Summit Ave",
+            units="A26 M10",
+            latitude="",
+            longitude="",
+            extra={"type_code": "MED", "seen": 3},
+        ),
+        RawRow(
+            "F240044222",
+            "3/31/2024 6:35:00 PM",
+            call_type="Aid Response",
+            status="closed",
+            priority="2",
+            address="1512 Summit Ave",
+            units="E25, L1",
+            latitude="47.614932",
+            longitude="-122.325348",
+            extra={"type_code": "AID", "seen": 2, "first_only": True},
+        ),
+        RawRow(
+            "F240044222",
+            "3/31/2024 6:30:18 PM",
+            call_type="Aid Response",
+            status="closed",
+            priority="1",
+            address="1500 Summit Ave",
+            units="A26",
+            latitude="47.6",
+            longitude="-122.3",
+            extra={"seen": 1},
+        ),
     ]
 
 
@@ -773,7 +846,11 @@ def test_normalize_rows_output_does_not_depend_on_the_row_order_for_times() -> N
     for incident in forward:
         other = by_id[incident.incident_id]
         assert (incident.call_type, incident.status, incident.priority, incident.received_at) == (
-            other.call_type, other.status, other.priority, other.received_at)
+            other.call_type,
+            other.status,
+            other.priority,
+            other.received_at,
+        )
 
 
 def test_normalize_rows_ties_go_to_the_row_first_in_the_page() -> None:
@@ -798,9 +875,18 @@ def test_normalize_rows_rows_without_a_time_count_as_oldest() -> None:
 
 
 def test_normalize_rows_cleans_text_but_keeps_its_case() -> None:
-    row = RawRow("  F1 ", "3/31/2024 6:30:18 PM", call_type="  Aid \xa0 Response ",
-                 status="Service  in Progress", priority=" ", disposition="\t",
-                 district=" 5 ", beat="K2 ", address="  1512   Summit Ave ", units=["e1", "E1"])
+    row = RawRow(
+        "  F1 ",
+        "3/31/2024 6:30:18 PM",
+        call_type="  Aid \xa0 Response ",
+        status="Service  in Progress",
+        priority=" ",
+        disposition="\t",
+        district=" 5 ",
+        beat="K2 ",
+        address="  1512   Summit Ave ",
+        units=["e1", "E1"],
+    )
     (incident,) = normalize_rows([row], feed="f", timezone=SEATTLE)
     assert incident.incident_id == "F1"
     assert incident.call_type == "Aid Response"
@@ -819,8 +905,13 @@ def test_normalize_rows_exact_duplicates_merge_harmlessly() -> None:
 
 
 def test_normalize_rows_exact_precision_keeps_the_address_and_coordinates() -> None:
-    row = RawRow("230211026", "01/21/2023 04:19:36 PM", address="3268 n 29th  st apt 2,MKE",
-                 latitude="43.0789123", longitude="-87.9512345")
+    row = RawRow(
+        "230211026",
+        "01/21/2023 04:19:36 PM",
+        address="3268 n 29th  st apt 2,MKE",
+        latitude="43.0789123",
+        longitude="-87.9512345",
+    )
     (incident,) = normalize_rows(
         [row], feed="f", timezone=MILWAUKEE, city_codes={"MKE": "Milwaukee"}, precision="exact"
     )

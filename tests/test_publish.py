@@ -70,8 +70,10 @@ MILWAUKEE = FeedRecord(
     interval_seconds=300,
     license="Public record",
 )
-ZONES = {"seattle-fire": ZoneInfo("America/Los_Angeles"),
-         "milwaukee-police": ZoneInfo("America/Chicago")}
+ZONES = {
+    "seattle-fire": ZoneInfo("America/Los_Angeles"),
+    "milwaukee-police": ZoneInfo("America/Chicago"),
+}
 
 
 def iso(moment: datetime) -> str:
@@ -92,19 +94,51 @@ class Sample:
         ago = lambda **kw: now - timedelta(**kw)  # noqa: E731
         self.received: dict[tuple[str, str], str] = {}
 
-        def sea(incident_id: str, received: datetime, call_type: str, status: str,
-                units: str, address: str, lat: float, lon: float) -> Incident:
+        def sea(
+            incident_id: str,
+            received: datetime,
+            call_type: str,
+            status: str,
+            units: str,
+            address: str,
+            lat: float,
+            lon: float,
+        ) -> Incident:
             self.received[("seattle-fire", incident_id)] = iso(received)
-            return Incident("seattle-fire", incident_id, iso(received), call_type,
-                            status=status, units=units, address=address, city="Seattle",
-                            latitude=lat, longitude=lon)
+            return Incident(
+                "seattle-fire",
+                incident_id,
+                iso(received),
+                call_type,
+                status=status,
+                units=units,
+                address=address,
+                city="Seattle",
+                latitude=lat,
+                longitude=lon,
+            )
 
-        def mke(incident_id: str, received: datetime, call_type: str, status: str,
-                district: str, address: str) -> Incident:
+        def mke(
+            incident_id: str,
+            received: datetime,
+            call_type: str,
+            status: str,
+            district: str,
+            address: str,
+        ) -> Incident:
             self.received[("milwaukee-police", incident_id)] = iso(received)
-            return Incident("milwaukee-police", incident_id, iso(received), call_type,
-                            status=status, district=district, address=address,
-                            city="Milwaukee", latitude=43.07, longitude=-87.96)
+            return Incident(
+                "milwaukee-police",
+                incident_id,
+                iso(received),
+                call_type,
+                status=status,
+                district=district,
+                address=address,
+                city="Milwaukee",
+                latitude=43.07,
+                longitude=-87.96,
+            )
 
         summit = ("15XX SUMMIT AVE", 47.615, -122.325)
         pine = ("3RD AVE / PINE ST", 47.610, -122.338)
@@ -118,40 +152,74 @@ class Sample:
                 publish.ensure_zone_offsets(conn)
             # Seattle: a snapshot feed. F0 is old; F1 changes twice; F2 leaves the list.
             f0 = sea("F0", ago(days=3, minutes=5), "Aid Response", "closed", "E2", *summit)
-            archive.record_success("seattle-fire", [f0], observed_at=iso(ago(days=3)),
-                                   snapshot=True, source="page-0.html")
+            archive.record_success(
+                "seattle-fire",
+                [f0],
+                observed_at=iso(ago(days=3)),
+                snapshot=True,
+                source="page-0.html",
+            )
             f1 = sea("F1", ago(hours=3, minutes=10), "Aid Response", "active", "E2", *summit)
             f2 = sea("F2", ago(hours=3, minutes=5), "Medic Response", "active", "M1", *pine)
-            archive.record_success("seattle-fire", [f1, f2], observed_at=iso(ago(hours=3)),
-                                   snapshot=True, source="page-1.html")
+            archive.record_success(
+                "seattle-fire",
+                [f1, f2],
+                observed_at=iso(ago(hours=3)),
+                snapshot=True,
+                source="page-1.html",
+            )
             f1.units = "E2 M1"
             f3 = sea("F3", ago(hours=2, minutes=5), "Auto Fire Alarm", "active", "E5", *first)
-            archive.record_success("seattle-fire", [f1, f3], observed_at=iso(ago(hours=2)),
-                                   snapshot=True, source="page-2.html")
+            archive.record_success(
+                "seattle-fire",
+                [f1, f3],
+                observed_at=iso(ago(hours=2)),
+                snapshot=True,
+                source="page-2.html",
+            )
             f1.status = "closed"
-            archive.record_success("seattle-fire", [f1, f3], observed_at=iso(ago(hours=1)),
-                                   snapshot=True, source="page-3.html")
-            archive.record_error("seattle-fire", error_kind="http", error="HTTP 503",
-                                 started_at=iso(ago(minutes=30)), http_status=503)
+            archive.record_success(
+                "seattle-fire",
+                [f1, f3],
+                observed_at=iso(ago(hours=1)),
+                snapshot=True,
+                source="page-3.html",
+            )
+            archive.record_error(
+                "seattle-fire",
+                error_kind="http",
+                error="HTTP 503",
+                started_at=iso(ago(minutes=30)),
+                http_status=503,
+            )
             # Milwaukee: a day log. M9 is older than a week, M0 older than a day.
             m9 = mke("M9", ago(days=10), "THEFT", "Assignment Completed", "3", block)
             archive.record_success("milwaukee-police", [m9], observed_at=iso(ago(days=10)))
             m0 = mke("M0", ago(hours=26), "THEFT", "Assignment Completed", "3", block)
             archive.record_success("milwaukee-police", [m0], observed_at=iso(ago(hours=26)))
-            m1 = mke("M1", ago(hours=5, minutes=10), "TRAFFIC STOP", "Service in Progress",
-                     "3", block)
-            m2 = mke("M2", ago(hours=5, minutes=5), "SUBJ WANTED", "Service in Progress",
-                     "5", block)
-            m3 = mke("M3", ago(hours=4), "BUSINESS CHECK", "Service in Progress", "3",
-                     "MARTIN L KING DR / W NORTH AV")
-            archive.record_success("milwaukee-police", [m1, m2, m3],
-                                   observed_at=iso(ago(hours=4)))
+            m1 = mke(
+                "M1", ago(hours=5, minutes=10), "TRAFFIC STOP", "Service in Progress", "3", block
+            )
+            m2 = mke(
+                "M2", ago(hours=5, minutes=5), "SUBJ WANTED", "Service in Progress", "5", block
+            )
+            m3 = mke(
+                "M3",
+                ago(hours=4),
+                "BUSINESS CHECK",
+                "Service in Progress",
+                "3",
+                "MARTIN L KING DR / W NORTH AV",
+            )
+            archive.record_success("milwaukee-police", [m1, m2, m3], observed_at=iso(ago(hours=4)))
             m1.status = "Assignment Completed"
             m4 = mke("M4", ago(minutes=45), "TRAFFIC STOP", "Service in Progress", "3", block)
-            archive.record_success("milwaukee-police", [m1, m2, m3, m4],
-                                   observed_at=iso(ago(minutes=40)))
-            archive.record_unchanged("milwaukee-police", started_at=iso(ago(minutes=5)),
-                                     observed_at=iso(ago(minutes=5)))
+            archive.record_success(
+                "milwaukee-police", [m1, m2, m3, m4], observed_at=iso(ago(minutes=40))
+            )
+            archive.record_unchanged(
+                "milwaukee-police", started_at=iso(ago(minutes=5)), observed_at=iso(ago(minutes=5))
+            )
 
     def calls_per_hour(self, day: str, feed: str = "") -> list[int]:
         """Expected counts per local hour of ``day``, computed with zoneinfo."""
@@ -196,7 +264,8 @@ def cli_command(*args: str) -> list[str]:
     if cli_has(args[0]) and script.exists():
         return [str(script), *args]
     return [
-        sys.executable, "-c",
+        sys.executable,
+        "-c",
         "import sys; from dispatchwatch import cli_publish; "
         "getattr(cli_publish, sys.argv[1])(sys.argv[2:])",
         *args,
@@ -233,7 +302,9 @@ class Server:
         # Own session, so teardown can stop exactly the processes started here.
         self.process = subprocess.Popen(
             cli_command("serve", "--db", str(db), "--port", str(self.port)),
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -290,8 +361,9 @@ def test_migration_adds_views_to_a_version_1_archive(tmp_path: Path) -> None:
     db = sqlite_utils.Database(path)
     MIGRATIONS[1](db)
     db.execute("PRAGMA user_version = 1")
-    db["feeds"].insert({"slug": "seattle-fire", "name": "Seattle", "timezone":
-                        "America/Los_Angeles"})
+    db["feeds"].insert(
+        {"slug": "seattle-fire", "name": "Seattle", "timezone": "America/Los_Angeles"}
+    )
     db.conn.commit()
     db.close()
     Archive(path).close()
@@ -322,8 +394,15 @@ def test_local_time_sql(zone_db: sqlite3.Connection, utc: str, zone: str, local:
     assert local_sql(zone_db, utc, zone) == local
 
 
-ZONE_NAMES = ["America/Los_Angeles", "America/Chicago", "America/Sao_Paulo", "Europe/London",
-              "Australia/Lord_Howe", "Asia/Kathmandu", "UTC"]
+ZONE_NAMES = [
+    "America/Los_Angeles",
+    "America/Chicago",
+    "America/Sao_Paulo",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "UTC",
+]
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +438,8 @@ def test_registering_a_feed_fills_its_zone_offsets(tmp_path: Path) -> None:
     with Archive(tmp_path / "new.db") as archive:  # migration 2 ran before any feed existed
         archive.register_feed(SEATTLE)
     assert query(tmp_path / "new.db", "SELECT DISTINCT zone FROM zone_offsets") == [
-        {"zone": "America/Los_Angeles"}]
+        {"zone": "America/Los_Angeles"}
+    ]
 
 
 def test_serve_fills_zone_offsets_missing_from_an_older_archive(tmp_path: Path) -> None:
@@ -369,7 +449,8 @@ def test_serve_fills_zone_offsets_missing_from_an_older_archive(tmp_path: Path) 
     assert query(tmp_path / "new.db", "SELECT count(*) AS n FROM zone_offsets") == [{"n": 0}]
     publish.prepare_live_archive(tmp_path / "new.db")
     assert query(tmp_path / "new.db", "SELECT DISTINCT zone FROM zone_offsets") == [
-        {"zone": "America/Los_Angeles"}]
+        {"zone": "America/Los_Angeles"}
+    ]
 
 
 def test_incidents_local_view(sample: Sample) -> None:
@@ -388,7 +469,8 @@ def test_incident_timeline_view(sample: Sample) -> None:
     rows = query(
         sample.path,
         "SELECT * FROM incident_timeline WHERE feed = 'seattle-fire' AND incident_id = ? "
-        "ORDER BY version", ("F1",),
+        "ORDER BY version",
+        ("F1",),
     )
     assert [(r["version"], r["event"], r["changes"]) for r in rows] == [
         (1, "new", None),
@@ -397,19 +479,26 @@ def test_incident_timeline_view(sample: Sample) -> None:
     ]
     assert [r["source"] for r in rows] == ["page-1.html", "page-2.html", "page-3.html"]
     assert rows[2]["observed_local"] == local_iso(rows[2]["observed_at"], ZONES["seattle-fire"])
-    gone = query(sample.path, "SELECT event, gone_at FROM incident_timeline "
-                 "WHERE incident_id = 'F2' ORDER BY version")
+    gone = query(
+        sample.path,
+        "SELECT event, gone_at FROM incident_timeline WHERE incident_id = 'F2' ORDER BY version",
+    )
     assert [r["event"] for r in gone] == ["new", "gone"]
 
 
 def test_timeline_shows_an_incident_coming_back(tmp_path: Path) -> None:
     with Archive(tmp_path / "back.db") as archive:
         archive.register_feed(SEATTLE)
-        incident = Incident("seattle-fire", "F9", "2024-04-01T01:00:00Z", "Aid Response",
-                            status="active")
+        incident = Incident(
+            "seattle-fire", "F9", "2024-04-01T01:00:00Z", "Aid Response", status="active"
+        )
         for minute, listed in ((1, True), (2, False), (3, True)):
-            archive.record_success("seattle-fire", [incident] if listed else [],
-                                   observed_at=f"2024-04-01T01:0{minute}:00Z", snapshot=True)
+            archive.record_success(
+                "seattle-fire",
+                [incident] if listed else [],
+                observed_at=f"2024-04-01T01:0{minute}:00Z",
+                snapshot=True,
+            )
     rows = query(tmp_path / "back.db", "SELECT event FROM incident_timeline ORDER BY version")
     assert [r["event"] for r in rows] == ["new", "gone", "back"]
 
@@ -425,8 +514,14 @@ def test_metadata_describes_feeds_tables_and_queries(sample: Sample) -> None:
     assert 'href="https://itmdapps.milwaukee.gov/MPDCallData/"' in meta["description_html"]
     assert "one row per unit" in meta["description_html"]
     database = meta["databases"]["dispatch"]
-    for table in ("incidents", "incident_versions", "polls", "feeds", "incidents_local",
-                  "incident_timeline"):
+    for table in (
+        "incidents",
+        "incident_versions",
+        "polls",
+        "feeds",
+        "incidents_local",
+        "incident_timeline",
+    ):
         assert database["tables"][table]["description"]
     incidents = database["tables"]["incidents"]
     assert incidents["sort_desc"] == "received_at"
@@ -438,16 +533,29 @@ def test_metadata_describes_feeds_tables_and_queries(sample: Sample) -> None:
         columns = {r["name"] for r in query(sample.path, f"PRAGMA table_info({view})")}
         assert set(database["tables"][view]["columns"]) == columns
     assert set(database["queries"]) == {
-        "last_24_hours", "calls_per_hour", "busiest_blocks", "incident_history", "feed_health"
+        "last_24_hours",
+        "calls_per_hour",
+        "busiest_blocks",
+        "incident_history",
+        "feed_health",
     }
 
 
 def test_metadata_escapes_feed_text(tmp_path: Path) -> None:
     with Archive(tmp_path / "x.db") as archive:
-        archive.register_feed(FeedRecord(
-            "odd", "<script>alert(1)</script>", "A & B", "Town", "odd",
-            "javascript:alert(1)", "UTC", False, 60,
-        ))
+        archive.register_feed(
+            FeedRecord(
+                "odd",
+                "<script>alert(1)</script>",
+                "A & B",
+                "Town",
+                "odd",
+                "javascript:alert(1)",
+                "UTC",
+                False,
+                60,
+            )
+        )
     html = publish.build_metadata(tmp_path / "x.db")["description_html"]
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert 'href="javascript' not in html
@@ -535,8 +643,9 @@ def test_serve_default_sort_and_facets(server: Server, sample: Sample) -> None:
 def test_serve_views(server: Server) -> None:
     rows = server.rows("incidents_local", incident_id="F1")
     assert rows[0]["received_local"] == local_iso(rows[0]["received_at"], ZONES["seattle-fire"])
-    timeline = server.rows("incident_timeline", feed="seattle-fire", incident_id="F1",
-                           _sort="version")
+    timeline = server.rows(
+        "incident_timeline", feed="seattle-fire", incident_id="F1", _sort="version"
+    )
     assert [r["event"] for r in timeline] == ["new", "changed", "changed"]
 
 
@@ -570,7 +679,10 @@ def test_query_busiest_blocks(server: Server) -> None:
     rows = server.rows("busiest_blocks")
     top = rows[0]
     assert (top["feed"], top["address"], top["calls"]) == (
-        "milwaukee-police", "27XX N 35TH ST", 4)  # M9 is older than a week
+        "milwaukee-police",
+        "27XX N 35TH ST",
+        4,
+    )  # M9 is older than a week
     assert top["top_call_type"] == "TRAFFIC STOP"
     assert top["latitude"] == 43.07 and top["longitude"] == -87.96
     summit = [r for r in rows if r["address"] == "15XX SUMMIT AVE"]
@@ -608,14 +720,24 @@ def test_query_feed_health(server: Server, sample: Sample) -> None:
 
 def file_state(db: Path) -> list[tuple[str, bytes | None]]:
     """The bytes of the database and its WAL (the -shm is only an index readers update)."""
-    return [(suffix, Path(f"{db}{suffix}").read_bytes() if Path(f"{db}{suffix}").exists()
-             else None) for suffix in ("", "-wal")]
+    return [
+        (suffix, Path(f"{db}{suffix}").read_bytes() if Path(f"{db}{suffix}").exists() else None)
+        for suffix in ("", "-wal")
+    ]
 
 
 def test_datasette_does_not_write(server: Server, sample: Sample) -> None:
     before = file_state(sample.path)
-    for name in ("incidents", "incidents_local", "incident_timeline", "polls", "feed_health",
-                 "last_24_hours", "busiest_blocks", "calls_per_hour"):
+    for name in (
+        "incidents",
+        "incidents_local",
+        "incident_timeline",
+        "polls",
+        "feed_health",
+        "last_24_hours",
+        "busiest_blocks",
+        "calls_per_hour",
+    ):
         server.rows(name)
     assert server.get(f"/{server.db_name}.json", sql="DELETE FROM polls").status_code == 400
     response = server.client.post(f"/{server.db_name}/polls", data={"sql": "DELETE FROM polls"})
@@ -675,7 +797,8 @@ class Writer:
         script.write_text(WRITER)
         self.process = subprocess.Popen(
             [sys.executable, str(script), str(db), str(self.stop_file)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.process.stdout is not None
         assert self.process.stdout.readline().strip() == "ready"
@@ -757,17 +880,31 @@ def check_consistent(path: Path) -> dict[str, int]:
     assert query(path, "PRAGMA journal_mode") == [{"journal_mode": "delete"}]
     assert not Path(f"{path}-wal").exists()
     # every incident has exactly versions 1..version, each from a poll that exists
-    assert query(path, """
+    assert (
+        query(
+            path,
+            """
         SELECT i.feed, i.incident_id FROM incidents i
         LEFT JOIN incident_versions v ON v.feed = i.feed AND v.incident_id = i.incident_id
         GROUP BY i.feed, i.incident_id
         HAVING count(v.id) != i.version OR max(v.version) != i.version
-    """) == []
-    assert query(path, "SELECT id FROM incident_versions v WHERE NOT EXISTS "
-                 "(SELECT 1 FROM incidents i WHERE i.feed = v.feed "
-                 "AND i.incident_id = v.incident_id)") == []
-    assert query(path, "SELECT id FROM incident_versions "
-                 "WHERE poll_id NOT IN (SELECT id FROM polls)") == []
+    """,
+        )
+        == []
+    )
+    assert (
+        query(
+            path,
+            "SELECT id FROM incident_versions v WHERE NOT EXISTS "
+            "(SELECT 1 FROM incidents i WHERE i.feed = v.feed "
+            "AND i.incident_id = v.incident_id)",
+        )
+        == []
+    )
+    assert (
+        query(path, "SELECT id FROM incident_versions WHERE poll_id NOT IN (SELECT id FROM polls)")
+        == []
+    )
     conn = sqlite3.connect(path)
     conn.execute("INSERT INTO incidents_fts (incidents_fts) VALUES ('integrity-check')")
     conn.close()
@@ -781,12 +918,17 @@ def test_snapshot_copies_everything(sample: Sample, tmp_path: Path) -> None:
     out = tmp_path / "snapshot.db"
     result = publish.snapshot(sample.path, out)
     counts = check_consistent(out)
-    assert counts == result.counts == {"feeds": 2, "incidents": 10, "incident_versions": 15,
-                                       "polls": 10}
+    assert (
+        counts
+        == result.counts
+        == {"feeds": 2, "incidents": 10, "incident_versions": 15, "polls": 10}
+    )
     assert result.size == out.stat().st_size
     assert query(out, "SELECT count(*) AS n FROM incidents_local")[0]["n"] == 10
     assert query(out, "SELECT DISTINCT zone FROM zone_offsets ORDER BY zone") == [
-        {"zone": "America/Chicago"}, {"zone": "America/Los_Angeles"}]
+        {"zone": "America/Chicago"},
+        {"zone": "America/Los_Angeles"},
+    ]
 
 
 def test_snapshot_by_feed(sample: Sample, tmp_path: Path) -> None:
@@ -796,8 +938,7 @@ def test_snapshot_by_feed(sample: Sample, tmp_path: Path) -> None:
     assert counts == {"feeds": 1, "incidents": 4, "incident_versions": 8, "polls": 5}
     assert result.feeds == ["seattle-fire"]
     assert query(out, "SELECT DISTINCT feed FROM polls") == [{"feed": "seattle-fire"}]
-    assert query(out, "SELECT DISTINCT zone FROM zone_offsets") == [
-        {"zone": "America/Los_Angeles"}]
+    assert query(out, "SELECT DISTINCT zone FROM zone_offsets") == [{"zone": "America/Los_Angeles"}]
     fts = query(out, "SELECT rowid FROM incidents_fts WHERE incidents_fts MATCH 'TRAFFIC'")
     assert fts == []
 
@@ -818,9 +959,10 @@ def test_snapshot_by_date(sample: Sample, tmp_path: Path) -> None:
     kept = {r["incident_id"] for r in query(out2, "SELECT incident_id FROM incidents")}
     assert kept == {"F0", "M9"}
     # F0 left the list in a later poll: that poll stays, since its version is kept
-    assert query(out2, "SELECT version, event FROM incident_timeline "
-                 "WHERE incident_id = 'F0' ORDER BY version") == [
-        {"version": 1, "event": "new"}, {"version": 2, "event": "gone"}]
+    assert query(
+        out2,
+        "SELECT version, event FROM incident_timeline WHERE incident_id = 'F0' ORDER BY version",
+    ) == [{"version": 1, "event": "new"}, {"version": 2, "event": "gone"}]
 
 
 def test_parse_bound() -> None:
@@ -835,8 +977,15 @@ def test_parse_bound() -> None:
 def test_snapshot_cli(sample: Sample, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "snap.db"
-    args = [str(out), "--db", str(sample.path), "--feed", "milwaukee-police",
-            "--since", (sample.now - timedelta(days=2)).date().isoformat()]
+    args = [
+        str(out),
+        "--db",
+        str(sample.path),
+        "--feed",
+        "milwaukee-police",
+        "--since",
+        (sample.now - timedelta(days=2)).date().isoformat(),
+    ]
     result = runner.invoke(snapshot_command, args)
     assert result.exit_code == 0, result.output
     assert f"to {out}" in result.output
@@ -846,15 +995,27 @@ def test_snapshot_cli(sample: Sample, tmp_path: Path) -> None:
     assert again.exit_code == 1
     assert again.output.strip() == f"Error: {out} exists (use --replace to overwrite it)"
     assert runner.invoke(snapshot_command, [*args, "--replace"]).exit_code == 0
-    same = runner.invoke(snapshot_command, [str(sample.path), "--db", str(sample.path),
-                                            "--replace"])
+    same = runner.invoke(
+        snapshot_command, [str(sample.path), "--db", str(sample.path), "--replace"]
+    )
     assert same.exit_code == 1 and "cannot overwrite" in same.output
-    unknown = runner.invoke(snapshot_command, [str(tmp_path / "x.db"), "--db",
-                                               str(sample.path), "--feed", "nope"])
+    unknown = runner.invoke(
+        snapshot_command, [str(tmp_path / "x.db"), "--db", str(sample.path), "--feed", "nope"]
+    )
     assert unknown.exit_code == 1
     assert "no feed nope" in unknown.output and "milwaukee-police" in unknown.output
-    bad = runner.invoke(snapshot_command, [str(tmp_path / "x.db"), "--db", str(sample.path),
-                                           "--since", "2024-05-01", "--until", "2024-04-01"])
+    bad = runner.invoke(
+        snapshot_command,
+        [
+            str(tmp_path / "x.db"),
+            "--db",
+            str(sample.path),
+            "--since",
+            "2024-05-01",
+            "--until",
+            "2024-04-01",
+        ],
+    )
     assert bad.exit_code == 1 and "--since must be before --until" in bad.output
     assert not (tmp_path / "x.db").exists()
 
@@ -900,31 +1061,46 @@ def test_snapshot_is_publishable(sample: Sample, tmp_path: Path) -> None:
 # --- archives built by ingesting fixture pages through the CLI --------------------------------
 
 
-@pytest.mark.skipif(not (cli_has("ingest") and (ROOT / "fixtures/milwaukee/seq_01.html").exists()),
-                    reason="needs `dispatchwatch ingest` and fixtures/milwaukee/seq_01.html")
+@pytest.mark.skipif(
+    not (cli_has("ingest") and (ROOT / "fixtures/milwaukee/seq_01.html").exists()),
+    reason="needs `dispatchwatch ingest` and fixtures/milwaukee/seq_01.html",
+)
 def test_canned_query_over_ingested_fixture_pages(tmp_path: Path) -> None:
     db = tmp_path / "fixtures.db"
     pages = sorted(str(p) for p in (ROOT / "fixtures/milwaukee").glob("seq_*.html"))
-    subprocess.run(cli_command("ingest", "milwaukee-police", *pages, "--db", str(db)),
-                   check=True, capture_output=True, timeout=120)
-    incidents = query(db, "SELECT incident_id, received_at FROM incidents "
-                      "WHERE received_at IS NOT NULL ORDER BY version DESC, incident_id")
+    subprocess.run(
+        cli_command("ingest", "milwaukee-police", *pages, "--db", str(db)),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    incidents = query(
+        db,
+        "SELECT incident_id, received_at FROM incidents "
+        "WHERE received_at IS NOT NULL ORDER BY version DESC, incident_id",
+    )
     assert incidents
-    zone = ZoneInfo(query(db, "SELECT timezone FROM feeds WHERE slug = 'milwaukee-police'")
-                    [0]["timezone"])
+    zone = ZoneInfo(
+        query(db, "SELECT timezone FROM feeds WHERE slug = 'milwaukee-police'")[0]["timezone"]
+    )
     day = local_iso(incidents[0]["received_at"], zone)[:10]
     expected = Counter(
-        int(local[11:13]) for local in (local_iso(i["received_at"], zone) for i in incidents)
+        int(local[11:13])
+        for local in (local_iso(i["received_at"], zone) for i in incidents)
         if local[:10] == day
     )
     server = Server(db, tmp_path / "serve.log")
     try:
         rows = server.rows("calls_per_hour", day=day, feed="milwaukee-police")
         assert [r["calls"] for r in rows] == [expected[h] for h in range(24)]
-        history = server.rows("incident_history", feed="milwaukee-police",
-                              incident_id=incidents[0]["incident_id"])
-        versions = query(db, "SELECT version FROM incidents WHERE incident_id = ?",
-                         (incidents[0]["incident_id"],))[0]["version"]
+        history = server.rows(
+            "incident_history", feed="milwaukee-police", incident_id=incidents[0]["incident_id"]
+        )
+        versions = query(
+            db,
+            "SELECT version FROM incidents WHERE incident_id = ?",
+            (incidents[0]["incident_id"],),
+        )[0]["version"]
         assert [r["version"] for r in history] == list(range(1, versions + 1))
         assert history[0]["event"] == "new"
     finally:

@@ -36,8 +36,12 @@ def fetcher() -> Iterator[Fetcher]:
 
 def feed(sim: Simulation, kind: str, name: str, **options: object) -> Feed:
     slug = "milwaukee-police" if kind == "milwaukee" else "seattle-fire"
-    values: dict[str, object] = {"interval": 5.0, "connect_timeout": 2.0, "read_timeout": 2.0,
-                                 "max_bytes": 2_000_000}
+    values: dict[str, object] = {
+        "interval": 5.0,
+        "connect_timeout": 2.0,
+        "read_timeout": 2.0,
+        "max_bytes": 2_000_000,
+    }
     values.update(options)
     return dataclasses.replace(default_feed(slug), url=sim.url(kind, name), **values)
 
@@ -57,8 +61,9 @@ def test_pages_evolve_and_parse(sim: Simulation, fetcher: Fetcher, kind: str) ->
         assert b"Updated: 03/31/2024 03:10:00 PM" in second
 
 
-def test_milwaukee_page_changes_only_every_five_simulated_minutes(sim: Simulation,
-                                                                  fetcher: Fetcher) -> None:
+def test_milwaukee_page_changes_only_every_five_simulated_minutes(
+    sim: Simulation, fetcher: Fetcher
+) -> None:
     f = feed(sim, "milwaukee", "a")
     first = fetcher.fetch(f)
     sim.advance(299)
@@ -90,15 +95,21 @@ def test_conditional_get(sim: Simulation, fetcher: Fetcher) -> None:
 def test_faults_fire_exactly_count_times(sim: Simulation) -> None:
     url = sim.url("milwaukee", "f")
     with httpx.Client() as client:  # a plain client: no retries to hide anything
-        reply = client.post(f"{sim.base_url}/_faults",
-                            json={"path": "/milwaukee/f", "fault": "http500", "count": 2})
+        reply = client.post(
+            f"{sim.base_url}/_faults", json={"path": "/milwaukee/f", "fault": "http500", "count": 2}
+        )
         assert reply.status_code == 200
         statuses = [client.get(url).status_code for _ in range(4)]
         stats = client.get(f"{sim.base_url}/_stats").json()
         bad = client.post(f"{sim.base_url}/_faults", json={"path": "/x", "fault": "nope"})
     assert statuses == [500, 500, 200, 200]
-    assert stats["/milwaukee/f"] == {"requests": 4, "ok": 2, "not_modified": 0,
-                                     "faults": {"http500": 2}, "faults_served": 2}
+    assert stats["/milwaukee/f"] == {
+        "requests": 4,
+        "ok": 2,
+        "not_modified": 0,
+        "faults": {"http500": 2},
+        "faults_served": 2,
+    }
     assert bad.status_code == 400
 
 
@@ -120,9 +131,14 @@ def test_a_single_500_is_retried_away(sim: Simulation, fetcher: Fetcher) -> None
         ("drop", {}, {}, "connection"),
     ],
 )
-def test_fault_gives_fetch_error_kind(sim: Simulation, fetcher: Fetcher, fault: str,
-                                      options: dict[str, object],
-                                      feed_options: dict[str, object], kind: str) -> None:
+def test_fault_gives_fetch_error_kind(
+    sim: Simulation,
+    fetcher: Fetcher,
+    fault: str,
+    options: dict[str, object],
+    feed_options: dict[str, object],
+    kind: str,
+) -> None:
     sim.inject("/milwaukee/x", fault, count=1000, **options)
     with pytest.raises(FetchError) as info:
         fetcher.fetch(feed(sim, "milwaukee", "x", interval=0.4, **feed_options))
@@ -135,8 +151,9 @@ def test_fault_gives_fetch_error_kind(sim: Simulation, fetcher: Fetcher, fault: 
 
 @pytest.mark.parametrize("kind", ["milwaukee", "seattle"])
 @pytest.mark.parametrize("fault", ["garbage", "layout"])
-def test_bad_200_pages_are_layout_errors(sim: Simulation, fetcher: Fetcher, kind: str,
-                                         fault: str) -> None:
+def test_bad_200_pages_are_layout_errors(
+    sim: Simulation, fetcher: Fetcher, kind: str, fault: str
+) -> None:
     f = feed(sim, kind, "g")
     sim.inject(f.url, fault)
     result = fetcher.fetch(f)
@@ -156,10 +173,12 @@ def test_unknown_paths_and_faults(sim: Simulation) -> None:
 
 
 def test_cli_serves_until_interrupted() -> None:
-    code = ("import sys; from dispatchwatch.cli_simulate import simulate; "
-            "simulate(sys.argv[1:])")
-    proc = subprocess.Popen([sys.executable, "-c", code, "--port", "0", "--speed", "60"],
-                            stdout=subprocess.PIPE, text=True)
+    code = "import sys; from dispatchwatch.cli_simulate import simulate; simulate(sys.argv[1:])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--port", "0", "--speed", "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(3)]

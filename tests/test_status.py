@@ -42,8 +42,13 @@ def at(minutes_ago: float) -> str:
 
 
 def incident(feed: str, number: int) -> Incident:
-    return Incident(feed=feed, incident_id=str(number), received_at="2024-04-01T01:00:00Z",
-                    call_type="Aid Response", address="15XX SUMMIT AVE")
+    return Incident(
+        feed=feed,
+        incident_id=str(number),
+        received_at="2024-04-01T01:00:00Z",
+        call_type="Aid Response",
+        address="15XX SUMMIT AVE",
+    )
 
 
 @pytest.fixture
@@ -57,19 +62,24 @@ def db(tmp_path: Path) -> Path:
             archive.register_feed(feed.record())
         sea, mke = "seattle-fire", "milwaukee-police"
         # 25 h ago: outside the 24 h window.
-        archive.record_success(sea, [incident(sea, n) for n in range(5)], observed_at=at(1500),
-                               started_at=at(1500))
+        archive.record_success(
+            sea, [incident(sea, n) for n in range(5)], observed_at=at(1500), started_at=at(1500)
+        )
         archive.record_error(sea, error_kind="timeout", error="old", started_at=at(1490))
-        archive.record_success(sea, [incident(sea, n) for n in range(7)], observed_at=at(30),
-                               started_at=at(30))
-        archive.record_error(sea, error_kind="http_status", error="HTTP 503",
-                             http_status=503, started_at=at(20))
+        archive.record_success(
+            sea, [incident(sea, n) for n in range(7)], observed_at=at(30), started_at=at(30)
+        )
+        archive.record_error(
+            sea, error_kind="http_status", error="HTTP 503", http_status=503, started_at=at(20)
+        )
         archive.record_unchanged(sea, outcome="not_modified", started_at=at(1))
-        archive.record_success(mke, [incident(mke, n) for n in range(4)], observed_at=at(120),
-                               started_at=at(120))
+        archive.record_success(
+            mke, [incident(mke, n) for n in range(4)], observed_at=at(120), started_at=at(120)
+        )
         for minutes, kind in ((90, "timeout"), (60, "layout_changed"), (30, "connection")):
-            archive.record_error(mke, error_kind=kind, error=f"{kind} at -{minutes}m",
-                                 started_at=at(minutes))
+            archive.record_error(
+                mke, error_kind=kind, error=f"{kind} at -{minutes}m", started_at=at(minutes)
+            )
     return path
 
 
@@ -79,7 +89,10 @@ def test_per_feed_status(db: Path) -> None:
 
     assert sea.last_success_at == at(1)
     assert (sea.last_error_at, sea.last_error_kind, sea.last_error) == (
-        at(20), "http_status", "HTTP 503")
+        at(20),
+        "http_status",
+        "HTTP 503",
+    )
     assert sea.consecutive_failures == 0
     assert sea.polls_24h == 3 and sea.errors_24h == 1
     assert sea.new_incidents_24h == 2  # the 5 incidents of 25 h ago are old news
@@ -160,4 +173,10 @@ def test_cli_missing_archive_is_an_error_not_stale(
 
 def test_human_duration() -> None:
     assert [human_duration(s) for s in (None, 5, 125, 900, 3700, 200000)] == [
-        "-", "5s", "2m05s", "15m", "1h01m", "2d7h"]
+        "-",
+        "5s",
+        "2m05s",
+        "15m",
+        "1h01m",
+        "2d7h",
+    ]

@@ -93,8 +93,11 @@ def test_milwaukee_statuses_change_while_listed() -> None:
     # About 30% of calls change status while listed (loose bounds: this is behaviour, not a
     # statistics test).
     assert 0.15 < len(changed) / len(listed) < 0.45
-    assert all(e.detail.startswith("status: Service in Progress -> ") for e in model.events
-               if e.kind == "changed")
+    assert all(
+        e.detail.startswith("status: Service in Progress -> ")
+        for e in model.events
+        if e.kind == "changed"
+    )
 
 
 def test_milwaukee_events_match_page_diffs() -> None:
@@ -108,8 +111,9 @@ def test_milwaukee_events_match_page_diffs() -> None:
         counts = diff(before, after)
         assert counts.new == sum(e.kind == "new" for e in events)
         assert counts.gone == sum(e.kind == "gone" for e in events)
-        assert counts.changed == len({e.incident_id for e in events if e.kind == "changed"
-                                      and e.incident_id in before})
+        assert counts.changed == len(
+            {e.incident_id for e in events if e.kind == "changed" and e.incident_id in before}
+        )
         before = after
 
 
@@ -120,10 +124,13 @@ def test_milwaukee_page_markup() -> None:
     assert b"\n" not in body.replace(b"\r\n", b"")
     assert body.startswith(b"<!DOCTYPE HTML>\r\n")
     assert b"Updated: 01/21/2023 04:54:13 PM\r\n" in body
-    assert b"<th style='border: 1px solid black; border-collapse: collapse;'>Nature of Call</th>" \
+    assert (
+        b"<th style='border: 1px solid black; border-collapse: collapse;'>Nature of Call</th>"
         in body
-    assert body.count(b"<td style='border: 1px solid black; border-collapse: collapse; "
-                      b"text-align: center;'>") == len(model.listed())
+    )
+    assert body.count(
+        b"<td style='border: 1px solid black; border-collapse: collapse; text-align: center;'>"
+    ) == len(model.listed())
 
 
 def test_milwaukee_pages_parse_to_the_listed_calls() -> None:
@@ -157,7 +164,10 @@ def test_archive_counts_match_ground_truth(tmp_path: Path) -> None:
             summary = process_page(archive, feed, model.page())
             expected = diff(before, after)
             assert (summary.new, summary.changed, summary.gone) == (
-                expected.new, expected.changed, expected.gone)
+                expected.new,
+                expected.changed,
+                expected.gone,
+            )
             before = after
 
 

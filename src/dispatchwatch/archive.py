@@ -243,6 +243,7 @@ def migrate(db: sqlite_utils.Database) -> int:
 
 # --- the archive ---------------------------------------------------------------------------
 
+
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
@@ -253,8 +254,7 @@ _SELECT_STATE = (
 )
 _INSERT_INCIDENT = _insert_sql(
     "incidents",
-    ["feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at",
-     "version"],
+    ["feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at", "version"],
 )
 _UPDATE_INCIDENT = (
     "UPDATE incidents SET "
@@ -265,14 +265,39 @@ _TOUCH_INCIDENTS = "UPDATE incidents SET last_seen_at = ? WHERE feed = ? AND inc
 _MARK_GONE = "UPDATE incidents SET gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
 _INSERT_VERSION = _insert_sql(
     "incident_versions",
-    ["feed", "incident_id", "version", "poll_id", "observed_at", "changed", *TRACKED_FIELDS,
-     "gone_at"],
+    [
+        "feed",
+        "incident_id",
+        "version",
+        "poll_id",
+        "observed_at",
+        "changed",
+        *TRACKED_FIELDS,
+        "gone_at",
+    ],
 )
 _INSERT_POLL = _insert_sql(
     "polls",
-    ["feed", "started_at", "observed_at", "duration_ms", "outcome", "http_status", "bytes",
-     "sha256", "etag", "last_modified", "incidents", "new", "changed", "gone", "returned",
-     "error_kind", "error", "source"],
+    [
+        "feed",
+        "started_at",
+        "observed_at",
+        "duration_ms",
+        "outcome",
+        "http_status",
+        "bytes",
+        "sha256",
+        "etag",
+        "last_modified",
+        "incidents",
+        "new",
+        "changed",
+        "gone",
+        "returned",
+        "error_kind",
+        "error",
+        "source",
+    ],
 )
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
 

@@ -25,8 +25,10 @@ def setup_logging(verbose: bool) -> None:
     """Log to stderr, one line per event: what systemd, containers and cron all collect.
 
     Under systemd (``JOURNAL_STREAM`` set) journald stamps each line itself, so we don't."""
-    fmt = "%(levelname)s %(message)s" if os.environ.get("JOURNAL_STREAM") else (
-        "%(asctime)s %(levelname)s %(message)s"
+    fmt = (
+        "%(levelname)s %(message)s"
+        if os.environ.get("JOURNAL_STREAM")
+        else ("%(asctime)s %(levelname)s %(message)s")
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(fmt))
@@ -63,8 +65,9 @@ def exit_leaving_stragglers(code: int) -> None:
     By now the archive is committed and closed and no poll may write any more, so there is
     nothing to wait for; but Python joins thread-pool workers at exit (even daemon ones), so
     one request stuck in a slow server would hold the exit for as long as it hangs."""
-    stragglers = [t for t in threading.enumerate()
-                  if t is not threading.main_thread() and t.is_alive()]
+    stragglers = [
+        t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
+    ]
     if not stragglers:
         sys.exit(code)
     log.debug("exiting with %d thread(s) still running", len(stragglers))
@@ -88,17 +91,37 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: Any) -> float
 @click.command()
 @config_option
 @db_option
-@click.option("--once", is_flag=True,
-              help="Poll every enabled feed once and exit: 0 if all succeeded, 1 if any failed.")
-@click.option("--jsonl", is_flag=True,
-              help="Also print one JSON object per recorded poll on stdout (after it commits).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Polls running at once (default: one per feed, at most 32).")
-@click.option("--backoff-max", callback=_duration, default=None, metavar="DURATION",
-              help="Longest interval a failing feed backs off to "
-                   "(default: 16 x its interval, at most 1h).")
-@click.option("--stop-timeout", callback=_duration, default="10s", metavar="DURATION",
-              show_default=True, help="How long to wait for in-flight polls when stopping.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Poll every enabled feed once and exit: 0 if all succeeded, 1 if any failed.",
+)
+@click.option(
+    "--jsonl",
+    is_flag=True,
+    help="Also print one JSON object per recorded poll on stdout (after it commits).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Polls running at once (default: one per feed, at most 32).",
+)
+@click.option(
+    "--backoff-max",
+    callback=_duration,
+    default=None,
+    metavar="DURATION",
+    help="Longest interval a failing feed backs off to (default: 16 x its interval, at most 1h).",
+)
+@click.option(
+    "--stop-timeout",
+    callback=_duration,
+    default="10s",
+    metavar="DURATION",
+    show_default=True,
+    help="How long to wait for in-flight polls when stopping.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @clean_errors
 def run(
@@ -127,8 +150,9 @@ def run(
     config = load_optional_config(config_path)
     if config is None:
         raise ConfigError("no config.yaml here: pass --config (see docs/daemon.md)")
-    settings = DaemonSettings(max_workers=workers, backoff_max=backoff_max,
-                              stop_timeout=stop_timeout)
+    settings = DaemonSettings(
+        max_workers=workers, backoff_max=backoff_max, stop_timeout=stop_timeout
+    )
     on_poll = None
     if jsonl:
         lock = threading.Lock()
@@ -141,17 +165,30 @@ def run(
 
     stop, abort = threading.Event(), threading.Event()
     install_stop_signals(stop, abort)
-    code = run_daemon(config, database=db_path, once=once, stop=stop, abort=abort,
-                      settings=settings, on_poll=on_poll)
+    code = run_daemon(
+        config,
+        database=db_path,
+        once=once,
+        stop=stop,
+        abort=abort,
+        settings=settings,
+        on_poll=on_poll,
+    )
     exit_leaving_stragglers(code)
 
 
 @click.command()
 @db_option
 @config_option
-@click.option("--stale", "stale_after", callback=_duration, default=None, metavar="DURATION",
-              help="A feed is stale when its last success is older than this "
-                   "(default: 3 x its interval, at least 15m).")
+@click.option(
+    "--stale",
+    "stale_after",
+    callback=_duration,
+    default=None,
+    metavar="DURATION",
+    help="A feed is stale when its last success is older than this "
+    "(default: 3 x its interval, at least 15m).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @clean_errors
 def status(
@@ -183,18 +220,44 @@ def status(
 
 
 @click.command()
-@click.option("--duration", callback=_duration, default="60s", metavar="DURATION",
-              show_default=True, help="How long to run (Ctrl-C stops earlier).")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, help="Simulated seconds per real second.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("demo.db"), show_default=True, help="The archive to write.")
-@click.option("--port", type=click.IntRange(min=0, max=65535), default=0,
-              help="Port of the simulated feeds (default: any free one).")
-@click.option("--interval", callback=_duration, default="2s", metavar="DURATION",
-              show_default=True, help="How often each feed is polled.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the simulated calls.")
+@click.option(
+    "--duration",
+    callback=_duration,
+    default="60s",
+    metavar="DURATION",
+    show_default=True,
+    help="How long to run (Ctrl-C stops earlier).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Simulated seconds per real second.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("demo.db"),
+    show_default=True,
+    help="The archive to write.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    help="Port of the simulated feeds (default: any free one).",
+)
+@click.option(
+    "--interval",
+    callback=_duration,
+    default="2s",
+    metavar="DURATION",
+    show_default=True,
+    help="How often each feed is polled.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated calls.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the daemon's own log too.")
 @clean_errors
 def demo(
@@ -221,8 +284,17 @@ def demo(
     stop, abort = threading.Event(), threading.Event()
     install_stop_signals(stop, abort)
     try:
-        result = run_demo(db_path, duration=duration, speed=speed, port=port,
-                          interval=interval, seed=seed, stop=stop, abort=abort, out=sys.stderr)
+        result = run_demo(
+            db_path,
+            duration=duration,
+            speed=speed,
+            port=port,
+            interval=interval,
+            seed=seed,
+            stop=stop,
+            abort=abort,
+            out=sys.stderr,
+        )
     except OSError as exc:
         raise DispatchwatchError(f"demo: {exc}") from None
     click.echo("")

@@ -36,11 +36,15 @@ def _metadata_for(
 @click.command()
 @_DB_OPTION
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["yaml", "json"]),
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
     help="Output format (default: from the file's extension, else yaml).",
 )
 @click.option(
@@ -48,8 +52,13 @@ def _metadata_for(
     help="The database's name in Datasette (default: the file's name without extension).",
 )
 @click.option("--title", help="The site's title (default: from the feeds' cities).")
-def metadata(db_path: Path, output: Path | None, fmt: str | None,
-             database_name: str | None, title: str | None) -> None:
+def metadata(
+    db_path: Path,
+    output: Path | None,
+    fmt: str | None,
+    database_name: str | None,
+    title: str | None,
+) -> None:
     """Write Datasette metadata for the archive: titles, sources, facets, canned queries."""
     if fmt is None:
         fmt = "json" if output is not None and output.suffix.lower() == ".json" else "yaml"
@@ -63,8 +72,12 @@ def metadata(db_path: Path, output: Path | None, fmt: str | None,
 
 @click.command()
 @_DB_OPTION
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (0.0.0.0 exposes the archive to your network).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 exposes the archive to your network).",
+)
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
 def serve(db_path: Path, host: str, port: int) -> None:
     """Browse the live archive with Datasette, while the daemon keeps writing to it."""
@@ -88,16 +101,30 @@ def serve(db_path: Path, host: str, port: int) -> None:
 @click.command()
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @_DB_OPTION
-@click.option("--feed", "feeds", multiple=True, metavar="SLUG",
-              help="Keep only this feed (repeat for several).")
-@click.option("--since", metavar="DATE",
-              help="Keep incidents received at or after this UTC date or time.")
-@click.option("--until", metavar="DATE",
-              help="Keep incidents received before this UTC time, or up to the end of this "
-              "UTC date.")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="SLUG",
+    help="Keep only this feed (repeat for several).",
+)
+@click.option(
+    "--since", metavar="DATE", help="Keep incidents received at or after this UTC date or time."
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="Keep incidents received before this UTC time, or up to the end of this UTC date.",
+)
 @click.option("--replace", is_flag=True, help="Overwrite OUT if it exists.")
-def snapshot(out: Path, db_path: Path, feeds: tuple[str, ...], since: str | None,
-             until: str | None, replace: bool) -> None:
+def snapshot(
+    out: Path,
+    db_path: Path,
+    feeds: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    replace: bool,
+) -> None:
     """Copy the archive to OUT consistently (safe while the daemon writes), ready for
     `datasette publish`."""
     try:

@@ -13,12 +13,27 @@ from .simulate import FAULTS, Simulation
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the synthetic calls (each path also mixes in its own name).")
-@click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Simulated seconds per real second (60: a minute each second).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the synthetic calls (each path also mixes in its own name).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per real second (60: a minute each second).",
+)
 def simulate(port: int, seed: int, speed: float) -> None:
     """Serve Milwaukee- and Seattle-format pages that evolve over time, with faults on demand.
 
@@ -31,8 +46,10 @@ def simulate(port: int, seed: int, speed: float) -> None:
     click.echo(f"  Milwaukee: {sim.url('milwaukee', 'mke')}")
     click.echo(f"  Seattle:   {sim.url('seattle', 'sea')}")
     click.echo(f"  Stats:     {base}/_stats")
-    click.echo(f"  Faults:    curl -X POST {base}/_faults -d "
-               "'{\"path\": \"/milwaukee/mke\", \"fault\": \"http500\", \"count\": 1}'")
+    click.echo(
+        f"  Faults:    curl -X POST {base}/_faults -d "
+        '\'{"path": "/milwaukee/mke", "fault": "http500", "count": 1}\''
+    )
     click.echo(f"             ({', '.join(FAULTS)})")
     click.echo("Press Ctrl-C to stop.")
     try:

@@ -298,7 +298,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         if not isinstance(slug, str):
             raise ConfigError(
                 f"{where}: feed name {key_node.value!r} is read by YAML as "
-                f"{type(slug).__name__}; quote it: \"{key_node.value}\":"
+                f'{type(slug).__name__}; quote it: "{key_node.value}":'
             )
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", slug):
             raise ConfigError(

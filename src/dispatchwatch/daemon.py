@@ -233,8 +233,10 @@ class Daemon:
         self.fetcher = fetcher
         self.settings = settings or DaemonSettings()
         self.on_poll = on_poll
-        self._states = {feed.slug: _FeedState(feed, current_interval=feed.interval,
-                                              host=host_of(feed.url)) for feed in feeds}
+        self._states = {
+            feed.slug: _FeedState(feed, current_interval=feed.interval, host=host_of(feed.url))
+            for feed in feeds
+        }
         self._scheduler: BackgroundScheduler | None = None
         # In-flight polls and archive users, for a clean stop.
         self._cond = threading.Condition()
@@ -309,12 +311,20 @@ class Daemon:
                 http_status = exc.status
                 # The fetcher gave up on a 429/503; its last attempt knows the Retry-After.
                 retry_after = getattr(exc, "retry_after", None) or getattr(
-                    exc.__cause__, "retry_after", None)
-                summary = self._use_archive(partial(
-                    self.archive.record_error, feed.slug, error_kind=exc.kind, error=str(exc),
-                    http_status=exc.status, started_at=started_at, duration_ms=elapsed_ms(),
-                    source=feed.url,
-                ))
+                    exc.__cause__, "retry_after", None
+                )
+                summary = self._use_archive(
+                    partial(
+                        self.archive.record_error,
+                        feed.slug,
+                        error_kind=exc.kind,
+                        error=str(exc),
+                        http_status=exc.status,
+                        started_at=started_at,
+                        duration_ms=elapsed_ms(),
+                        source=feed.url,
+                    )
+                )
             else:
                 http_status = result.status
                 summary = self._use_archive(
@@ -327,11 +337,17 @@ class Daemon:
             # A bug (ours or a plugin's): record it, log the traceback, keep polling.
             log.exception("%s: unexpected error in poll", feed.slug)
             try:
-                summary = self._use_archive(partial(
-                    self.archive.record_error, feed.slug, error_kind="internal",
-                    error=f"{type(exc).__name__}: {exc}", started_at=started_at,
-                    duration_ms=elapsed_ms(), source=feed.url,
-                ))
+                summary = self._use_archive(
+                    partial(
+                        self.archive.record_error,
+                        feed.slug,
+                        error_kind="internal",
+                        error=f"{type(exc).__name__}: {exc}",
+                        started_at=started_at,
+                        duration_ms=elapsed_ms(),
+                        source=feed.url,
+                    )
+                )
             except _Abandoned:
                 return None
             except Exception:
@@ -434,8 +450,13 @@ class Daemon:
             interval = self._backoff(state)
             if retry_after:
                 # The server said when to come back; honour it, within the backoff cap.
-                interval = max(interval, min(retry_after, backoff_interval(
-                    state.feed.interval, 64, self.settings.backoff_max)))
+                interval = max(
+                    interval,
+                    min(
+                        retry_after,
+                        backoff_interval(state.feed.interval, 64, self.settings.backoff_max),
+                    ),
+                )
         else:
             state.failures = 0
             state.last_error_at = None
@@ -455,8 +476,12 @@ class Daemon:
         jitter = self.settings.jitter * interval
         # APScheduler adds the jitter to each run and counts the next interval from there,
         # so take half of it off the interval to keep the configured rate on average.
-        return IntervalTrigger(seconds=max(interval - jitter / 2, 0.001),
-                               jitter=jitter or None, start_date=start, timezone=UTC)
+        return IntervalTrigger(
+            seconds=max(interval - jitter / 2, 0.001),
+            jitter=jitter or None,
+            start_date=start,
+            timezone=UTC,
+        )
 
     def _reschedule(self, state: _FeedState, interval: float) -> None:
         assert self._scheduler is not None
@@ -505,11 +530,21 @@ class Daemon:
                 replace_existing=True,
             )
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
-        scheduler.add_job(self._report_skipped, IntervalTrigger(seconds=SKIP_REPORT_EVERY),
-                          id="_skipped", max_instances=1, coalesce=True)
+        scheduler.add_job(
+            self._report_skipped,
+            IntervalTrigger(seconds=SKIP_REPORT_EVERY),
+            id="_skipped",
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
-        log.info("polling %d feed%s with %d worker%s", count, "" if count == 1 else "s",
-                 workers, "" if workers == 1 else "s")
+        log.info(
+            "polling %d feed%s with %d worker%s",
+            count,
+            "" if count == 1 else "s",
+            workers,
+            "" if workers == 1 else "s",
+        )
 
     def _on_skipped(self, event: JobSubmissionEvent) -> None:
         # A run came due while the previous poll of the feed was still queued or running.
@@ -525,7 +560,9 @@ class Daemon:
                 "behind schedule: %d run%s skipped in the last %gs because the previous poll "
                 "of the feed had not finished (too many feeds for this machine, --workers too "
                 "low, or slow servers); those feeds are polled less often",
-                skipped, "" if skipped == 1 else "s", SKIP_REPORT_EVERY,
+                skipped,
+                "" if skipped == 1 else "s",
+                SKIP_REPORT_EVERY,
             )
 
     def _on_submit(self, slug: str, run_time: datetime) -> None:
@@ -560,8 +597,11 @@ class Daemon:
             while self._writers:
                 self._cond.wait(0.1)
         if abandoned:
-            log.warning("abandoned %d poll%s still in flight (nothing of them was written)",
-                        abandoned, "" if abandoned == 1 else "s")
+            log.warning(
+                "abandoned %d poll%s still in flight (nothing of them was written)",
+                abandoned,
+                "" if abandoned == 1 else "s",
+            )
         return not abandoned
 
     # -- once
@@ -641,8 +681,7 @@ def run(
                 while not stop.wait(1.0):
                     pass
             finally:
-                log.info("stopping: waiting up to %gs for in-flight polls",
-                         settings.stop_timeout)
+                log.info("stopping: waiting up to %gs for in-flight polls", settings.stop_timeout)
                 clean = daemon.stop(settings.stop_timeout, abort=abort)
             return 0
     finally:
@@ -652,8 +691,9 @@ def run(
             else:
                 # Closing the client waits for the requests still in flight; don't make the
                 # caller wait for what it just gave up on.
-                threading.Thread(target=fetcher.close, name="dispatchwatch-close",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=fetcher.close, name="dispatchwatch-close", daemon=True
+                ).start()
 
 
 @contextmanager

@@ -99,8 +99,10 @@ def live_printer(out: TextIO, totals: dict[str, FeedTotals]) -> Callable[[PollRe
             else:
                 what = "unchanged" if report.outcome == "unchanged" else "not modified (304)"
             clock = datetime.now().strftime("%H:%M:%S")
-            out.write(f"  {clock}  {report.feed:<{width}}  {what:<32}  total {t.new} incidents,"
-                      f" {t.changed} changes, {t.gone} gone\n")
+            out.write(
+                f"  {clock}  {report.feed:<{width}}  {what:<32}  total {t.new} incidents,"
+                f" {t.changed} changes, {t.gone} gone\n"
+            )
             out.flush()
 
     return show
@@ -141,8 +143,13 @@ def run_demo(
         timer.daemon = True
         timer.start()
         try:
-            run(config, stop=stop, abort=abort, on_poll=live_printer(out, result.totals),
-                settings=DaemonSettings(stop_timeout=3.0))
+            run(
+                config,
+                stop=stop,
+                abort=abort,
+                on_poll=live_printer(out, result.totals),
+                settings=DaemonSettings(stop_timeout=3.0),
+            )
         finally:
             timer.cancel()
     finally:
@@ -157,11 +164,14 @@ def archived_counts(database: Path) -> dict[str, tuple[int, int, int]]:
     conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
     try:
         return {
-            slug: tuple(conn.execute(sql, [slug]).fetchone()[0] for sql in (  # type: ignore[misc]
-                "SELECT count(*) FROM incidents WHERE feed = ?",
-                "SELECT count(*) FROM incident_versions WHERE feed = ?",
-                "SELECT count(*) FROM polls WHERE feed = ?",
-            ))
+            slug: tuple(
+                conn.execute(sql, [slug]).fetchone()[0]
+                for sql in (  # type: ignore[misc]
+                    "SELECT count(*) FROM incidents WHERE feed = ?",
+                    "SELECT count(*) FROM incident_versions WHERE feed = ?",
+                    "SELECT count(*) FROM polls WHERE feed = ?",
+                )
+            )
             for (slug,) in conn.execute("SELECT slug FROM feeds ORDER BY slug").fetchall()
         }
     finally:
@@ -175,15 +185,17 @@ def summary_lines(result: DemoResult) -> list[str]:
     width = max((len(slug) for slug in result.archived), default=0)
     for slug, (incidents, versions, polls) in result.archived.items():
         errors = result.totals.get(slug, FeedTotals()).errors
-        lines.append(f"  {slug:<{width}}  {incidents:>5} incidents  {versions:>5} versions  "
-                     f"{polls:>4} polls ({errors} errors)")
+        lines.append(
+            f"  {slug:<{width}}  {incidents:>5} incidents  {versions:>5} versions  "
+            f"{polls:>4} polls ({errors} errors)"
+        )
     lines += [
         "",
         "Browse it:",
         f"  dispatchwatch serve --db {db}",
         f"  sqlite-utils tables {db} --counts",
         f"  dispatchwatch status --db {db}",
-        f"  sqlite3 {db} \"SELECT feed, call_type, count(*) AS n FROM incidents"
-        " GROUP BY 1, 2 ORDER BY n DESC LIMIT 10\"",
+        f'  sqlite3 {db} "SELECT feed, call_type, count(*) AS n FROM incidents'
+        ' GROUP BY 1, 2 ORDER BY n DESC LIMIT 10"',
     ]
     return lines

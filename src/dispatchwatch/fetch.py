@@ -53,8 +53,9 @@ class FetchResult:
 class _Retryable(FetchError):
     """A transient failure of one attempt (timeouts, connection trouble, 429, 5xx)."""
 
-    def __init__(self, message: str, kind: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, kind: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, kind, status)
         self.retry_after = retry_after
 
@@ -94,7 +95,9 @@ class Fetcher:
         self.backoff_max = backoff_max
         # httpx.Client is thread-safe; its pool keeps connections alive between polls.
         self._client = httpx.Client(
-            headers={"User-Agent": user_agent}, transport=transport, follow_redirects=True,
+            headers={"User-Agent": user_agent},
+            transport=transport,
+            follow_redirects=True,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
         self._host_locks: dict[str, threading.Lock] = {}
@@ -124,8 +127,7 @@ class Fetcher:
         # No deadline: the holder's own timeouts bound the wait.
         acquired = lock.acquire() if wait == float("inf") else lock.acquire(timeout=max(0.0, wait))
         if not acquired:
-            raise FetchError(f"{url}: timed out waiting for other requests to the host",
-                             "timeout")
+            raise FetchError(f"{url}: timed out waiting for other requests to the host", "timeout")
         try:
             yield
         finally:
@@ -173,8 +175,11 @@ class Fetcher:
         try:
             return retrying(attempt)
         except _Retryable as exc:
-            raise FetchError(f"{exc} (gave up after {attempts} attempt"
-                             f"{'s' if attempts != 1 else ''})", exc.kind, exc.status) from exc
+            raise FetchError(
+                f"{exc} (gave up after {attempts} attempt{'s' if attempts != 1 else ''})",
+                exc.kind,
+                exc.status,
+            ) from exc
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -226,11 +231,19 @@ class Fetcher:
         url, status = feed.url, resp.status_code
         headers = dict(resp.headers.items())
         if status == 429:
-            raise _Retryable(f"{url}: HTTP 429 Too Many Requests", "too_many_requests", 429,
-                             parse_retry_after(resp.headers.get("retry-after")))
+            raise _Retryable(
+                f"{url}: HTTP 429 Too Many Requests",
+                "too_many_requests",
+                429,
+                parse_retry_after(resp.headers.get("retry-after")),
+            )
         if status >= 500:
-            raise _Retryable(f"{url}: HTTP {status}", "http_status", status,
-                             parse_retry_after(resp.headers.get("retry-after")))
+            raise _Retryable(
+                f"{url}: HTTP {status}",
+                "http_status",
+                status,
+                parse_retry_after(resp.headers.get("retry-after")),
+            )
         if status >= 400:
             raise FetchError(f"{url}: HTTP {status}", "http_status", status)
         etag = resp.headers.get("etag")
@@ -239,15 +252,22 @@ class Fetcher:
             return FetchResult(url, status, b"", headers, etag, modified, True, 0.0, 0)
         declared = resp.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > feed.max_bytes:
-            raise FetchError(f"{url}: the page is {int(declared):,} bytes, over the "
-                             f"{feed.max_bytes:,}-byte limit", "too_large", status)
+            raise FetchError(
+                f"{url}: the page is {int(declared):,} bytes, over the "
+                f"{feed.max_bytes:,}-byte limit",
+                "too_large",
+                status,
+            )
         body = bytearray()
         # Count while streaming: a lying or absent Content-Length cannot make us buffer more.
         for chunk in resp.iter_bytes():
             body += chunk
             if len(body) > feed.max_bytes:
-                raise FetchError(f"{url}: the page exceeds the {feed.max_bytes:,}-byte limit",
-                                 "too_large", status)
+                raise FetchError(
+                    f"{url}: the page exceeds the {feed.max_bytes:,}-byte limit",
+                    "too_large",
+                    status,
+                )
             if time.monotonic() > deadline:
                 raise FetchError(f"{url}: deadline passed while reading the body", "timeout")
         return FetchResult(url, status, bytes(body), headers, etag, modified, False, 0.0, 0)

@@ -447,9 +447,22 @@ def normalize_rows(
         if len(members) == 1 and not row.extra and not isinstance(row.units, list):
             # The common case, and consecutive polls repeat most rows exactly: memoize.
             values = _single_row(
-                feed, incident_id, members[0][0], row.call_type, row.priority, row.status,
-                row.disposition, row.address, row.district, row.beat, row.units, row.latitude,
-                row.longitude, codes, default_city, exact,
+                feed,
+                incident_id,
+                members[0][0],
+                row.call_type,
+                row.priority,
+                row.status,
+                row.disposition,
+                row.address,
+                row.district,
+                row.beat,
+                row.units,
+                row.latitude,
+                row.longitude,
+                codes,
+                default_city,
+                exact,
             )
             incidents.append(Incident(feed, incident_id, *values))
         else:
@@ -477,12 +490,35 @@ def _single_row(
     exact: bool,
 ) -> tuple[Any, ...]:
     """The tracked fields of an incident listed on one row (without ``extra``)."""
-    row = RawRow(incident_id, received_at, call_type, priority, status, disposition, address,
-                 district, beat, units, latitude, longitude)
+    row = RawRow(
+        incident_id,
+        received_at,
+        call_type,
+        priority,
+        status,
+        disposition,
+        address,
+        district,
+        beat,
+        units,
+        latitude,
+        longitude,
+    )
     merged = _merge(feed, incident_id, [(received_at, row)], codes, default_city, exact)
-    return (merged.received_at, merged.call_type, merged.priority, merged.status,
-            merged.disposition, merged.address, merged.city, merged.district, merged.beat,
-            merged.units, merged.latitude, merged.longitude)
+    return (
+        merged.received_at,
+        merged.call_type,
+        merged.priority,
+        merged.status,
+        merged.disposition,
+        merged.address,
+        merged.city,
+        merged.district,
+        merged.beat,
+        merged.units,
+        merged.latitude,
+        merged.longitude,
+    )
 
 
 def _latest(rows: Sequence[RawRow], name: str) -> str | None:

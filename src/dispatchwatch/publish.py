@@ -459,7 +459,7 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
             "version": "1 for the first sighting, then 2, 3, ...",
             "poll_id": "The poll that saw this version",
             "observed_at": "When the source showed this version, UTC",
-            "changed": "JSON list of the columns that changed ([\"new\"] for version 1)",
+            "changed": 'JSON list of the columns that changed (["new"] for version 1)',
             "gone_at": "Set when this version records the incident leaving the list",
         },
     },
@@ -562,16 +562,32 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
         "sort_desc": "received_at",
         "facets": ["feed", "call_type", "status", "district"],
         "sortable_columns": [
-            "received_at", "first_seen_at", "last_seen_at", "gone_at", "feed", "call_type",
-            "priority", "status", "district", "address", "version",
+            "received_at",
+            "first_seen_at",
+            "last_seen_at",
+            "gone_at",
+            "feed",
+            "call_type",
+            "priority",
+            "status",
+            "district",
+            "address",
+            "version",
         ],
     },
     "incidents_local": {
         "sort_desc": "received_at",
         "facets": ["feed", "call_type", "status", "district"],
         "sortable_columns": [
-            "received_at", "received_local", "feed", "call_type", "priority", "status",
-            "district", "address", "version",
+            "received_at",
+            "received_local",
+            "feed",
+            "call_type",
+            "priority",
+            "status",
+            "district",
+            "address",
+            "version",
         ],
     },
     "incident_timeline": {
@@ -585,8 +601,18 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
     "polls": {
         "sort_desc": "id",
         "facets": ["feed", "outcome", "error_kind"],
-        "sortable_columns": ["id", "started_at", "duration_ms", "bytes", "incidents",
-                             "new", "changed", "gone", "feed", "outcome"],
+        "sortable_columns": [
+            "id",
+            "started_at",
+            "duration_ms",
+            "bytes",
+            "incidents",
+            "new",
+            "changed",
+            "gone",
+            "feed",
+            "outcome",
+        ],
     },
     # Rows and facets link a feed by its short slug; the feed's long name would otherwise be
     # picked (Datasette labels by any "name" column) and swamp the incidents table.
@@ -757,11 +783,20 @@ def datasette_command(
     faceted from its menu.
     """
     return [
-        sys.executable, "-m", "datasette", "serve", str(db_path),
-        "--metadata", str(metadata_path),
-        "--host", host,
-        "--port", str(port),
-        "--setting", "suggest_facets", "off",
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        str(db_path),
+        "--metadata",
+        str(metadata_path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--setting",
+        "suggest_facets",
+        "off",
         *extra,
     ]
 
@@ -989,8 +1024,6 @@ def _limit(
         poll_params,
     )
     if feeds:
-        conn.execute(
-            f"DELETE FROM feeds WHERE slug NOT IN ({', '.join('?' * len(feeds))})", feeds
-        )
+        conn.execute(f"DELETE FROM feeds WHERE slug NOT IN ({', '.join('?' * len(feeds))})", feeds)
     conn.execute("COMMIT")
     return conn.total_changes - before

@@ -58,6 +58,7 @@ MILWAUKEE_REFRESH = 300.0
 
 # --- redesigned pages (the "layout" fault) -----------------------------------------------------
 
+
 def redesigned_page(kind: str, seed: int = 0) -> bytes:
     """A plausible redesign of the feed: same data, new markup and header names."""
     rows = "".join(
@@ -75,6 +76,7 @@ def redesigned_page(kind: str, seed: int = 0) -> bytes:
 
 
 # --- state -------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Fault:
@@ -105,8 +107,13 @@ class _Stats:
     faults: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def as_json(self) -> dict[str, Any]:
-        return {"requests": self.requests, "ok": self.ok, "not_modified": self.not_modified,
-                "faults": dict(self.faults), "faults_served": sum(self.faults.values())}
+        return {
+            "requests": self.requests,
+            "ok": self.ok,
+            "not_modified": self.not_modified,
+            "faults": dict(self.faults),
+            "faults_served": sum(self.faults.values()),
+        }
 
 
 class Simulation:
@@ -145,8 +152,9 @@ class Simulation:
         server.sim = self
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.1,),
-                                        name="dispatchwatch-simulation", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.1,), name="dispatchwatch-simulation", daemon=True
+        )
         self._thread.start()
         return self.base_url
 
@@ -306,9 +314,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.server.sim.stats())
         elif path == "/":
             sim = self.server.sim
-            self._json(200, {"milwaukee": sim.url("milwaukee", "example"),
-                             "seattle": sim.url("seattle", "example"),
-                             "faults": list(FAULTS), "simulated_time": sim.now().isoformat()})
+            self._json(
+                200,
+                {
+                    "milwaukee": sim.url("milwaukee", "example"),
+                    "seattle": sim.url("seattle", "example"),
+                    "faults": list(FAULTS),
+                    "simulated_time": sim.now().isoformat(),
+                },
+            )
         elif len(parts) == 2 and parts[0] in KINDS and parts[1]:
             self._feed_page(parts[0], path)
         else:
@@ -322,13 +336,15 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             data = json.loads(self.rfile.read(length) or b"{}")
             options = {k: v for k, v in data.items() if k not in ("path", "fault", "count")}
-            self.server.sim.inject(data["path"], data["fault"], int(data.get("count", 1)),
-                                   **options)
+            self.server.sim.inject(
+                data["path"], data["fault"], int(data.get("count", 1)), **options
+            )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             self._json(400, {"error": str(exc)})
             return
-        self._json(200, {"queued": data["fault"], "path": data["path"],
-                         "count": int(data.get("count", 1))})
+        self._json(
+            200, {"queued": data["fault"], "path": data["path"], "count": int(data.get("count", 1))}
+        )
 
     # --- responses ----------------------------------------------------------------------------
 
@@ -340,8 +356,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         cached = sim.page(kind, path)
         last_modified = formatdate(cached.last_modified, usegmt=True)
-        headers = {"ETag": cached.etag, "Last-Modified": last_modified,
-                   "Content-Type": "text/html", "Cache-Control": "no-cache"}
+        headers = {
+            "ETag": cached.etag,
+            "Last-Modified": last_modified,
+            "Content-Type": "text/html",
+            "Cache-Control": "no-cache",
+        }
         if self._not_modified(cached):
             sim._count(path, "not_modified")
             self._send(304, b"", {"ETag": cached.etag, "Last-Modified": last_modified})
@@ -365,11 +385,17 @@ class _Handler(BaseHTTPRequestHandler):
         sim, options = self.server.sim, fault.options
         name = fault.name
         if name == "http500":
-            self._send(int(options.get("status", 500)), b"<html><body>Internal Server Error"
-                       b"</body></html>", {"Content-Type": "text/html"})
+            self._send(
+                int(options.get("status", 500)),
+                b"<html><body>Internal Server Error</body></html>",
+                {"Content-Type": "text/html"},
+            )
         elif name == "http429":
-            self._send(429, b"Too Many Requests\n", {"Retry-After": str(
-                options.get("retry_after", 1)), "Content-Type": "text/plain"})
+            self._send(
+                429,
+                b"Too Many Requests\n",
+                {"Retry-After": str(options.get("retry_after", 1)), "Content-Type": "text/plain"},
+            )
         elif name == "slow":
             sim._stopping.wait(float(options.get("seconds", 5.0)))
             body = sim.page(kind, path).body
@@ -404,8 +430,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
     def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data, indent=2).encode() + b"\n",
-                   {"Content-Type": "application/json"})
+        self._send(
+            status,
+            json.dumps(data, indent=2).encode() + b"\n",
+            {"Content-Type": "application/json"},
+        )
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)

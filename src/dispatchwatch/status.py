@@ -150,9 +150,11 @@ def feed_status(
             "FROM polls WHERE feed = ? AND started_at >= ?",
             [slug, since],
         ).fetchone()
-        total = conn.execute(
-            "SELECT count(*) FROM incidents WHERE feed = ?", [slug]
-        ).fetchone()[0] if _has_table(conn, "incidents") else 0
+        total = (
+            conn.execute("SELECT count(*) FROM incidents WHERE feed = ?", [slug]).fetchone()[0]
+            if _has_table(conn, "incidents")
+            else 0
+        )
         threshold = stale_after or max(STALE_INTERVALS * (interval or 0), STALE_MINIMUM)
         # Never succeeded: measure from when the feed was added, so a new feed has the same
         # grace as a working one; a configured feed the archive has never heard of is stale
@@ -185,9 +187,12 @@ def feed_status(
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]
-    ).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]
+        ).fetchone()
+        is not None
+    )
 
 
 def archive_status(
@@ -229,28 +234,53 @@ def human_duration(seconds: float | None) -> str:
 
 def format_table(statuses: list[FeedStatus]) -> list[str]:
     """A plain-text table, one feed per line (no colour: it goes to logs and mail)."""
-    headers = ["feed", "state", "last success", "fails", "polls/24h", "errors/24h",
-               "new/24h", "incidents", "last error"]
+    headers = [
+        "feed",
+        "state",
+        "last success",
+        "fails",
+        "polls/24h",
+        "errors/24h",
+        "new/24h",
+        "incidents",
+        "last error",
+    ]
     rows = [headers]
     for s in statuses:
         if not s.configured:
             state = "not configured"
         elif s.stale:
-            state = f"STALE ({human_duration(s.silent_for_seconds)} > " \
-                    f"{human_duration(s.stale_after_seconds)})"
+            state = (
+                f"STALE ({human_duration(s.silent_for_seconds)} > "
+                f"{human_duration(s.stale_after_seconds)})"
+            )
         else:
             state = "ok"
         success = (
             f"{s.last_success_at} ({human_duration(s.silent_for_seconds)} ago)"
-            if s.last_success_at else "never"
+            if s.last_success_at
+            else "never"
         )
         error = "-"
         if s.last_error_at:
             text = (s.last_error or "").replace("\n", " ")
             text = text if len(text) <= 60 else text[:57] + "..."
             error = f"{s.last_error_at} {s.last_error_kind}: {text}"
-        rows.append([s.feed, state, success, str(s.consecutive_failures), str(s.polls_24h),
-                     str(s.errors_24h), str(s.new_incidents_24h), str(s.incidents_total), error])
+        rows.append(
+            [
+                s.feed,
+                state,
+                success,
+                str(s.consecutive_failures),
+                str(s.polls_24h),
+                str(s.errors_24h),
+                str(s.new_incidents_24h),
+                str(s.incidents_total),
+                error,
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

@@ -115,34 +115,104 @@ MKE_FINAL_STATUSES: tuple[tuple[str, float], ...] = (
     ("Citation(s) Issued", 6),
 )
 MKE_NATURES: tuple[tuple[str, float], ...] = (
-    ("TRAFFIC STOP", 14), ("OUT OF SERVICE", 8), ("SPECIAL ASSIGN", 6), ("TRBL W/SUBJ", 6),
-    ("SHOTSPOTTER", 4), ("RETURN STATION", 4), ("MED RUN", 4), ("THEFT VEHICLE", 3),
-    ("FOLLOW UP", 3), ("TRAFFIC LASER", 2), ("REPORTS", 3), ("RECK USE OF WEAP", 2),
-    ("ASSIGNMENT", 2), ("SUBJ STOP", 2), ("ADDL INFO", 2), ("CRUELTY ANIMAL", 1),
-    ("INVESTIGATION", 2), ("PROPERTY DAMAGE", 2), ("CALL FOR POLICE", 2),
-    ("SUSP PERS/AUTO", 2), ("FAMILY TROUBLE", 3), ("STOLEN VEHICLE", 2),
-    ("WELFARE CITIZEN", 2), ("ACC PI", 2), ("THREAT", 1), ("INJ PERSON/SICK", 2), ("FIGHT", 2),
-    ("THEFT", 2), ("BATTERY", 2), ("PARK AND WALK", 2), ("ABAND/STOLEN PRO", 1),
-    ("ENTRY TO AUTO", 1), ("BURGLARY-RES", 1), ("SHOTS FIRED", 1), ("ACC PD", 2),
+    ("TRAFFIC STOP", 14),
+    ("OUT OF SERVICE", 8),
+    ("SPECIAL ASSIGN", 6),
+    ("TRBL W/SUBJ", 6),
+    ("SHOTSPOTTER", 4),
+    ("RETURN STATION", 4),
+    ("MED RUN", 4),
+    ("THEFT VEHICLE", 3),
+    ("FOLLOW UP", 3),
+    ("TRAFFIC LASER", 2),
+    ("REPORTS", 3),
+    ("RECK USE OF WEAP", 2),
+    ("ASSIGNMENT", 2),
+    ("SUBJ STOP", 2),
+    ("ADDL INFO", 2),
+    ("CRUELTY ANIMAL", 1),
+    ("INVESTIGATION", 2),
+    ("PROPERTY DAMAGE", 2),
+    ("CALL FOR POLICE", 2),
+    ("SUSP PERS/AUTO", 2),
+    ("FAMILY TROUBLE", 3),
+    ("STOLEN VEHICLE", 2),
+    ("WELFARE CITIZEN", 2),
+    ("ACC PI", 2),
+    ("THREAT", 1),
+    ("INJ PERSON/SICK", 2),
+    ("FIGHT", 2),
+    ("THEFT", 2),
+    ("BATTERY", 2),
+    ("PARK AND WALK", 2),
+    ("ABAND/STOLEN PRO", 1),
+    ("ENTRY TO AUTO", 1),
+    ("BURGLARY-RES", 1),
+    ("SHOTS FIRED", 1),
+    ("ACC PD", 2),
 )
 MKE_DISTRICTS: tuple[tuple[str, float], ...] = (
-    ("1", 8), ("2", 10), ("3", 16), ("4", 12), ("5", 14), ("6", 14), ("7", 16),
-    ("SPD", 1.5), ("CITY", 1), ("OUT", 1), ("CIB", 0.5), ("NTF", 0.5),
+    ("1", 8),
+    ("2", 10),
+    ("3", 16),
+    ("4", 12),
+    ("5", 14),
+    ("6", 14),
+    ("7", 16),
+    ("SPD", 1.5),
+    ("CITY", 1),
+    ("OUT", 1),
+    ("CIB", 0.5),
+    ("NTF", 0.5),
 )
 # Streets run N/S (numbered) or E/W (named); hundred-blocks are the archive's business.
 MKE_NAMED_STREETS = (
-    "W OREGON ST", "W MORGAN AV", "W SILVER SPRING DR", "W VLIET ST", "E BAY ST",
-    "W LISBON AV", "W FOND DU LAC AV", "S HOWELL AV", "W LINCOLN AV", "W ALLYN CT",
-    "W CHAMBERS ST", "N TEUTONIA AV", "W JUNEAU AV", "W WALNUT ST", "W STATE ST",
-    "W OKLAHOMA AV", "W ROBERTS ST", "W OLIVE ST", "N VEL R PHILLIPS AV", "W CAPITOL DR",
-    "W NORTH AV", "W BURLEIGH ST", "W CENTER ST", "E BRADY ST", "W GREENFIELD AV",
-    "S KINNICKINNIC AV", "W WRIGHT ST", "W HAMPTON AV", "W GOOD HOPE RD", "S 1ST ST",
+    "W OREGON ST",
+    "W MORGAN AV",
+    "W SILVER SPRING DR",
+    "W VLIET ST",
+    "E BAY ST",
+    "W LISBON AV",
+    "W FOND DU LAC AV",
+    "S HOWELL AV",
+    "W LINCOLN AV",
+    "W ALLYN CT",
+    "W CHAMBERS ST",
+    "N TEUTONIA AV",
+    "W JUNEAU AV",
+    "W WALNUT ST",
+    "W STATE ST",
+    "W OKLAHOMA AV",
+    "W ROBERTS ST",
+    "W OLIVE ST",
+    "N VEL R PHILLIPS AV",
+    "W CAPITOL DR",
+    "W NORTH AV",
+    "W BURLEIGH ST",
+    "W CENTER ST",
+    "E BRADY ST",
+    "W GREENFIELD AV",
+    "S KINNICKINNIC AV",
+    "W WRIGHT ST",
+    "W HAMPTON AV",
+    "W GOOD HOPE RD",
+    "S 1ST ST",
 )
 MKE_SUFFIXES: tuple[tuple[str, float], ...] = (
-    (",MKE", 90), (",WMW", 2), (",WA", 2), (",GFD", 1.5), (",STF", 1.5), ("", 3),
+    (",MKE", 90),
+    (",WMW", 2),
+    (",WA", 2),
+    (",GFD", 1.5),
+    (",STF", 1.5),
+    ("", 3),
 )
 MKE_FREE_TEXT = (
-    "PAB", "CJF", "HOC", "DISTRICT 5 STATION", "MITCHELL INTL AIRPORT", "I 94 EB / N 35TH ST",
+    "PAB",
+    "CJF",
+    "HOC",
+    "DISTRICT 5 STATION",
+    "MITCHELL INTL AIRPORT",
+    "I 94 EB / N 35TH ST",
 )
 
 
@@ -207,129 +277,162 @@ _MKE_TR_END = "</td>\r\n\t\t\t\t\t</tr>\r\n"
 _MKE_TH = "\t\t\t\t\t\t<th style='border: 1px solid black; border-collapse: collapse;'>"
 
 # The real page's markup, with the site's long "Directory" drop-down cut to its first group.
-_MKE_HEAD = "\r\n".join([
-    "<!DOCTYPE HTML>", "", "", "", "", "", "", "", "<html>", "",
-    "\t<head>",
-    "\t\t<title>Milwaukee Police Department: Call for Service</title>",
-    "\t\t<meta http-equiv='X-UA-Compatible' content='IE=edge'><meta name='viewport' "
-    "content='width=device-width, initial-scale=1'><link rel='stylesheet' "
-    "href='/ItmdScripts/css/redesign.css' type='text/css' /><link rel='stylesheet' "
-    "href='/ItmdScripts/css/city-various.css' type='text/css' /><script "
-    "src='/ItmdScripts/js/jquery.min.js'></script><script src='/ItmdScripts/js/message.js'>"
-    "</script><script src='/ItmdScripts/js/mil-default.js'></script>",
-    "\t</head>",
-    "\t<body>",
-    "\t\t<div id='bg-div'><div data-role='page' class='main'><div data-role='header' "
-    "class='redesign-header'><a id='lnk-citylogo' href='http://city.milwaukee.gov'><img "
-    "alt='City of Milwaukee' src='//itmdapps.milwaukee.gov/templates/2014/city2013_logo.png'/>"
-    "</a><div class='city-title'>Official Website of the City of Milwaukee</div><div "
-    "id='city-navbar-div'><div style='position: relative'><ul class='city-navbar'><li "
-    "class='navFirst'><a id='lnk-mildirectory' href='#'>Directory</a><div id='directory-dd'>"
-    "<ul><li class='listhdr'><h4>Health, Safety and Services</h4></li><li><a "
-    "href='http://city.milwaukee.gov/mfd'>Fire Department</a></li><li><a "
-    "href='http://city.milwaukee.gov/Directory/police'>Police Department</a></li></ul>"
-    "</div></li><li><a href='http://city.milwaukee.gov/Residents.htm'>Residents</a></li><li>"
-    "<a href='http://city.milwaukee.gov/Business.htm'>Business</a></li><li><a "
-    "href='http://city.milwaukee.gov/Visitors.htm'>Visitors</a></li></ul></div></div><div "
-    "id='searchBarContainer'><div id='callForActionTitle'>CALL for Action (414) 286-CITY | "
-    "<a href='http://www.milwaukee.gov/clickforservice'>Click for Action</a></div><br "
-    "style='clear: both'/><div id='searchFormContainer'><form method='GET' "
-    "action='//city.milwaukee.gov/Search-Results.htm'><input type='text' id='searchTerms' "
-    "name='Search_Keywords' maxlength='200'><input type='submit' value='Search' "
-    "id='searchGo'></form></div></div></div><div class='heading'>Dispatched Calls for "
-    "Service</div>",
-    "\t\t<div class='content' style='padding: 5px;'>",
-    "\t\t\t<p>This page displays a summary of Calls for Service made to a 911 operator and "
-    "dispatched to the Milwaukee Police Department (MPD). Calls displayed represent calls "
-    "dispatch 30 - 90 minutes prior to the updated date below.</p>",
-    "\t\t\t<p><strong>If the site is down please contact the Milwaukee Police Department IT "
-    "Help Desk ANd ITMD Help Desk at <a href = 'mailto: MPDHELP@milwaukee.gov;"
-    "UCCWebHelp@milwaukee.gov'>MPDHELP@milwaukee.gov;UCCWebHelp@milwaukee.gov</a>.</strong>"
-    "</p>",
-    "\t\t\t<dl style='margin: 0px;'>",
-    "\t\t\t\t<dt><strong>How to modify the list of calls</strong></dt>",
-    "\t\t\t\t<dd>",
-    "\t\t\t\t\t<dl style='margin: 0px;'>",
-    "\t\t\t\t\t\t<dt><strong>To change the Police District...</strong></dt>",
-    "\t\t\t\t\t\t<dd>Select the MPD Police District from <strong>Police District</strong> "
-    "drop-down list. For more information, click <a "
-    "href='//city.milwaukee.gov/Directory/police/Police-Districts.htm' target='_new'>here</a>."
-    "</dd>",
-    "\t\t\t\t\t\t<dt><strong>To update the data...</strong></dt>",
-    "\t\t\t\t\t\t<dd>Click the <strong>Refresh</strong> button to update the list of calls."
-    "</dd>",
-    "\t\t\t\t\t\t<dd>The system is updated every 5 minutes.</dd>",
-    "\t\t\t\t\t\t<dt><strong>Not all call types shown</strong></dt>",
-    "\t\t\t\t\t</dl>",
-    "\t\t\t\t</dd>",
-    "\t\t\t</dl>",
-    "\t\t\t<table style='margin: auto; border-style: none; border-collapse: collapse;'>",
-    "\t\t\t\t<thead style='border-style: none; border-collapse: collapse;'>",
-    "\t\t\t\t\t<tr>",
-    "\t\t\t\t\t\t<th colspan='6'>",
-    "\t\t\t\t\t\t\t<form action='index.jsp' method='get'>",
-    "\t\t\t\t\t\t\t\tPolice District ",
-    "\t\t\t\t\t\t\t\t<select name='district'>",
-    "\t\t\t\t\t\t\t\t\t<option value='All' selected='selected'>All</option>",
-    *(f"\t\t\t\t\t\t\t\t\t<option value='{d}'>{d}</option>" for d in range(1, 8)),
-    "\t\t\t\t\t\t\t\t</select>",
-    "\t\t\t\t\t\t\t\t<input type='submit' value='Refresh'/> Updated: ",
-])
-_MKE_AFTER_UPDATED = "\r\n".join([
-    "",
-    "\t\t\t\t\t\t\t</form>",
-    "\t\t\t\t\t\t</th>",
-    "\t\t\t\t\t</tr>",
-    "\t\t\t\t\t<tr style='border-style: none; border-collapse: collapse;'>",
-    *(f"{_MKE_TH}{h}</th>" for h in ("Call Number", "Date/Time", "Location",
-                                     "Police District", "Nature of Call", "Status")),
-    "\t\t\t\t\t</tr>",
-    "\t\t\t\t</thead>",
-    "\t\t\t\t<tbody style='border-style: none; border-collapse: collapse;'>",
-    "",
-])
-_MKE_TAIL = "\r\n".join([
-    "\t\t\t\t</tbody>",
-    "\t\t\t</table>",
-    "\t\t\t<dl style='margin: 0px;'>",
-    "\t\t\t\t<dt>PPS</dt>", "\t\t\t\t<dd>Prisoner Processing Section</dd>",
-    "\t\t\t\t<dt>CJF</dt>", "\t\t\t\t<dd>Criminal Justice Facility</dd>",
-    "\t\t\t\t<dt>PAB</dt>", "\t\t\t\t<dd>Police Administration Building</dd>",
-    "\t\t\t\t<dt>PA</dt>", "\t\t\t\t<dd>Police Academy</dd>",
-    "\t\t\t\t<dt>HOC</dt>", "\t\t\t\t<dd>House of Correction</dd>",
-    "\t\t\t\t<dt>CIB</dt>", "\t\t\t\t<dd>Criminal Investigation Bureau</dd>",
-    "\t\t\t\t<dt>MG</dt>", "\t\t\t\t<dd>Municipal Garage</dd>",
-    "\t\t\t\t<dt>ID</dt>", "\t\t\t\t<dd>Identification Division</dd>",
-    "\t\t\t</dl>",
-    "\t\t\t<p>",
-    "\t\t\t\t<a href='disclaimer.jsp' target='_new'>Disclaimer:</a>This document is intended "
-    "for illustrative purposes only. The City of Milwaukee makes no warranty, representation or "
-    "guaranty as to the content, accuracy, timeliness or completeness of any of the information "
-    "presented, due to data collection methods. The city of Milwaukee assumes no liability.",
-    "\t\t\t</p>",
-    "\t\t\t<p>",
-    "\t\t\t\tNote: Calls for Service past 90 minutes can be obtained with an Open Record "
-    "request at: <a href='//city.milwaukee.gov/police/Obtain-Accident-Reports.htm' "
-    "target='_new'>Open Records</a>",
-    "\t\t\t</p>",
-    # A commented-out block, as on the real page: scrapers must not read rows from comments.
-    "\t\t\t<!--  removed per yari 2019.07.03",
-    "\t\t\t<p style='color: red;'>",
-    "\t\t\t\tExperiencing problems with this application? Please check: <a "
-    "href='//city.milwaukee.gov/PublicApplications/ErrorPage.htm' target='_new'>Dispatched "
-    "Calls for Service</a> for known service outages.",
-    "\t\t\t</p>",
-    "\t\t\t-->",
-    "\t\t</div>",
-    "\t\t<div data-role='footer' class='footer'><ul><li><a "
-    "href='http://city.milwaukee.gov/Mayor'>Mayor</a></li><li><a "
-    "href='http://city.milwaukee.gov/CommonCouncil'>Common Council</a></li></ul><div "
-    "class='art-museum'>Design by City of Milwaukee</div><div "
-    "id='google_translate_element'></div></div><div style='display: none' id='was-box'>$box$"
-    "</div></div></div><div id='darkbg'></div>",
-    "\t</body>",
-    "</html>",
-])
+_MKE_HEAD = "\r\n".join(
+    [
+        "<!DOCTYPE HTML>",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "<html>",
+        "",
+        "\t<head>",
+        "\t\t<title>Milwaukee Police Department: Call for Service</title>",
+        "\t\t<meta http-equiv='X-UA-Compatible' content='IE=edge'><meta name='viewport' "
+        "content='width=device-width, initial-scale=1'><link rel='stylesheet' "
+        "href='/ItmdScripts/css/redesign.css' type='text/css' /><link rel='stylesheet' "
+        "href='/ItmdScripts/css/city-various.css' type='text/css' /><script "
+        "src='/ItmdScripts/js/jquery.min.js'></script><script src='/ItmdScripts/js/message.js'>"
+        "</script><script src='/ItmdScripts/js/mil-default.js'></script>",
+        "\t</head>",
+        "\t<body>",
+        "\t\t<div id='bg-div'><div data-role='page' class='main'><div data-role='header' "
+        "class='redesign-header'><a id='lnk-citylogo' href='http://city.milwaukee.gov'><img "
+        "alt='City of Milwaukee' src='//itmdapps.milwaukee.gov/templates/2014/city2013_logo.png'/>"
+        "</a><div class='city-title'>Official Website of the City of Milwaukee</div><div "
+        "id='city-navbar-div'><div style='position: relative'><ul class='city-navbar'><li "
+        "class='navFirst'><a id='lnk-mildirectory' href='#'>Directory</a><div id='directory-dd'>"
+        "<ul><li class='listhdr'><h4>Health, Safety and Services</h4></li><li><a "
+        "href='http://city.milwaukee.gov/mfd'>Fire Department</a></li><li><a "
+        "href='http://city.milwaukee.gov/Directory/police'>Police Department</a></li></ul>"
+        "</div></li><li><a href='http://city.milwaukee.gov/Residents.htm'>Residents</a></li><li>"
+        "<a href='http://city.milwaukee.gov/Business.htm'>Business</a></li><li><a "
+        "href='http://city.milwaukee.gov/Visitors.htm'>Visitors</a></li></ul></div></div><div "
+        "id='searchBarContainer'><div id='callForActionTitle'>CALL for Action (414) 286-CITY | "
+        "<a href='http://www.milwaukee.gov/clickforservice'>Click for Action</a></div><br "
+        "style='clear: both'/><div id='searchFormContainer'><form method='GET' "
+        "action='//city.milwaukee.gov/Search-Results.htm'><input type='text' id='searchTerms' "
+        "name='Search_Keywords' maxlength='200'><input type='submit' value='Search' "
+        "id='searchGo'></form></div></div></div><div class='heading'>Dispatched Calls for "
+        "Service</div>",
+        "\t\t<div class='content' style='padding: 5px;'>",
+        "\t\t\t<p>This page displays a summary of Calls for Service made to a 911 operator and "
+        "dispatched to the Milwaukee Police Department (MPD). Calls displayed represent calls "
+        "dispatch 30 - 90 minutes prior to the updated date below.</p>",
+        "\t\t\t<p><strong>If the site is down please contact the Milwaukee Police Department IT "
+        "Help Desk ANd ITMD Help Desk at <a href = 'mailto: MPDHELP@milwaukee.gov;"
+        "UCCWebHelp@milwaukee.gov'>MPDHELP@milwaukee.gov;UCCWebHelp@milwaukee.gov</a>.</strong>"
+        "</p>",
+        "\t\t\t<dl style='margin: 0px;'>",
+        "\t\t\t\t<dt><strong>How to modify the list of calls</strong></dt>",
+        "\t\t\t\t<dd>",
+        "\t\t\t\t\t<dl style='margin: 0px;'>",
+        "\t\t\t\t\t\t<dt><strong>To change the Police District...</strong></dt>",
+        "\t\t\t\t\t\t<dd>Select the MPD Police District from <strong>Police District</strong> "
+        "drop-down list. For more information, click <a "
+        "href='//city.milwaukee.gov/Directory/police/Police-Districts.htm' target='_new'>here</a>."
+        "</dd>",
+        "\t\t\t\t\t\t<dt><strong>To update the data...</strong></dt>",
+        "\t\t\t\t\t\t<dd>Click the <strong>Refresh</strong> button to update the list of calls."
+        "</dd>",
+        "\t\t\t\t\t\t<dd>The system is updated every 5 minutes.</dd>",
+        "\t\t\t\t\t\t<dt><strong>Not all call types shown</strong></dt>",
+        "\t\t\t\t\t</dl>",
+        "\t\t\t\t</dd>",
+        "\t\t\t</dl>",
+        "\t\t\t<table style='margin: auto; border-style: none; border-collapse: collapse;'>",
+        "\t\t\t\t<thead style='border-style: none; border-collapse: collapse;'>",
+        "\t\t\t\t\t<tr>",
+        "\t\t\t\t\t\t<th colspan='6'>",
+        "\t\t\t\t\t\t\t<form action='index.jsp' method='get'>",
+        "\t\t\t\t\t\t\t\tPolice District ",
+        "\t\t\t\t\t\t\t\t<select name='district'>",
+        "\t\t\t\t\t\t\t\t\t<option value='All' selected='selected'>All</option>",
+        *(f"\t\t\t\t\t\t\t\t\t<option value='{d}'>{d}</option>" for d in range(1, 8)),
+        "\t\t\t\t\t\t\t\t</select>",
+        "\t\t\t\t\t\t\t\t<input type='submit' value='Refresh'/> Updated: ",
+    ]
+)
+_MKE_AFTER_UPDATED = "\r\n".join(
+    [
+        "",
+        "\t\t\t\t\t\t\t</form>",
+        "\t\t\t\t\t\t</th>",
+        "\t\t\t\t\t</tr>",
+        "\t\t\t\t\t<tr style='border-style: none; border-collapse: collapse;'>",
+        *(
+            f"{_MKE_TH}{h}</th>"
+            for h in (
+                "Call Number",
+                "Date/Time",
+                "Location",
+                "Police District",
+                "Nature of Call",
+                "Status",
+            )
+        ),
+        "\t\t\t\t\t</tr>",
+        "\t\t\t\t</thead>",
+        "\t\t\t\t<tbody style='border-style: none; border-collapse: collapse;'>",
+        "",
+    ]
+)
+_MKE_TAIL = "\r\n".join(
+    [
+        "\t\t\t\t</tbody>",
+        "\t\t\t</table>",
+        "\t\t\t<dl style='margin: 0px;'>",
+        "\t\t\t\t<dt>PPS</dt>",
+        "\t\t\t\t<dd>Prisoner Processing Section</dd>",
+        "\t\t\t\t<dt>CJF</dt>",
+        "\t\t\t\t<dd>Criminal Justice Facility</dd>",
+        "\t\t\t\t<dt>PAB</dt>",
+        "\t\t\t\t<dd>Police Administration Building</dd>",
+        "\t\t\t\t<dt>PA</dt>",
+        "\t\t\t\t<dd>Police Academy</dd>",
+        "\t\t\t\t<dt>HOC</dt>",
+        "\t\t\t\t<dd>House of Correction</dd>",
+        "\t\t\t\t<dt>CIB</dt>",
+        "\t\t\t\t<dd>Criminal Investigation Bureau</dd>",
+        "\t\t\t\t<dt>MG</dt>",
+        "\t\t\t\t<dd>Municipal Garage</dd>",
+        "\t\t\t\t<dt>ID</dt>",
+        "\t\t\t\t<dd>Identification Division</dd>",
+        "\t\t\t</dl>",
+        "\t\t\t<p>",
+        "\t\t\t\t<a href='disclaimer.jsp' target='_new'>Disclaimer:</a>This document is "
+        "intended for illustrative purposes only. The City of Milwaukee makes no warranty, "
+        "representation or guaranty as to the content, accuracy, timeliness or completeness of "
+        "any of the information presented, due to data collection methods. The city of "
+        "Milwaukee assumes no liability.",
+        "\t\t\t</p>",
+        "\t\t\t<p>",
+        "\t\t\t\tNote: Calls for Service past 90 minutes can be obtained with an Open Record "
+        "request at: <a href='//city.milwaukee.gov/police/Obtain-Accident-Reports.htm' "
+        "target='_new'>Open Records</a>",
+        "\t\t\t</p>",
+        # A commented-out block, as on the real page: scrapers must not read rows from comments.
+        "\t\t\t<!--  removed per yari 2019.07.03",
+        "\t\t\t<p style='color: red;'>",
+        "\t\t\t\tExperiencing problems with this application? Please check: <a "
+        "href='//city.milwaukee.gov/PublicApplications/ErrorPage.htm' target='_new'>Dispatched "
+        "Calls for Service</a> for known service outages.",
+        "\t\t\t</p>",
+        "\t\t\t-->",
+        "\t\t</div>",
+        "\t\t<div data-role='footer' class='footer'><ul><li><a "
+        "href='http://city.milwaukee.gov/Mayor'>Mayor</a></li><li><a "
+        "href='http://city.milwaukee.gov/CommonCouncil'>Common Council</a></li></ul><div "
+        "class='art-museum'>Design by City of Milwaukee</div><div "
+        "id='google_translate_element'></div></div><div style='display: none' id='was-box'>$box$"
+        "</div></div></div><div id='darkbg'></div>",
+        "\t</body>",
+        "</html>",
+    ]
+)
 
 
 class MilwaukeeModel:
@@ -374,8 +477,14 @@ class MilwaukeeModel:
             if old < listed_at <= new:
                 found.append(self._event(listed_at, "new", call.call_number))
             if call.change_at is not None and old < call.change_at <= new:
-                found.append(self._event(call.change_at, "changed", call.call_number,
-                                         f"status: {call.status} -> {call.new_status}"))
+                found.append(
+                    self._event(
+                        call.change_at,
+                        "changed",
+                        call.call_number,
+                        f"status: {call.status} -> {call.new_status}",
+                    )
+                )
             if old < gone_at <= new:
                 found.append(self._event(gone_at, "gone", call.call_number))
         found.sort(key=lambda e: e.at)
@@ -410,8 +519,12 @@ class MilwaukeeModel:
         if rng.random() < 0.3:
             status = MKE_IN_PROGRESS
             new_status = _weighted(rng, MKE_FINAL_STATUSES)
-            change_at = dispatched + MKE_LISTED_FROM + timedelta(
-                seconds=rng.uniform(1.0, (MKE_LISTED_UNTIL - MKE_LISTED_FROM).total_seconds())
+            change_at = (
+                dispatched
+                + MKE_LISTED_FROM
+                + timedelta(
+                    seconds=rng.uniform(1.0, (MKE_LISTED_UNTIL - MKE_LISTED_FROM).total_seconds())
+                )
             )
         elif rng.random() < 0.4:
             status = MKE_IN_PROGRESS
@@ -422,8 +535,9 @@ class MilwaukeeModel:
             f"{_MKE_TD}{escape(location, quote=False)}</td>\r\n{_MKE_TD_CENTER}{district}"
             f"</td>\r\n{_MKE_TD}{escape(nature, quote=False)}</td>\r\n{_MKE_TD}"
         )
-        return _MkeCall(number, dispatched, location, district, nature, status, new_status,
-                        change_at, row_head)
+        return _MkeCall(
+            number, dispatched, location, district, nature, status, new_status, change_at, row_head
+        )
 
     def _listed(self) -> list[_MkeCall]:
         now = self._now
@@ -436,8 +550,14 @@ class MilwaukeeModel:
         """The calls on the current page, in page order (newest dispatch first)."""
         now = self._now
         return [
-            MilwaukeeCall(c.call_number, c.dispatched.astimezone(CHICAGO), c.location,
-                          c.district, c.nature, c.status_at(now))
+            MilwaukeeCall(
+                c.call_number,
+                c.dispatched.astimezone(CHICAGO),
+                c.location,
+                c.district,
+                c.nature,
+                c.status_at(now),
+            )
             for c in self._listed()
         ]
 
@@ -463,25 +583,68 @@ class MilwaukeeModel:
 # === Seattle ==================================================================================
 
 SEA_TYPES: tuple[tuple[str, float], ...] = (
-    ("Aid Response", 45), ("Medic Response", 14), ("Medic Response, 6 per Rule", 3),
-    ("Medic Response, 7 per Rule", 2), ("Medic Response, Overdose", 2),
-    ("Low Acuity Response", 5), ("Auto Fire Alarm", 4), ("Automatic Fire Alarm Resd", 2),
-    ("Automatic Fire Alarm False", 1), ("Automatic Medical Alarm", 2), ("Rescue Elevator", 1),
-    ("Rescue Lock In/Out", 1), ("Rubbish Fire", 2), ("Car Fire", 1), ("Dumpster Fire", 1),
-    ("Encampment Fire", 1), ("Illegal Burn", 1), ("Electrical Problem", 1), ("Fuel Spill", 1),
-    ("MVI - Motor Vehicle Incident", 3), ("MVI Freeway", 1), ("Alarm Bell", 1),
-    ("Hang-Up, Aid", 1), ("Investigate Out Of Service", 1), ("Water Job Minor", 1),
-    ("Scenes Of Violence 7", 1), ("Advised Incident", 1), ("1RED 1 Unit", 1),
+    ("Aid Response", 45),
+    ("Medic Response", 14),
+    ("Medic Response, 6 per Rule", 3),
+    ("Medic Response, 7 per Rule", 2),
+    ("Medic Response, Overdose", 2),
+    ("Low Acuity Response", 5),
+    ("Auto Fire Alarm", 4),
+    ("Automatic Fire Alarm Resd", 2),
+    ("Automatic Fire Alarm False", 1),
+    ("Automatic Medical Alarm", 2),
+    ("Rescue Elevator", 1),
+    ("Rescue Lock In/Out", 1),
+    ("Rubbish Fire", 2),
+    ("Car Fire", 1),
+    ("Dumpster Fire", 1),
+    ("Encampment Fire", 1),
+    ("Illegal Burn", 1),
+    ("Electrical Problem", 1),
+    ("Fuel Spill", 1),
+    ("MVI - Motor Vehicle Incident", 3),
+    ("MVI Freeway", 1),
+    ("Alarm Bell", 1),
+    ("Hang-Up, Aid", 1),
+    ("Investigate Out Of Service", 1),
+    ("Water Job Minor", 1),
+    ("Scenes Of Violence 7", 1),
+    ("Advised Incident", 1),
+    ("1RED 1 Unit", 1),
 )
 SEA_STREETS = (
-    "Summit Ave", "Holman Rd Nw", "NE 95TH ST", "3rd Ave", "E Yesler Way", "Brooklyn Ave Ne",
-    "Pine St", "Aurora Ave N", "10th Ave E", "S Orcas St", "Sw Henderson St", "6th Ave S",
-    "Crestwood Dr S", "43rd Ave E", "N 62nd St", "Rainier Ave S", "15th Ave Nw",
-    "Lake City Way Ne", "California Ave Sw", "Broadway E", "12th Ave", "Holman Rd N",
-    "Martin Luther King Jr Way S", "Delridge Way Sw", "Greenwood Ave N", "University Way Ne",
+    "Summit Ave",
+    "Holman Rd Nw",
+    "NE 95TH ST",
+    "3rd Ave",
+    "E Yesler Way",
+    "Brooklyn Ave Ne",
+    "Pine St",
+    "Aurora Ave N",
+    "10th Ave E",
+    "S Orcas St",
+    "Sw Henderson St",
+    "6th Ave S",
+    "Crestwood Dr S",
+    "43rd Ave E",
+    "N 62nd St",
+    "Rainier Ave S",
+    "15th Ave Nw",
+    "Lake City Way Ne",
+    "California Ave Sw",
+    "Broadway E",
+    "12th Ave",
+    "Holman Rd N",
+    "Martin Luther King Jr Way S",
+    "Delridge Way Sw",
+    "Greenwood Ave N",
+    "University Way Ne",
 )
 SEA_PLACES = (
-    "Nb I5 At Mid Boeing Field", "Sb I5 At Mercer St", "Westlake Center", "Seattle Center",
+    "Nb I5 At Mid Boeing Field",
+    "Sb I5 At Mercer St",
+    "Westlake Center",
+    "Seattle Center",
     "Sr99 Nb At Battery St Tunnel",
 )
 
@@ -510,8 +673,10 @@ def _sea_units(rng: random.Random, call_type: str, count: int) -> list[str]:
 def _sea_time(local: datetime) -> str:
     hour = local.hour % 12 or 12
     half = "AM" if local.hour < 12 else "PM"
-    return (f"{local.month}/{local.day}/{local.year} {hour}:{local.minute:02d}:"
-            f"{local.second:02d} {half}")
+    return (
+        f"{local.month}/{local.day}/{local.year} {hour}:{local.minute:02d}:"
+        f"{local.second:02d} {half}"
+    )
 
 
 def _sea_date(day: date) -> str:
@@ -554,80 +719,130 @@ class _SeaIncident:
     tail: str
 
 
-_SEA_HEAD = "\r\n".join([
-    '<meta http-equiv="refresh" content="60">', "<html>", "<head>", "    ",
-    "<title>Seattle Fire Real-Time 911</title>",
-    '<link REL="stylesheet" HREF="fontStyles.css" TYPE="text/css">', "", "",
-    '<script Language="javascript">', "<!--", "",
-    '\tvar ltgray = "#E0E0E0";', '\tvar white = "#FFFFFF";', "",
-    "\t// Change row color when MouseOver occurs", "\tfunction rowOn(obj)", "\t{",
-    "\t\tobj.style.backgroundColor = ltgray;", "\t}", "\t", "\tfunction rowOff(obj)\t", "\t{",
-    "\t\tobj.style.backgroundColor = white;", "\t}", "//-->", "</script>",
-    '<script src="/gatc/www-gatc.js"></script>', "", "</head>",
-    "<body leftmargin=0 topmargin=0 marginwidth=0 marginheight=0>", "", "",
-])
-_SEA_TABLE_HEAD = "\r\n".join([
-    " ",
-    '<table width="100%" bgcolor=#FFFFFF border=0 cellspacing=0 cellpadding=4>',
-    "  <tr>",
-    '  \t<td class="regtext" width=100% colspan="6">',
-    '      <table border="0" cellspacing="0" width="100%">',
-    "         <tr>",
-    '            <td width="19%" class="regtext">',
-    '\t\t\t<img border="0" src="grsq.gif"> = Active Incident</td>',
-    '            <td width="25%" class="regtext">',
-    '\t\t\t<img border="0" src="blsq.gif"> = Closed Incident</td>',
-    '            <td width="18%" class="regtext">&nbsp;</td>',
-    '            <td width="38%" class="regtext">',
-    "       \t\t\t&nbsp;Automatic Refresh in:  ",
-    '\t\t\t\t<script language="JavaScript">',
-    "\t\t\t\t\tvar dt = new Date();",
-    "\t\t\t\t\tTargetDate = dt.setSeconds(dt.getSeconds() + 60);",
-    '\t\t\t\t\tBackColor = "#999966";',
-    '\t\t\t\t\tForeColor = "navy";',
-    "\t\t\t\t\tCountActive = true;",
-    '\t\t\t\t\tDisplayFormat = "%%S%%";',
-    '\t\t\t\t\tFinishMessage = "";',
-    "\t\t\t\t</script>",
-    '\t\t\t\t<script language="JavaScript" src="autoRefresh.js"></script>',
-    '\t\t\t\t&nbsp;<span class="regsmall">Seconds</span>',
-    "\t\t\t",
-    "\t\t\t  </td>",
-    "         </tr>",
-    "      </table>",
-    "    </td>",
-    "  </tr>",
-    "  <tr>",
-    '  \t<td class="regbold" width=16%>Date/Time</td>',
-    '  \t<td class="regbold" width=10%>Incident #</td>',
-    '  \t<td class="regbold" width=7%>Level</td>',
-    '  \t<td class="regbold" width=17%>Units</td>',
-    '  \t<td class="regbold" width=36%>Location</td>',
-    '  \t<td class="regbold" width=14%>Type</td>',
-    "  </tr>",
-    "  <tr>",
-    '  \t<td colspan="6">',
-    "  \t",
-    '  \t\t<table width="100%" border="0" cellpadding="1" bgcolor="#990000">',
-    "  \t\t\t<tr>",
-    '  \t\t\t\t<td valign="top">',
-    '    \t\t\t\t<table width="100%" border=0 cellpadding="2" cellspacing="0" '
-    'bgcolor="#FFFFFF">',
-    "    \t\t\t\t\t",
-    "    ",
-    "",
-])
-_SEA_TABLE_TAIL = "\r\n".join([
-    "  ", "  ", "  </table>", "  </table>", "  </td>", "  </tr>", "  </table>",
-    "  <font face='Arial,Helvetica,Sans-Serif' Size='2'>&nbsp;Retrieved {n} dispatch messages "
-    "for {day}&nbsp;&nbsp;&nbsp;<i>(screen automatically refreshes every 60 seconds)</i><br>"
-    "</font>",
-    "", "  </body>", "  </html>", "",
-])
-_SEA_NO_RECORDS = "\r\n".join([
-    "<br>Sorry, no records found for {day}", "  ", "  ", "  </table>", "  </table>", "  </td>",
-    "  </tr>", "  </table>", "  ", "", "  </body>", "  </html>", "",
-])
+_SEA_HEAD = "\r\n".join(
+    [
+        '<meta http-equiv="refresh" content="60">',
+        "<html>",
+        "<head>",
+        "    ",
+        "<title>Seattle Fire Real-Time 911</title>",
+        '<link REL="stylesheet" HREF="fontStyles.css" TYPE="text/css">',
+        "",
+        "",
+        '<script Language="javascript">',
+        "<!--",
+        "",
+        '\tvar ltgray = "#E0E0E0";',
+        '\tvar white = "#FFFFFF";',
+        "",
+        "\t// Change row color when MouseOver occurs",
+        "\tfunction rowOn(obj)",
+        "\t{",
+        "\t\tobj.style.backgroundColor = ltgray;",
+        "\t}",
+        "\t",
+        "\tfunction rowOff(obj)\t",
+        "\t{",
+        "\t\tobj.style.backgroundColor = white;",
+        "\t}",
+        "//-->",
+        "</script>",
+        '<script src="/gatc/www-gatc.js"></script>',
+        "",
+        "</head>",
+        "<body leftmargin=0 topmargin=0 marginwidth=0 marginheight=0>",
+        "",
+        "",
+    ]
+)
+_SEA_TABLE_HEAD = "\r\n".join(
+    [
+        " ",
+        '<table width="100%" bgcolor=#FFFFFF border=0 cellspacing=0 cellpadding=4>',
+        "  <tr>",
+        '  \t<td class="regtext" width=100% colspan="6">',
+        '      <table border="0" cellspacing="0" width="100%">',
+        "         <tr>",
+        '            <td width="19%" class="regtext">',
+        '\t\t\t<img border="0" src="grsq.gif"> = Active Incident</td>',
+        '            <td width="25%" class="regtext">',
+        '\t\t\t<img border="0" src="blsq.gif"> = Closed Incident</td>',
+        '            <td width="18%" class="regtext">&nbsp;</td>',
+        '            <td width="38%" class="regtext">',
+        "       \t\t\t&nbsp;Automatic Refresh in:  ",
+        '\t\t\t\t<script language="JavaScript">',
+        "\t\t\t\t\tvar dt = new Date();",
+        "\t\t\t\t\tTargetDate = dt.setSeconds(dt.getSeconds() + 60);",
+        '\t\t\t\t\tBackColor = "#999966";',
+        '\t\t\t\t\tForeColor = "navy";',
+        "\t\t\t\t\tCountActive = true;",
+        '\t\t\t\t\tDisplayFormat = "%%S%%";',
+        '\t\t\t\t\tFinishMessage = "";',
+        "\t\t\t\t</script>",
+        '\t\t\t\t<script language="JavaScript" src="autoRefresh.js"></script>',
+        '\t\t\t\t&nbsp;<span class="regsmall">Seconds</span>',
+        "\t\t\t",
+        "\t\t\t  </td>",
+        "         </tr>",
+        "      </table>",
+        "    </td>",
+        "  </tr>",
+        "  <tr>",
+        '  \t<td class="regbold" width=16%>Date/Time</td>',
+        '  \t<td class="regbold" width=10%>Incident #</td>',
+        '  \t<td class="regbold" width=7%>Level</td>',
+        '  \t<td class="regbold" width=17%>Units</td>',
+        '  \t<td class="regbold" width=36%>Location</td>',
+        '  \t<td class="regbold" width=14%>Type</td>',
+        "  </tr>",
+        "  <tr>",
+        '  \t<td colspan="6">',
+        "  \t",
+        '  \t\t<table width="100%" border="0" cellpadding="1" bgcolor="#990000">',
+        "  \t\t\t<tr>",
+        '  \t\t\t\t<td valign="top">',
+        '    \t\t\t\t<table width="100%" border=0 cellpadding="2" cellspacing="0" '
+        'bgcolor="#FFFFFF">',
+        "    \t\t\t\t\t",
+        "    ",
+        "",
+    ]
+)
+_SEA_TABLE_TAIL = "\r\n".join(
+    [
+        "  ",
+        "  ",
+        "  </table>",
+        "  </table>",
+        "  </td>",
+        "  </tr>",
+        "  </table>",
+        "  <font face='Arial,Helvetica,Sans-Serif' Size='2'>&nbsp;Retrieved {n} dispatch messages "
+        "for {day}&nbsp;&nbsp;&nbsp;<i>(screen automatically refreshes every 60 seconds)</i><br>"
+        "</font>",
+        "",
+        "  </body>",
+        "  </html>",
+        "",
+    ]
+)
+_SEA_NO_RECORDS = "\r\n".join(
+    [
+        "<br>Sorry, no records found for {day}",
+        "  ",
+        "  ",
+        "  </table>",
+        "  </table>",
+        "  </td>",
+        "  </tr>",
+        "  </table>",
+        "  ",
+        "",
+        "  </body>",
+        "  </html>",
+        "",
+    ]
+)
 _CLASS = "\x00"
 
 
@@ -717,9 +932,13 @@ class SeattleModel:
         call_type = _weighted(rng, SEA_TYPES)
         level = "1" if rng.random() < 0.85 else ""
         location = _sea_location(rng)
-        dispatches = [_SeaDispatch(received, " ".join(_sea_units(rng, call_type,
-                                                                 rng.choice((1, 1, 1, 2)))),
-                                   rng.choice((0, 0, 1, 2)))]
+        dispatches = [
+            _SeaDispatch(
+                received,
+                " ".join(_sea_units(rng, call_type, rng.choice((1, 1, 1, 2)))),
+                rng.choice((0, 0, 1, 2)),
+            )
+        ]
         at = received
         for _ in range(rng.choice((0, 0, 0, 0, 1, 1, 2))):
             at += timedelta(seconds=rng.uniform(20, 480))
@@ -728,8 +947,18 @@ class SeattleModel:
         closed_at = at + timedelta(minutes=rng.uniform(8, 75))
         head = _sea_cells((("16%", _sea_time(local)), ("10%", incident_id), ("7%", level)))
         tail = _sea_cells((("36%", location), ("14%", call_type)))
-        return _SeaIncident(incident_id, received, local.date(), level, location, call_type,
-                            closed_at, dispatches, head, tail)
+        return _SeaIncident(
+            incident_id,
+            received,
+            local.date(),
+            level,
+            location,
+            call_type,
+            closed_at,
+            dispatches,
+            head,
+            tail,
+        )
 
     def _visible(self, now: datetime, day: date) -> list[_SeaIncident]:
         shown = [i for i in self._incidents if i.day == day and i.received <= now]
@@ -745,9 +974,18 @@ class SeattleModel:
             rows = [d for d in inc.dispatches if d.at <= now]
             units = dict.fromkeys(u for d in rows for u in d.units.split())
             status: Literal["active", "closed"] = "closed" if now >= inc.closed_at else "active"
-            out.append(SeattleIncident(inc.incident_id, inc.received.astimezone(LOS_ANGELES),
-                                       inc.level, tuple(units), inc.location, inc.call_type,
-                                       status, len(rows)))
+            out.append(
+                SeattleIncident(
+                    inc.incident_id,
+                    inc.received.astimezone(LOS_ANGELES),
+                    inc.level,
+                    tuple(units),
+                    inc.location,
+                    inc.call_type,
+                    status,
+                    len(rows),
+                )
+            )
         return out
 
     def listed_ids(self) -> list[str]:
