@@ -153,10 +153,13 @@ def feeds(config_path: Path | None, plugins_dir: Path | None) -> None:
         return
     click.echo(f"\nFeeds in {config.path} (database {config.database}):")
     width = max((len(slug) for slug in config.feeds), default=0)
+    scraper_width = max((len(f.scraper.slug) for f in config.feeds.values()), default=0)
     for slug, feed in config.feeds.items():
-        state = "enabled" if feed.enabled else "disabled"
+        state = "enabled " if feed.enabled else "disabled"
+        every = f"every {feed.interval:g}s"
         click.echo(
-            f"  {slug:<{width}}  {feed.scraper.slug}  every {feed.interval:g}s  {state}  {feed.url}"
+            f"  {slug:<{width}}  {feed.scraper.slug:<{scraper_width}}  {every:<11}  {state}  "
+            f"{feed.url}"
         )
 
 
