@@ -33,6 +33,7 @@ from dispatchwatch.scraper import (
     Scraper,
     cell_text,
     find_table_by_headers,
+    row_label,
 )
 
 URL = "https://itmdapps.milwaukee.gov/MPDCallData/index.jsp?district=All"
@@ -68,14 +69,19 @@ def parse(page: Page) -> ParseResult:
     width = max(columns.values()) + 1
     i_id, i_received, i_address, i_district, i_type, i_status = (columns[name] for name in HEADERS)
     out: list[RawRow] = []
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         texts = [cell_text(c) for c in row if c.tag in ("td", "th")]
         if not any(texts):
             continue  # spacer or layout row
+        # Errors name the row, never its cells: they are stored and published in polls.error,
+        # and a raw cell may hold a full street address.
         if len(texts) != width:
-            raise LayoutError(f"{WHAT}: a row has {len(texts)} cells, expected {width}: {texts}")
+            raise LayoutError(
+                f"{WHAT}: row {number} ({row_label(texts, i_id)}) has {len(texts)} cells, "
+                f"expected {width}"
+            )
         if not texts[i_id]:
-            raise LayoutError(f"{WHAT}: a row has no Call Number: {texts}")
+            raise LayoutError(f"{WHAT}: row {number} has no Call Number")
         out.append(
             RawRow(
                 incident_id=texts[i_id],

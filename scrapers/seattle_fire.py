@@ -38,6 +38,7 @@ from dispatchwatch.scraper import (
     Scraper,
     cell_text,
     find_table_by_headers,
+    row_label,
 )
 
 if TYPE_CHECKING:
@@ -84,15 +85,20 @@ def parse(page: Page) -> ParseResult:
     width = max(columns.values()) + 1
     i_received, i_id, i_level, i_units, i_address, i_type = (columns[name] for name in HEADERS)
     out: list[RawRow] = []
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         cells = [c for c in row if c.tag in ("td", "th")]
         texts = [cell_text(c) for c in cells]
         if not any(texts):
             continue  # spacer or layout row
+        # Errors name the row, never its cells: they are stored and published in polls.error,
+        # and a raw cell may hold a full street address.
         if len(cells) != width:
-            raise LayoutError(f"{WHAT}: a row has {len(cells)} cells, expected {width}: {texts}")
+            raise LayoutError(
+                f"{WHAT}: row {number} ({row_label(texts, i_id)}) has {len(cells)} cells, "
+                f"expected {width}"
+            )
         if not texts[i_id]:
-            raise LayoutError(f"{WHAT}: a row has no Incident #: {texts}")
+            raise LayoutError(f"{WHAT}: row {number} has no Incident #")
         out.append(
             RawRow(
                 incident_id=texts[i_id],

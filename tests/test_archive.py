@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from dispatchwatch.archive import SCHEMA_VERSION, Archive, FeedRecord
+from dispatchwatch.archive import (
+    SCHEMA_VERSION,
+    Archive,
+    ArchiveError,
+    FeedRecord,
+    read_stats,
+    write_transaction,
+)
 from dispatchwatch.incident import Incident
 
 FEED = FeedRecord(
@@ -181,9 +188,15 @@ def test_full_text_search_finds_call_types_and_blocks(archive: Archive) -> None:
 
 
 def test_large_pages_are_chunked(archive: Archive) -> None:
+    # More incidents than one IN (...) list takes: both the lookup and the last_seen_at
+    # update run in chunks. A day log, so nothing is preloaded as "listed".
     many = [call(str(n)) for n in range(1, 1502)]
-    assert poll(archive, many, "2023-01-21T23:00:00Z").new == 1501
-    assert poll(archive, many, "2023-01-21T23:05:00Z").new == 0
+    assert poll(archive, many, "2023-01-21T23:00:00Z", snapshot=False).new == 1501
+    again = poll(archive, many, "2023-01-21T23:05:00Z", snapshot=False)
+    assert (again.new, again.changed) == (0, 0)
+    seen = archive.conn.execute("SELECT DISTINCT last_seen_at FROM incidents").fetchall()
+    assert seen == [("2023-01-21T23:05:00Z",)]
+    assert counts(archive) == (1501, 1501, 0)
 
 
 def test_stats(archive: Archive) -> None:
@@ -206,5 +219,51 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer than this dispatchwatch"):
+    with pytest.raises(ArchiveError, match="newer than this dispatchwatch"):
         Archive(path)
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database at all, just text that is long enough " * 20)
+    with pytest.raises(ArchiveError, match="is not a dispatchwatch archive"):
+        Archive(path)
+    with pytest.raises(ArchiveError, match="is not a dispatchwatch archive"):
+        read_stats(path)
+
+
+def test_stats_never_writes(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (text)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(ArchiveError, match="not a dispatchwatch archive"):
+        read_stats(other)
+    assert other.read_bytes() == before  # not migrated, not switched to WAL
+
+
+def test_a_failing_commit_is_rolled_back_and_the_connection_stays_usable(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute(
+        "CREATE TABLE child (parent_id REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    with pytest.raises(sqlite3.IntegrityError), write_transaction(conn):
+        conn.execute("INSERT INTO child VALUES (42)")  # only fails at COMMIT
+    assert not conn.in_transaction
+    with write_transaction(conn):
+        conn.execute("INSERT INTO parent VALUES (1)")
+    assert conn.execute("SELECT count(*) FROM child").fetchone()[0] == 0
+    conn.close()
+
+
+def test_extra_values_json_cannot_encode_are_stored_as_text(archive: Archive) -> None:
+    from datetime import datetime
+
+    odd = call("9", extra={"updated": datetime(2024, 1, 1, 12, 0)})
+    assert poll(archive, [odd], "2023-01-21T23:00:00Z").new == 1
+    row = archive.db["incidents"].get(("mke", "9"))
+    assert json.loads(row["extra"]) == {"updated": "2024-01-01 12:00:00"}

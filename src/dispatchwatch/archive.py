@@ -27,9 +27,17 @@ from typing import Any
 
 import sqlite_utils
 
+from .errors import DispatchwatchError
 from .incident import TRACKED_FIELDS, Incident
 
 SCHEMA_VERSION = 2
+
+
+class ArchiveError(DispatchwatchError):
+    """The file is not an archive this dispatchwatch can use."""
+
+    kind = "archive"
+
 
 #: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
 INCIDENT_COLUMNS: dict[str, type] = {
@@ -220,24 +228,33 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
 }
 
 
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception, including a COMMIT
+    that fails (busy, disk full): a transaction left open would make every later poll fail."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def migrate(db: sqlite_utils.Database) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`, one transaction per migration."""
     conn = db.conn
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise ArchiveError(
             f"the archive has schema version {current}, newer than this dispatchwatch "
             f"({SCHEMA_VERSION}); upgrade dispatchwatch"
         )
     for version in range(current + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             MIGRATIONS[version](db)
             conn.execute(f"PRAGMA user_version = {version}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     return SCHEMA_VERSION
 
 
@@ -276,29 +293,22 @@ _INSERT_VERSION = _insert_sql(
         "gone_at",
     ],
 )
-_INSERT_POLL = _insert_sql(
-    "polls",
-    [
-        "feed",
-        "started_at",
-        "observed_at",
-        "duration_ms",
-        "outcome",
-        "http_status",
-        "bytes",
-        "sha256",
-        "etag",
-        "last_modified",
-        "incidents",
-        "new",
-        "changed",
-        "gone",
-        "returned",
-        "error_kind",
-        "error",
-        "source",
-    ],
-)
+_POLL_COLUMNS = (
+    "feed", "started_at", "observed_at", "duration_ms", "outcome", "http_status", "bytes",
+    "sha256", "etag", "last_modified", "incidents", "new", "changed", "gone", "returned",
+    "error_kind", "error", "source",
+)  # fmt: skip
+_INSERT_POLL = _insert_sql("polls", _POLL_COLUMNS)
+_POLL_COUNTS = {"new": 0, "changed": 0, "gone": 0, "returned": 0}
+
+
+def _insert_poll(conn: sqlite3.Connection, **values: Any) -> int:
+    """Insert one ``polls`` row (columns not given are NULL, counts 0); returns its id."""
+    values = {**_POLL_COUNTS, **values}
+    cursor = conn.execute(_INSERT_POLL, [values.get(name) for name in _POLL_COLUMNS])
+    return cursor.lastrowid or 0
+
+
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
 
 
@@ -306,7 +316,8 @@ def _row_values(incident: Incident) -> tuple[Any, ...]:
     """The tracked fields as stored (``extra`` as sorted JSON, so equal dicts compare equal)."""
     extra = None
     if incident.extra:
-        extra = json.dumps(incident.extra, sort_keys=True, ensure_ascii=False)
+        # default=str: a plugin's datetime or Decimal must not fail the whole poll.
+        extra = json.dumps(incident.extra, sort_keys=True, ensure_ascii=False, default=str)
     return (
         incident.received_at,
         incident.call_type,
@@ -336,20 +347,30 @@ class Archive:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        conn = sqlite3.connect(
-            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        # We manage transactions ourselves: isolation_level=None means autocommit outside
-        # our explicit BEGIN ... COMMIT.
-        conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL under WAL is durable across application crashes (kill -9) and keeps the
-        # archive consistent across power loss; FULL would fsync on every poll.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        self.db = sqlite_utils.Database(conn)
-        self._lock = threading.RLock()
-        with self._lock:
-            migrate(self.db)
+        try:
+            conn = sqlite3.connect(
+                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"cannot open the archive {self.path}: {exc}") from None
+        try:
+            # We manage transactions ourselves: isolation_level=None means autocommit
+            # outside our explicit BEGIN ... COMMIT.
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL under WAL is durable across application crashes (kill -9) and keeps the
+            # archive consistent across power loss; FULL would fsync on every poll.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.db = sqlite_utils.Database(conn)
+            self._lock = threading.RLock()
+            with self._lock:
+                migrate(self.db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ArchiveError(f"{self.path} is not a dispatchwatch archive ({exc})") from None
+        except BaseException:
+            conn.close()
+            raise
 
     # -- plumbing
 
@@ -375,15 +396,8 @@ class Archive:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; rolled back entirely on any exception."""
-        with self._lock:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._lock, write_transaction(self.conn) as conn:
+            yield conn
 
     # -- feeds
 
@@ -454,30 +468,12 @@ class Archive:
     ) -> PollSummary:
         """Record a failed poll. No incident row is touched."""
         with self.transaction() as conn:
-            cursor = conn.execute(
-                _INSERT_POLL,
-                (
-                    feed,
-                    started_at or utc_now(),
-                    None,
-                    duration_ms,
-                    "error",
-                    http_status,
-                    nbytes,
-                    sha256,
-                    None,
-                    None,
-                    None,
-                    0,
-                    0,
-                    0,
-                    0,
-                    error_kind,
-                    error,
-                    source,
-                ),
-            )
-        return PollSummary(cursor.lastrowid or 0, feed, "error", error_kind=error_kind, error=error)
+            poll_id = _insert_poll(
+                conn, feed=feed, started_at=started_at or utc_now(), duration_ms=duration_ms,
+                outcome="error", http_status=http_status, bytes=nbytes, sha256=sha256,
+                error_kind=error_kind, error=error, source=source,
+            )  # fmt: skip
+        return PollSummary(poll_id, feed, "error", error_kind=error_kind, error=error)
 
     def record_unchanged(
         self,
@@ -497,30 +493,12 @@ class Archive:
         """Record a poll whose body is known to be unchanged (304, or same SHA-256)."""
         assert outcome in ("unchanged", "not_modified")
         with self.transaction() as conn:
-            cursor = conn.execute(
-                _INSERT_POLL,
-                (
-                    feed,
-                    started_at or utc_now(),
-                    observed_at,
-                    duration_ms,
-                    outcome,
-                    http_status,
-                    nbytes,
-                    sha256,
-                    etag,
-                    last_modified,
-                    None,
-                    0,
-                    0,
-                    0,
-                    0,
-                    None,
-                    None,
-                    source,
-                ),
-            )
-        return PollSummary(cursor.lastrowid or 0, feed, outcome)
+            poll_id = _insert_poll(
+                conn, feed=feed, started_at=started_at or utc_now(), observed_at=observed_at,
+                duration_ms=duration_ms, outcome=outcome, http_status=http_status, bytes=nbytes,
+                sha256=sha256, etag=etag, last_modified=last_modified, source=source,
+            )  # fmt: skip
+        return PollSummary(poll_id, feed, outcome)
 
     def record_success(
         self,
@@ -591,30 +569,12 @@ class Archive:
                     versions.append(
                         (feed, incident_id, version, '["gone_at"]', old_values, observed_at)
                     )
-            cursor = conn.execute(
-                _INSERT_POLL,
-                (
-                    feed,
-                    started_at or observed_at,
-                    observed_at,
-                    duration_ms,
-                    "new",
-                    http_status,
-                    nbytes,
-                    sha256,
-                    etag,
-                    last_modified,
-                    len(by_id),
-                    new,
-                    changed,
-                    gone,
-                    returned,
-                    None,
-                    None,
-                    source,
-                ),
-            )
-            poll_id = cursor.lastrowid
+            poll_id = _insert_poll(
+                conn, feed=feed, started_at=started_at or observed_at, observed_at=observed_at,
+                duration_ms=duration_ms, outcome="new", http_status=http_status, bytes=nbytes,
+                sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(by_id),
+                new=new, changed=changed, gone=gone, returned=returned, source=source,
+            )  # fmt: skip
             if inserts:
                 conn.executemany(_INSERT_INCIDENT, inserts)
             if updates:
@@ -635,7 +595,7 @@ class Archive:
                         for f, i, v, ch, vals, g in versions
                     ),
                 )
-        return PollSummary(poll_id or 0, feed, "new", len(by_id), new, changed, gone, returned)
+        return PollSummary(poll_id, feed, "new", len(by_id), new, changed, gone, returned)
 
     def _load_state(
         self,
@@ -670,17 +630,39 @@ class Archive:
 
     def stats(self) -> list[dict[str, Any]]:
         """Per feed: incidents, versions, first/last received, last poll and its outcome."""
-        sql = """
-        SELECT f.slug AS feed,
-          (SELECT count(*) FROM incidents i WHERE i.feed = f.slug) AS incidents,
-          (SELECT count(*) FROM incident_versions v WHERE v.feed = f.slug) AS versions,
-          (SELECT min(received_at) FROM incidents i WHERE i.feed = f.slug) AS first_received,
-          (SELECT max(received_at) FROM incidents i WHERE i.feed = f.slug) AS last_received,
-          (SELECT count(*) FROM polls p WHERE p.feed = f.slug) AS polls,
-          (SELECT max(started_at) FROM polls p WHERE p.feed = f.slug) AS last_poll,
-          (SELECT outcome FROM polls p WHERE p.feed = f.slug ORDER BY id DESC LIMIT 1)
-            AS last_outcome
-        FROM feeds f ORDER BY f.slug
-        """
         with self._lock:
-            return [dict(row) for row in self.db.query(sql)]
+            return _stats(self.conn)
+
+
+_STATS_SQL = """
+SELECT f.slug AS feed,
+  (SELECT count(*) FROM incidents i WHERE i.feed = f.slug) AS incidents,
+  (SELECT count(*) FROM incident_versions v WHERE v.feed = f.slug) AS versions,
+  (SELECT min(received_at) FROM incidents i WHERE i.feed = f.slug) AS first_received,
+  (SELECT max(received_at) FROM incidents i WHERE i.feed = f.slug) AS last_received,
+  (SELECT count(*) FROM polls p WHERE p.feed = f.slug) AS polls,
+  (SELECT max(started_at) FROM polls p WHERE p.feed = f.slug) AS last_poll,
+  (SELECT outcome FROM polls p WHERE p.feed = f.slug ORDER BY id DESC LIMIT 1) AS last_outcome
+FROM feeds f ORDER BY f.slug
+"""
+
+
+def _stats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    cursor = conn.execute(_STATS_SQL)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def read_stats(path: str | Path) -> list[dict[str, Any]]:
+    """:meth:`Archive.stats` through a read-only connection: never creates, migrates or
+    writes the file, so it is safe on any file and beside a running daemon."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchiveError(f"no archive at {path}")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return _stats(conn)
+    except sqlite3.DatabaseError as exc:
+        raise ArchiveError(f"{path} is not a dispatchwatch archive ({exc})") from None
+    finally:
+        conn.close()

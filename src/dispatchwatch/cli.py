@@ -268,13 +268,10 @@ def _describe(summary: Any) -> str:
 @clean_errors
 def stats(db_path: Path | None, config_path: Path | None, as_json: bool) -> None:
     """Per feed: incidents, versions, first/last received, polls and the last poll."""
-    from .archive import Archive
+    from .archive import read_stats
 
     database = resolve_db(db_path, config_path)
-    if not database.exists():
-        raise DispatchwatchError(f"no archive at {database}")
-    with Archive(database) as archive:
-        rows = archive.stats()
+    rows = read_stats(database)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

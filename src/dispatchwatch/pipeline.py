@@ -24,6 +24,9 @@ from .scraper import Page
 log = logging.getLogger(__name__)
 
 
+_LOOK_IT_UP = object()  # process_page(last_sha256=...) not given: read it from the archive
+
+
 @dataclass(slots=True)
 class ParsedPage:
     incidents: list[Incident]
@@ -72,12 +75,14 @@ def process_page(
     last_modified: str | None = None,
     source: str | None = None,
     skip_unchanged: bool = True,
+    last_sha256: str | None | object = _LOOK_IT_UP,
 ) -> PollSummary:
     """Archive one page as one poll and say what it did.
 
     A body identical (SHA-256) to the last parsed one is recorded as ``unchanged`` and not
     parsed. A page that does not parse is recorded as an ``error`` poll and writes no
-    incident. The poll's time is the page's own "as of" time if it has one, else
+    incident. ``last_sha256`` is the SHA-256 of the last parsed body, when the caller has
+    already read it. The poll's time is the page's own "as of" time if it has one, else
     ``fetched_at``, else (saved pages) the latest received time on the page.
     """
     clock = time.perf_counter()
@@ -95,8 +100,10 @@ def process_page(
         return round(fetch_ms + (time.perf_counter() - clock) * 1000, 3)
 
     if skip_unchanged:
-        last = archive.last_parsed(feed.slug)
-        if last is not None and last["sha256"] == sha256:
+        if last_sha256 is _LOOK_IT_UP:  # the daemon passes what it already read
+            last = archive.last_parsed(feed.slug)
+            last_sha256 = last["sha256"] if last is not None else None
+        if last_sha256 == sha256:
             return archive.record_unchanged(
                 feed.slug,
                 observed_at=fetched_at,

@@ -34,6 +34,7 @@ __all__ = [
     "Scraper",
     "cell_text",
     "find_table_by_headers",
+    "row_label",
 ]
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
@@ -225,6 +226,14 @@ def cell_text(element: _Element) -> str:
     text = element.text if len(element) == 0 else _string_of()(element)
     # str.split() with no argument splits on all Unicode whitespace, \xa0 included.
     return " ".join(text.split()) if text else ""
+
+
+def row_label(texts: Sequence[str], id_index: int) -> str:
+    """How an error names a broken row: by its incident ID only. Never put a row's cells in
+    an error: errors are stored (``polls.error``) and published, and cells hold addresses."""
+    if id_index < len(texts) and texts[id_index]:
+        return f"incident {texts[id_index]}"
+    return "no incident number"
 
 
 def _header_key(text: str) -> str:
