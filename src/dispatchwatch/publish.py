@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .incident import TRACKED_FIELDS
+from .status import STALE_INTERVALS, STALE_MINIMUM
 
 __all__ = [
     "CANNED_QUERIES",
@@ -376,14 +377,15 @@ ORDER BY version
         "title": "Feed health",
         "description": "Per feed: the last successful poll, the last error, failures in a "
         "row since the last success, and polls in the last 24 hours. 'stale' means no "
-        "success for three poll intervals (at least ten minutes).",
+        "success for three poll intervals (at least 15 minutes), as `dispatchwatch status`.",
         "sql": f"""
 SELECT feed, name,
   CASE
     WHEN consecutive_failures > 0 THEN 'failing'
     WHEN last_success IS NULL
       OR last_success < strftime('%Y-%m-%dT%H:%M:%SZ', 'now',
-                                 '-' || max(3 * interval_seconds, 600) || ' seconds')
+                                 '-' || max({STALE_INTERVALS} * interval_seconds,
+                                            {STALE_MINIMUM:g}) || ' seconds')
       THEN 'stale'
     ELSE 'ok'
   END AS health,
