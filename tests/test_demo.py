@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 
 from dispatchwatch.archive import Archive, FeedRecord
@@ -47,22 +48,21 @@ def test_demo_archives_both_feeds_and_says_how_to_browse(tmp_path: Path) -> None
     assert "dispatchwatch serve --db demo.db" in done.stdout
     assert "sqlite-utils tables demo.db --counts" in done.stdout
 
-    conn = sqlite3.connect(tmp_path / "demo.db")
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    counts = dict(conn.execute("SELECT feed, count(*) FROM incidents GROUP BY feed"))
-    assert set(counts) == set(DEMO_FEEDS) and all(n > 0 for n in counts.values())
-    assert conn.execute("SELECT count(*) FROM polls WHERE outcome = 'error'").fetchone()[0] == 0
-    for slug, (incidents, _versions, _polls) in _summary_counts(done.stdout).items():
-        assert counts[slug] == incidents
-    first_url = conn.execute("SELECT url FROM feeds LIMIT 1").fetchone()[0]
-    conn.close()
+    with closing(sqlite3.connect(tmp_path / "demo.db")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        counts = dict(conn.execute("SELECT feed, count(*) FROM incidents GROUP BY feed"))
+        assert set(counts) == set(DEMO_FEEDS) and all(n > 0 for n in counts.values())
+        assert conn.execute("SELECT count(*) FROM polls WHERE outcome = 'error'").fetchone()[0] == 0
+        for slug, (incidents, _versions, _polls) in _summary_counts(done.stdout).items():
+            assert counts[slug] == incidents
+        first_url = conn.execute("SELECT url FROM feeds LIMIT 1").fetchone()[0]
 
     # A second demo replaces the first one's archive (its simulated clock starts over).
     again = demo("--db", "demo.db", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    conn = sqlite3.connect(tmp_path / "demo.db")
-    assert conn.execute("SELECT min(id) FROM polls").fetchone()[0] == 1
-    assert conn.execute("SELECT count(*) FROM feeds").fetchone()[0] == 2
+    with closing(sqlite3.connect(tmp_path / "demo.db")) as conn:
+        assert conn.execute("SELECT min(id) FROM polls").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM feeds").fetchone()[0] == 2
     assert first_url.startswith("http://127.0.0.1:")
 
 

@@ -800,8 +800,12 @@ class Writer:
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline().strip() == "ready"
+        try:
+            assert self.process.stdout is not None
+            assert self.process.stdout.readline().strip() == "ready"
+        except BaseException:
+            self.kill()
+            raise
 
     def finish(self) -> int:
         self.stop_file.touch()
@@ -809,12 +813,25 @@ class Writer:
         assert self.process.returncode == 0
         return int(out.split()[-1])
 
+    def kill(self) -> None:
+        """Stop the writer if it still runs (a test that failed before :meth:`finish`)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
 
 def test_serve_while_another_process_ingests(sample: Sample, tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     copy_db(sample.path, db)
     server = Server(db, tmp_path / "serve.log")
-    writer = Writer(db, tmp_path)
+    try:
+        writer = Writer(db, tmp_path)
+    except BaseException:
+        server.client.close()
+        server.stop()
+        raise
     paths = [
         ("/live/incidents.json", {"_facet": "status"}),
         ("/live/incidents.json", {"feed": "load-test", "_sort_desc": "received_at"}),
@@ -862,6 +879,7 @@ def test_serve_while_another_process_ingests(sample: Sample, tmp_path: Path) -> 
         polls = writer.finish()
     finally:
         done.set()
+        writer.kill()
         server.client.close()
         server.stop()
     assert failures == []

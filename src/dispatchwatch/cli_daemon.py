@@ -44,7 +44,8 @@ def setup_logging(verbose: bool) -> None:
 
 
 def install_stop_signals(stop: threading.Event, abort: threading.Event) -> None:
-    """SIGTERM / Ctrl-C: stop gracefully; a second one: stop waiting for in-flight polls."""
+    """SIGTERM / Ctrl-C: stop gracefully; a second one: stop waiting for in-flight polls,
+    including one whose write waits for another process to release the archive."""
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

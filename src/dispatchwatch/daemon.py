@@ -19,7 +19,9 @@ A poll never raises: fetch errors, parse errors and bugs alike become an ``error
 
 Stopping (:meth:`Daemon.stop`) stops scheduling, waits for in-flight polls up to a deadline and
 then abandons them: each poll writes in one transaction, so an abandoned poll leaves nothing
-behind, and after ``stop`` returns no poll touches the archive again.
+behind, and after ``stop`` returns no poll starts to use the archive again. A poll uses the
+archive only to read what it needs and to write its transaction, not while it fetches or
+parses, and a second Ctrl-C (``abort``) cuts every wait short.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -71,6 +73,8 @@ START_STEP = 0.02
 MIN_DEADLINE = 1.0
 #: How long :meth:`Daemon.stop` waits for in-flight polls by default.
 STOP_TIMEOUT = 10.0
+#: How much longer :meth:`Daemon.stop` waits for a poll already writing (one transaction).
+WRITE_GRACE = 2.0
 #: How often runs skipped for being behind schedule are summed up in the log.
 SKIP_REPORT_EVERY = 60.0
 
@@ -173,6 +177,22 @@ class _FeedState:
 
 class _Abandoned(Exception):
     """The daemon stopped while this poll was in flight: it must not touch the archive."""
+
+
+class _GuardedArchive:
+    """The archive as :func:`~dispatchwatch.pipeline.process_page` sees it from a poll: each
+    call passes through ``use`` (:meth:`Daemon._use_archive`), so a poll holds the archive
+    while it reads or writes, not while it parses."""
+
+    def __init__(self, archive: Archive, use: Callable[[Callable[[], Any]], Any]) -> None:
+        self._archive = archive
+        self._use = use
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._archive, name)
+        if not callable(attr):
+            return attr
+        return lambda *args, **kwargs: self._use(partial(attr, *args, **kwargs))
 
 
 def backoff_interval(interval: float, failures: int, cap: float | None = None) -> float:
@@ -298,6 +318,7 @@ class Daemon:
         summary: PollSummary
         http_status: int | None = None
         retry_after: float | None = None
+        record_error = partial(self._record_error, feed, started_at, elapsed_ms)
         try:
             try:
                 last = self._use_archive(lambda: self.archive.last_parsed(feed.slug)) or {}
@@ -313,23 +334,10 @@ class Daemon:
                 retry_after = getattr(exc, "retry_after", None) or getattr(
                     exc.__cause__, "retry_after", None
                 )
-                summary = self._use_archive(
-                    partial(
-                        self.archive.record_error,
-                        feed.slug,
-                        error_kind=exc.kind,
-                        error=str(exc),
-                        http_status=exc.status,
-                        started_at=started_at,
-                        duration_ms=elapsed_ms(),
-                        source=feed.url,
-                    )
-                )
+                summary = record_error(exc.kind, str(exc), http_status=exc.status)
             else:
                 http_status = result.status
-                summary = self._use_archive(
-                    partial(self._archive_result, feed, result, last, started_at, elapsed_ms)
-                )
+                summary = self._archive_result(feed, result, last, started_at, elapsed_ms)
         except _Abandoned:
             log.info("%s: poll abandoned, the daemon is stopping", feed.slug)
             return None
@@ -337,17 +345,7 @@ class Daemon:
             # A bug (ours or a plugin's): record it, log the traceback, keep polling.
             log.exception("%s: unexpected error in poll", feed.slug)
             try:
-                summary = self._use_archive(
-                    partial(
-                        self.archive.record_error,
-                        feed.slug,
-                        error_kind="internal",
-                        error=f"{type(exc).__name__}: {exc}",
-                        started_at=started_at,
-                        duration_ms=elapsed_ms(),
-                        source=feed.url,
-                    )
-                )
+                summary = record_error("internal", f"{type(exc).__name__}: {exc}")
             except _Abandoned:
                 return None
             except Exception:
@@ -381,6 +379,30 @@ class Daemon:
                 log.exception("on_poll callback failed")
         return report
 
+    def _record_error(
+        self,
+        feed: Feed,
+        started_at: str,
+        elapsed_ms: Callable[[], float],
+        error_kind: str,
+        error: str,
+        *,
+        http_status: int | None = None,
+    ) -> PollSummary:
+        """Record a failed poll of ``feed``."""
+        return self._use_archive(
+            partial(
+                self.archive.record_error,
+                feed.slug,
+                error_kind=error_kind,
+                error=error,
+                http_status=http_status,
+                started_at=started_at,
+                duration_ms=elapsed_ms(),
+                source=feed.url,
+            )
+        )
+
     def _archive_result(
         self,
         feed: Feed,
@@ -389,24 +411,29 @@ class Daemon:
         started_at: str,
         elapsed_ms: Callable[[], float],
     ) -> PollSummary:
+        """Record a fetched page. Only the writes go through :meth:`_use_archive`: parsing
+        happens outside it, so :meth:`stop` never waits for a parse."""
         fetched_at = utc_now()
         if result.not_modified:
             # A 304 carries the validators of the page we already have: keep them (and its
             # SHA-256) so the next poll is conditional too.
-            return self.archive.record_unchanged(
-                feed.slug,
-                outcome="not_modified",
-                started_at=started_at,
-                observed_at=fetched_at,
-                duration_ms=elapsed_ms(),
-                http_status=result.status,
-                sha256=last.get("sha256"),
-                etag=result.etag or last.get("etag"),
-                last_modified=result.last_modified or last.get("last_modified"),
-                source=result.url,
+            return self._use_archive(
+                partial(
+                    self.archive.record_unchanged,
+                    feed.slug,
+                    outcome="not_modified",
+                    started_at=started_at,
+                    observed_at=fetched_at,
+                    duration_ms=elapsed_ms(),
+                    http_status=result.status,
+                    sha256=last.get("sha256"),
+                    etag=result.etag or last.get("etag"),
+                    last_modified=result.last_modified or last.get("last_modified"),
+                    source=result.url,
+                )
             )
         return process_page(
-            self.archive,
+            cast("Archive", _GuardedArchive(self.archive, self._use_archive)),
             feed,
             result.body,
             url=result.url,
@@ -418,6 +445,9 @@ class Daemon:
             etag=result.etag,
             last_modified=result.last_modified,
             source=result.url,
+            # Already read for the conditional GET (None: no page parsed yet), so the archive
+            # is not asked twice per poll.
+            last_sha256=last.get("sha256"),
         )
 
     def _use_archive(self, action: Callable[[], T]) -> T:
@@ -428,10 +458,24 @@ class Daemon:
             self._writers += 1
         try:
             return action()
+        except Exception as exc:
+            with self._cond:
+                closed = self._closed
+            if closed:
+                # stop() gave up waiting for this write and the archive may have been closed
+                # under it (or the write was interrupted): nothing was committed.
+                raise _Abandoned from exc
+            raise
         finally:
             with self._cond:
                 self._writers -= 1
                 self._cond.notify_all()
+
+    @property
+    def writing(self) -> int:
+        """How many polls are inside an archive write right now."""
+        with self._cond:
+            return self._writers
 
     # -- backoff
 
@@ -577,32 +621,47 @@ class Daemon:
 
     def stop(self, timeout: float | None = None, *, abort: threading.Event | None = None) -> bool:
         """Stop scheduling, wait up to ``timeout`` seconds (default: the settings') for
-        in-flight polls, then abandon the rest. After this returns no poll touches the
-        archive. Returns True when nothing had to be abandoned. ``abort`` (e.g. a second
-        Ctrl-C) cuts the wait short."""
+        in-flight polls, then abandon the rest. A poll already writing then gets up to
+        :data:`WRITE_GRACE` more seconds to commit its one transaction. ``abort`` (e.g. a
+        second Ctrl-C) cuts either wait short.
+
+        After this returns no poll starts to use the archive again; only a write the wait gave
+        up on (see :attr:`writing`) may still be under way, and it commits or rolls back whole
+        (:meth:`Archive.close` waits for it). Returns True when nothing had to be abandoned."""
         timeout = self.settings.stop_timeout if timeout is None else timeout
+
+        def aborted() -> bool:
+            return abort is not None and abort.is_set()
+
         with self._cond:
             self._stopping = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         end = time.monotonic() + timeout
         with self._cond:
-            while self._in_flight and time.monotonic() < end:
-                if abort is not None and abort.is_set():
-                    break
+            while self._in_flight and not aborted() and time.monotonic() < end:
                 self._cond.wait(min(0.1, max(0.0, end - time.monotonic())))
-            abandoned = self._in_flight
+            # Polls still writing are not abandoned (unless the wait below is cut short):
+            # a write is one short transaction.
+            abandoned = self._in_flight - self._writers
             self._closed = True
-            # A write already under way is one short transaction: let it commit.
-            while self._writers:
-                self._cond.wait(0.1)
+            end = max(end, time.monotonic() + WRITE_GRACE)
+            while self._writers and not aborted() and time.monotonic() < end:
+                self._cond.wait(min(0.1, max(0.0, end - time.monotonic())))
+            writing = self._writers
         if abandoned:
             log.warning(
                 "abandoned %d poll%s still in flight (nothing of them was written)",
                 abandoned,
                 "" if abandoned == 1 else "s",
             )
-        return not abandoned
+        if writing:
+            log.warning(
+                "stopped waiting for %d poll%s still writing (each commits or rolls back whole)",
+                writing,
+                "" if writing == 1 else "s",
+            )
+        return not (abandoned or writing)
 
     # -- once
 
@@ -664,13 +723,17 @@ def run(
             archive = Archive(path)
         except sqlite3.Error as exc:
             raise DispatchwatchError(f"cannot open the archive {path}: {exc}") from None
-        with _closing(archive):
+        daemon: Daemon | None = None
+        with _closing(archive, in_use=lambda: daemon is not None and daemon.writing > 0):
             daemon = Daemon(feeds, archive, fetcher, settings=settings, on_poll=on_poll)
             if not feeds:
                 log.warning("no enabled feeds in the config: nothing to poll")
             if once:
-                reports = daemon.run_once(stop=stop)
-                clean = daemon.stop(settings.stop_timeout, abort=abort)
+                try:
+                    reports = daemon.run_once(stop=stop)
+                finally:
+                    # Also when run_once raises: its pool threads may still be polling.
+                    clean = daemon.stop(settings.stop_timeout, abort=abort)
                 failed = len(feeds) - sum(report.ok for report in reports)
                 if failed:
                     log.warning("%d of %d feeds failed", failed, len(feeds))
@@ -697,9 +760,22 @@ def run(
 
 
 @contextmanager
-def _closing(archive: Archive) -> Iterator[Archive]:
+def _closing(archive: Archive, *, in_use: Callable[[], bool] = lambda: False) -> Iterator[Archive]:
     try:
         yield archive
     finally:
-        archive.close()
-        log.info("archive %s closed", archive.path)
+        if in_use():
+            # The daemon stopped waiting (a second Ctrl-C) for a poll still inside a write,
+            # e.g. waiting out SQLite's busy timeout behind another process. Archive.close()
+            # takes the archive's lock, so it would wait for that write: close once the write
+            # lets go, without making the caller wait (an exit meanwhile rolls the write back).
+            threading.Thread(
+                target=_close, args=(archive,), name="dispatchwatch-close-archive", daemon=True
+            ).start()
+        else:
+            _close(archive)
+
+
+def _close(archive: Archive) -> None:
+    archive.close()
+    log.info("archive %s closed", archive.path)
