@@ -360,6 +360,10 @@ class Archive:
             # NORMAL under WAL is durable across application crashes (kill -9) and keeps the
             # archive consistent across power loss; FULL would fsync on every poll.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Under NORMAL only checkpoints fsync. A poll rewrites the same few pages
+            # (the listed incidents), so checkpointing every ~16 MB of WAL rather than 4 MB
+            # syncs and copies a quarter as often; durability is the same.
+            conn.execute("PRAGMA wal_autocheckpoint = 4000")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
             self._lock = threading.RLock()
