@@ -60,8 +60,13 @@ assert tuple(INCIDENT_COLUMNS) == TRACKED_FIELDS
 POLL_OUTCOMES = ("new", "unchanged", "not_modified", "error")
 
 
+def format_time(moment: datetime) -> str:
+    """The archive's timestamp format (UTC, milliseconds, ``Z``), which sorts as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    return format_time(datetime.now(UTC))
 
 
 @dataclass(slots=True)
