@@ -30,7 +30,7 @@ import sqlite_utils
 from .errors import DispatchwatchError
 from .incident import TRACKED_FIELDS, Incident
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 7
 
 
 class ArchiveError(DispatchwatchError):
@@ -227,9 +227,34 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     install_views(db.conn)
 
 
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """Reserved: feed state (watermarks) and multi-request polls (feed families)."""
+
+
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Reserved: the raw page store (``pages``) and the scraper version of each poll."""
+
+
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Reserved: history imports (``call_counts``, import bookkeeping)."""
+
+
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """Reserved: alerts (``alerts_sent``) and coverage."""
+
+
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """Reserved: data-correctness bookkeeping (day logs completed, gone holds)."""
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
+    3: _migration_3,
+    4: _migration_4,
+    5: _migration_5,
+    6: _migration_6,
+    7: _migration_7,
 }
 
 
