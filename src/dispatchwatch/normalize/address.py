@@ -1,0 +1,346 @@
+"""Addresses -> block level (``1512 Summit Ave`` -> ``15XX SUMMIT AVE``) and the city split.
+
+Pure and on the ingest hot path: regexes are compiled once and results are memoized per string
+with bounded :func:`functools.lru_cache` caches.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from functools import lru_cache
+
+__all__ = ["block_address", "split_city"]
+
+# "1512 1/2": the fraction is dropped first, before "/" splits an intersection in two.
+_FRACTION = re.compile(r"(?<!\S)(\d+[A-Z]?|\d+XX)(?:\s+|-)\d{1,2}/\d{1,2}(?!\S)")
+# "4700-BLK", "4700 BLK", "4700 BLOCK OF" -> "47XX"; "4700A BLK" too, so that reducing
+# "4700A BLK" (to "47XX BLK" otherwise) and reducing the result give the same.
+_BLOCK_WORD = re.compile(
+    r"(?<!\S)(\d+)(XX|[A-Z]|-\d+[A-Z]?|-[A-Z])?(?:\s*-?\s*(?:BLK|BLOCK)(?:\s+OF)?)+(?!\S)"
+)
+# A trailing unit designator ("APT 3", "UNIT 5B", "#12", "STE 200"). The value must hold a
+# digit or be one letter, so a street like "RUE STE CATHERINE" is not cut. (Lookbehinds, not
+# a leading "[\s,]+", keep the search linear on junk like ", , , , ...".)
+_UNIT_WORD = r"(?:APT|APARTMENT|UNIT|STE|SUITE|RM|ROOM|LOT|SPC|SPACE|BLDG|TRLR)\.?\s*#?\s*"
+_UNIT_VALUE = r"(?:[A-Z]?-?\d+[A-Z]?(?:-\d+)?|[A-Z])[\s,]*$"
+_UNIT_DESIGNATOR = re.compile(rf"(?:(?<![^\s,]){_UNIT_WORD}|#\s*){_UNIT_VALUE}")
+# The same, for a designator that starts the (trimmed) segment: nothing is before it.
+_UNIT_AT_START = re.compile(rf"(?:{_UNIT_WORD}|#\s*){_UNIT_VALUE}")
+_UNIT_TAIL = 48
+# A token's core: from its first to its last word character (one greedy match, linear time).
+_CORE = re.compile(r"\w(?:.*\w)?", re.S)
+_LEADING_DIGITS = re.compile(r"\d+")
+# What may start a segment: a hundred block or an ordinal street ("3RD AVE").
+_SAFE_NUMBER = re.compile(r"\d+XX|\d+(?:ST|ND|RD|TH)")
+# A house number inside the text: 1-6 digits, maybe "1512A", "1512-1520", "1512-A".
+_HOUSE_TAIL = r"(?:[A-Z]|-\d+[A-Z]?|-[A-Z])?"
+_HOUSE_NUMBER = re.compile(rf"\d{{1,6}}{_HOUSE_TAIL}")
+# A token that can follow a house number: a word, or an ordinal street ("104 12TH AVE").
+_STREET_TOKEN = re.compile(r"[^\W\d_]|\d+(?:ST|ND|RD|TH)\b")
+# Wisconsin grid addresses (Waukesha, Washington... counties). "W156N11500": grid line W156,
+# house number 11500 on it (-> "W156N115XX"); "N1512 SUMMIT RD": house number 1512 alone.
+_GRID_PAIR = re.compile(rf"([NSEW]\d+-?[NSEW])(\d+){_HOUSE_TAIL}")
+_GRID_SINGLE = re.compile(rf"([NSEW])(\d+){_HOUSE_TAIL}")
+_GRID_BLOCK = re.compile(r"[NSEW]\d*XX")  # "N115XX", as reduced already
+# Numbers after these words name a road, an exit or a mile post, not a house ...
+_ROUTE_WORDS = frozenset(
+    {"I", "IH", "SR", "SH", "HWY", "HIGHWAY", "US", "ROUTE", "RT", "RTE", "EXIT", "MP"}
+    | {"MILE", "MILEPOST", "CR", "FM"}
+)
+# ... unless a street name and a street suffix follow ("RT 1512 SUMMIT AVE"). Such a name is
+# at most this many words ("MARTIN LUTHER KING JR WAY") and holds none of these words.
+_STREET_NAME_WORDS = 5
+_NOT_A_STREET_NAME = _ROUTE_WORDS | {
+    *("NB", "SB", "EB", "WB", "AT", "FR", "FROM", "TO", "NEAR", "ON", "OFF", "OF", "AND"),
+    *("RAMP", "ONRAMP", "OFFRAMP", "BRIDGE", "TUNNEL", "EXPRESS", "CD", "HOV"),
+}
+_STREET_SUFFIXES = frozenset(
+    {"AVE", "AV", "AVENUE", "ST", "STREET", "RD", "ROAD", "DR", "DRIVE", "LN", "LANE"}
+    | {"BLVD", "BOULEVARD", "WAY", "WA", "CT", "COURT", "PL", "PLACE", "PLZ", "PLAZA"}
+    | {"CIR", "CIRCLE", "TER", "TERR", "TERRACE", "PKWY", "PKY", "PARKWAY", "TRL", "TRAIL"}
+    | {"SQ", "SQUARE", "LOOP", "CRES", "CRESCENT", "ALY", "ALLEY", "XING", "PIKE"}
+)
+_DIRECTIONS = frozenset({"N", "S", "E", "W", "NE", "NW", "SE", "SW"})
+# "COUNTY RD 120", "FOREST RD 2810": the number after such a road names the road.
+_ROAD_CLASSES = frozenset(
+    {"COUNTY", "CO", "CTY", "STATE", "FOREST", "FARM", "RANCH", "TOWN", "TOWNSHIP", "TWP"}
+)
+# Brackets: a pair around the whole segment, or a bracket without its partner, is trimmed.
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+_BRACKET = re.compile(r"[()\[\]{}]")
+
+
+def _hundred_block(digits: str) -> str:
+    """``"1512"`` -> ``"15XX"``, ``"10"`` -> ``"0XX"``, ``"10000"`` -> ``"100XX"``."""
+    if not digits.isascii():  # house numbers in other scripts' digits are house numbers too
+        digits = "".join(str(unicodedata.decimal(c)) for c in digits)
+    return (digits[:-2].lstrip("0") or "0") + "XX"
+
+
+def _block_of(core: str) -> str:
+    """The hundred block of a token that starts with a house number."""
+    digits = _LEADING_DIGITS.match(core)
+    assert digits is not None  # callers check that ``core`` starts with a digit
+    return _hundred_block(digits.group())
+
+
+def _block_word(match: re.Match[str]) -> str:
+    """The hundred block of a ``_BLOCK_WORD`` match."""
+    return match.group(1) + "XX" if match.group(2) == "XX" else _hundred_block(match.group(1))
+
+
+def _core(token: str) -> str:
+    """A token without surrounding punctuation: ``"(1512,"`` -> ``"1512"``."""
+    match = _CORE.search(token)
+    return match.group() if match else ""
+
+
+def _bracket_partners(text: str) -> dict[int, int]:
+    """Index of each paired bracket -> index of its partner (a stack: linear time).
+
+    A pair found in the whole text is also a pair in any window holding both of its ends, and a
+    bracket whose partner lies outside a window has none inside it: so one pass serves every
+    window the trimming below looks at.
+    """
+    partners: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _BRACKET.finditer(text):
+        index, char = match.start(), match.group()
+        if char in _OPENERS:
+            stack.append(index)
+        elif stack and text[stack[-1]] == _CLOSERS[char]:
+            opener = stack.pop()
+            partners[opener], partners[index] = index, opener
+    return partners
+
+
+def _trim(
+    text: str, lo: int, hi: int, partners: dict[int, int] | None
+) -> tuple[int, int, dict[int, int] | None]:
+    """Narrow ``text[lo:hi]`` past edge punctuation: ``"(1512 SUMMIT AVE)"`` -> the inside.
+
+    Dropped from the ends: whitespace and punctuation (a leading ``#`` stays: it starts a unit
+    designator), a bracket without its partner in the window, and a pair that encloses the
+    whole window. A bracket paired inside the text stays: ``"SUMMIT AVE (REAR)"``. Each step
+    drops a character, so the cost is what is dropped (plus one bracket pass, when needed).
+    """
+    while lo < hi:
+        first, last = text[lo], text[hi - 1]
+        if (first.isalnum() or first == "#") and last.isalnum():
+            break  # the common case
+        if partners is None and (first in _OPENERS or last in _CLOSERS):
+            partners = _bracket_partners(text)
+        if first in _OPENERS:
+            assert partners is not None
+            partner = partners.get(lo, hi)
+            if partner >= hi:  # unpaired in the window
+                lo += 1
+                continue
+            if partner == hi - 1:  # "(...)" around everything
+                lo, hi = lo + 1, hi - 1
+                continue
+        elif not (first.isalnum() or first == "#"):  # punctuation, or a closer: never paired
+            lo += 1
+            continue
+        if last in _CLOSERS:
+            assert partners is not None
+            partner = partners.get(hi - 1, -1)
+            if partner < lo:
+                hi -= 1
+                continue
+            break  # paired inside: "... (REAR)"
+        if not last.isalnum():  # punctuation, or an opener: never paired at the end
+            hi -= 1
+            continue
+        break
+    return lo, hi, partners
+
+
+def _names_a_street(tokens: list[str], start: int) -> bool:
+    """Do ``tokens[start:]`` begin with a street name and a suffix ("SUMMIT AVE", "N 12TH ST")?"""
+    for j in range(start, min(len(tokens), start + _STREET_NAME_WORDS + 1)):
+        word = _core(tokens[j])
+        if j > start and word in _STREET_SUFFIXES:
+            return True
+        if word in _NOT_A_STREET_NAME or not _STREET_TOKEN.match(word):
+            return False
+    return False
+
+
+def _is_trailing_house_number(tokens: list[str], i: int, core: str) -> bool:
+    """``"SUMMIT AVE 1512"``, ``"AURORA AVE N 12345"``: 3+ digits last, after a street suffix.
+
+    Not ``"COUNTY RD 120"`` (the number names the road) and not a short number (``"MAIN ST
+    12"``), nor one after any other word (``"SB I5 AT 130"`` is at NE 130th St).
+    """
+    digits = _LEADING_DIGITS.match(core)
+    if digits is None or len(digits.group()) < 3:
+        return False
+    j = i - 1
+    if j > 0 and _core(tokens[j]) in _DIRECTIONS:
+        j -= 1
+    return (
+        j > 0 and _core(tokens[j]) in _STREET_SUFFIXES and _core(tokens[j - 1]) not in _ROAD_CLASSES
+    )
+
+
+def _grid_line_of_other_axis(word: str, house: str) -> bool:
+    """Is ``word`` a grid number (``"W156"``, ``"W1XX"``) on the other axis than ``house``?"""
+    return (
+        _GRID_SINGLE.fullmatch(word) is not None or _GRID_BLOCK.fullmatch(word) is not None
+    ) and (word[0] in "NS") != (house[0] in "NS")
+
+
+def _is_grid_house_number(tokens: list[str], i: int, core: str) -> bool:
+    """Is ``core`` (``"N1512"``, one direction letter and digits) a grid house number?
+
+    Yes when it follows a grid line of the other axis (``"W156 N11500"``), starts the segment
+    or is followed by a street word (``"NEAR N1512 SUMMIT RD"``); but not when a number of the
+    other axis follows it (and no grid line precedes it): it is then the grid line itself.
+    """
+    previous = _core(tokens[i - 1]) if i > 0 else ""
+    if _GRID_SINGLE.fullmatch(previous) and _grid_line_of_other_axis(previous, core):
+        return True
+    following = _core(tokens[i + 1]) if i + 1 < len(tokens) else ""
+    if _grid_line_of_other_axis(following, core):
+        return False
+    if i == 0:
+        return True
+    return bool(_STREET_TOKEN.match(following)) and following not in _NOT_A_STREET_NAME
+
+
+def _reduced(tokens: list[str], i: int, core: str) -> str | None:
+    """The block-level form of ``core``, the core of ``tokens[i]``; ``None``: keep it."""
+    if core[0].isdecimal():
+        if i == 0:
+            # The privacy invariant: a segment never starts with a finer number than a block.
+            return None if _SAFE_NUMBER.fullmatch(core) else _block_of(core)
+        if not _HOUSE_NUMBER.fullmatch(core):
+            return None
+        if i + 1 == len(tokens):
+            return _block_of(core) if _is_trailing_house_number(tokens, i, core) else None
+        if not _STREET_TOKEN.match(_core(tokens[i + 1])):
+            return None
+        # "NEAR 1512 SUMMIT AVE": a house number behind a leading word. Behind a route word
+        # ("I 94 EB", "MP 12") the number is the route, unless a street follows it.
+        if _core(tokens[i - 1]) not in _ROUTE_WORDS or _names_a_street(tokens, i + 1):
+            return _block_of(core)
+        return None
+    if core[0] in "NSEW":
+        grid = _GRID_PAIR.fullmatch(core)
+        if grid:
+            return grid.group(1) + _hundred_block(grid.group(2))
+        grid = _GRID_SINGLE.fullmatch(core)
+        if grid and _is_grid_house_number(tokens, i, core):
+            return grid.group(1) + _hundred_block(grid.group(2))
+    return None
+
+
+def _reduce_segment(segment: str, *, again: bool = True) -> str:
+    """One side of an intersection with every house number cut to its hundred block."""
+    lo, hi, _ = _trim(segment, 0, len(segment), None)
+    # After the trim, so that "(4700 BLK" reads as "4700 BLK" does.
+    segment = _BLOCK_WORD.sub(_block_word, segment[lo:hi])
+    lo, hi, partners = 0, len(segment), None
+    # "BLDG 2 APT 3" loses both. Only the tail is searched: a designator is short, and
+    # that keeps junk like "APT 3 APT 3 ..." from costing quadratic time.
+    while lo < hi:
+        start = max(lo, hi - _UNIT_TAIL)
+        if start == lo:  # the lookbehind must not see what was trimmed off before ``lo``
+            match = _UNIT_AT_START.match(segment, lo, hi)
+            match = match or _UNIT_DESIGNATOR.search(segment, lo + 1, hi)
+        else:
+            match = _UNIT_DESIGNATOR.search(segment, start, hi)
+        if match is None:
+            break
+        lo, hi, partners = _trim(segment, lo, match.start(), partners)
+    tokens = segment[lo:hi].split()
+    lost_a_bracket = False
+    for i, token in enumerate(tokens):
+        match = _CORE.search(token)
+        if match is None:
+            continue
+        block = _reduced(tokens, i, match.group())
+        if block is not None:  # punctuation around the number stays: "(1512)" -> "(15XX)"
+            tokens[i] = token[: match.start()] + block + token[match.end() :]
+            lost_a_bracket = lost_a_bracket or _BRACKET.search(match.group()) is not None
+    reduced = " ".join(tokens)
+    # Junk like "1512(A MAIN)" loses the "(" with the number, so the ")" has no partner now:
+    # one more pass trims it, as reducing the result again would (a reduced token holds no
+    # bracket, so a second pass loses none).
+    return _reduce_segment(reduced, again=False) if lost_a_bracket and again else reduced
+
+
+@lru_cache(maxsize=16384)
+def block_address(text: str | None) -> str | None:
+    """Reduce a location to block level (the form stored in the archive).
+
+    Upper-cases and collapses whitespace; a house number becomes its hundred block
+    (``1512 Summit Ave`` -> ``15XX SUMMIT AVE``, ``10 Mercer St`` -> ``0XX MERCER ST``,
+    ``4700-BLK S 6TH ST`` -> ``47XX S 6TH ST``); letter, range and fraction forms
+    (``1512A``, ``1512-1520``, ``1512 1/2``) reduce the same way; a trailing unit designator
+    (``APT 3``, ``#12``, ``STE 200``...) is dropped. Each side of an intersection (``/``) is
+    reduced alike. Highways, ordinals (``3RD AVE``) and free text stay as written.
+
+    Also reduced:
+
+    * Wisconsin grid house numbers: ``W156N11500 PILGRIM RD`` -> ``W156N115XX PILGRIM RD``
+      (the grid line ``W156`` stays), ``N1512 SUMMIT`` -> ``N15XX SUMMIT``;
+    * a number behind a word (``NEAR 1512 SUMMIT AVE``) when a street word follows it. Behind
+      a route word (``I``, ``SR``, ``HWY``, ``RT``, ``MP``...) the number is the route (``I
+      94``, ``SR 99 NB``, ``MP 12``), unless a street name and suffix follow: ``RT 1512
+      SUMMIT AVE`` -> ``RT 15XX SUMMIT AVE``;
+    * a last number of 3+ digits right after a street suffix (and maybe a direction):
+      ``SUMMIT AVE 1512`` -> ``SUMMIT AVE 15XX``, but not ``COUNTY RD 120`` (a road's name),
+      ``MAIN ST 12`` (too short to tell from a road number) or ``AT 1512`` (no street:
+      Seattle writes ``SB I5 AT 130`` for "at NE 130th St").
+
+    Punctuation at the ends of a segment goes, and so do a bracket without its partner and a
+    pair around the whole segment: ``(1512 Summit Ave)`` -> ``15XX SUMMIT AVE``.
+
+    Invariant: no ``/``-separated segment of the result starts with a number other than a
+    hundred block (``15XX``) or an ordinal (``3RD``), nor with a grid house number finer than
+    a block. Empty text gives ``None``.
+    """
+    if text is None:
+        return None
+    value = " ".join(text.upper().split())
+    value = _FRACTION.sub(r"\1", value)
+    segments = (_reduce_segment(part) for part in value.split("/"))
+    return " / ".join(s for s in segments if s) or None
+
+
+def _city_for(code: str, city_codes: Mapping[str, str]) -> str | None:
+    city = city_codes.get(code)
+    if city is None:  # the mapping may spell its keys in lower case or with spaces
+        city = next((v for k, v in city_codes.items() if k.strip().upper() == code), None)
+    return city
+
+
+_UNKNOWN_CODE = re.compile(r"[A-Z]{2,4}")
+
+
+def split_city(
+    text: str | None, city_codes: Mapping[str, str], default_city: str | None
+) -> tuple[str | None, str | None]:
+    """Split a trailing city/jurisdiction code off an address.
+
+    ``"3268 N 29TH ST,MKE"`` with ``{"MKE": "Milwaukee"}`` -> ``("3268 N 29TH ST",
+    "Milwaukee")``; spaces around the code are fine (``,WA `` is how one source pads it).
+    A code missing from ``city_codes`` but made of 2-4 letters is returned itself, upper-cased.
+    Without a suffix: ``(text, default_city)``. The address is stripped, not block-reduced.
+    """
+    if text is None:
+        return None, default_city
+    head, comma, tail = text.rpartition(",")
+    if comma:
+        code = tail.strip().upper()
+        city = _city_for(code, city_codes) if code else None
+        if city is None and _UNKNOWN_CODE.fullmatch(code):
+            city = code
+        if city is not None:
+            return head.strip() or None, city
+    return text.strip() or None, default_city

@@ -1,0 +1,175 @@
+"""Local wall-clock times of a source -> UTC text (``2024-03-31T07:05:00Z``).
+
+Pure and on the ingest hot path: regexes are compiled once and text times are memoized with
+:func:`functools.lru_cache` (bounded), since consecutive polls repeat the same times.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from ..errors import ConfigError, PageError
+
+__all__ = ["to_utc"]
+
+# `[0-9]` rather than `\d`: only ASCII digits are time digits, but `\s` stays Unicode so a
+# non-breaking space between date and time (common in scraped HTML) is still a separator.
+_US_TIME = re.compile(
+    r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\s+([0-9]{1,2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:\.[0-9]+)?)?"
+    r"(?:\s*([AaPp])\.?\s*[Mm]\.?)?"
+)
+_ISO_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:[.,][0-9]+)?)?"
+    r"\s*(?:([Zz])|([+-])([0-9]{2})(?::?([0-9]{2}))?)?"
+)
+# 10 digits are epoch seconds (2001..2286), 12-13 are epoch milliseconds (1973..2286).
+_EPOCH_TEXT = re.compile(r"[0-9]{10}|[0-9]{12,13}")
+# Numbers at least this large are milliseconds: as seconds they would be after the year 5000.
+_MS_THRESHOLD = 100_000_000_000
+_EPOCH = datetime(1970, 1, 1)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, LookupError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(f"unknown time zone {name!r}") from exc
+
+
+def _utc_text(naive_utc: datetime) -> str:
+    # isoformat() of a naive datetime without microseconds is exactly what we store.
+    return naive_utc.replace(microsecond=0).isoformat() + "Z"
+
+
+def _invalid(value: object, why: object) -> PageError:
+    return PageError(f"invalid date/time {value!r}: {why}")
+
+
+def _wall_time(
+    value: str, year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> datetime:
+    """A validated naive datetime; hour 24 (only as 24:00[:00]) is midnight of the next day."""
+    next_day = hour == 24 and minute == 0 and second == 0
+    try:
+        wall = datetime(year, month, day, 0 if next_day else hour, minute, second)
+        return wall + timedelta(days=1) if next_day else wall
+    except (ValueError, OverflowError) as exc:
+        raise _invalid(value, exc) from None
+
+
+def _local_to_utc(wall: datetime, zone: str, value: object) -> str:
+    """Local wall time -> UTC text.
+
+    ``wall.fold`` picks the occurrence (zoneinfo semantics): with fold=0, an ambiguous
+    fall-back time is the first (daylight) occurrence, and a non-existent spring-forward time
+    is read with the offset in force before the gap (02:30 in Los Angeles on 2024-03-10 is
+    02:30 PST = 10:30Z, which is 03:30 PDT).
+    """
+    offset = wall.replace(tzinfo=_zone(zone)).utcoffset()
+    assert offset is not None  # a ZoneInfo always has an offset
+    try:
+        return _utc_text(wall - offset)
+    except OverflowError as exc:
+        raise _invalid(value, exc) from None
+
+
+def _epoch_to_utc(number: int | float, value: object) -> str:
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise PageError(f"unparseable time {value!r}")
+        number = math.floor(number)  # whole seconds, and integer arithmetic from here on
+    seconds = number // 1000 if abs(number) >= _MS_THRESHOLD else number
+    try:
+        return _utc_text(_EPOCH + timedelta(seconds=seconds))
+    except OverflowError as exc:
+        raise _invalid(value, exc) from None
+
+
+@lru_cache(maxsize=16384)
+def _text_to_utc(text: str, zone: str) -> str | None:
+    value = text.strip()
+    if not value:
+        return None
+
+    match = _US_TIME.fullmatch(value)
+    if match:
+        month, day, year, hour, minute = (int(g) for g in match.group(1, 2, 3, 4, 5))
+        second = int(match.group(6) or 0)
+        meridiem = match.group(7)
+        if meridiem:
+            pm = meridiem in "Pp"
+            # 12 AM is midnight and 12 PM is noon; "0:05 AM" (some CAD exports) is 00:05.
+            if not (1 <= hour <= 12 or (hour == 0 and not pm)):
+                raise _invalid(value, f"hour {hour} with {'PM' if pm else 'AM'}")
+            hour = hour % 12 + (12 if pm else 0)
+        return _local_to_utc(_wall_time(value, year, month, day, hour, minute, second), zone, value)
+
+    match = _ISO_TIME.fullmatch(value)
+    if match:
+        year, month, day, hour, minute = (int(g) for g in match.group(1, 2, 3, 4, 5))
+        second = int(match.group(6) or 0)
+        wall = _wall_time(value, year, month, day, hour, minute, second)
+        zulu, sign, off_hours, off_minutes = match.group(7, 8, 9, 10)
+        if not (zulu or sign):  # floating time: local in the feed's zone
+            return _local_to_utc(wall, zone, value)
+        offset = timedelta(hours=int(off_hours or 0), minutes=int(off_minutes or 0))
+        if offset >= timedelta(hours=24) or int(off_minutes or 0) > 59:
+            raise _invalid(value, "UTC offset out of range")
+        try:
+            return _utc_text(wall + offset if sign == "-" else wall - offset)
+        except OverflowError as exc:
+            raise _invalid(value, exc) from None
+
+    if _EPOCH_TEXT.fullmatch(value):
+        return _epoch_to_utc(int(value), value)
+    raise PageError(f"unparseable time {value!r}")
+
+
+def to_utc(value: str | datetime | int | float | None, zone: str) -> str | None:
+    """Convert a source time to UTC ISO 8601 with ``Z`` and whole seconds.
+
+    ``zone`` is the IANA zone of the source's local times. Accepted values:
+
+    * ``M/D/YYYY h:mm[:ss] AM|PM`` (padding optional; ``am``, ``A.M.`` work), and 24-hour
+      ``M/D/YYYY HH:MM[:SS]``;
+    * ISO ``YYYY-MM-DD[T ]HH:MM[:SS[.fff]]``: floating (local in ``zone``), or with ``Z`` or
+      an offset, which then wins over ``zone``;
+    * epoch seconds or milliseconds: ``int``/``float`` (milliseconds when >= 1e11), or a
+      digit string of 10 (seconds) or 12-13 (milliseconds) digits;
+    * ``datetime``: naive is local wall time in ``zone``, aware is converted.
+
+    Deterministic rules: ``12:xx AM`` is 00:xx and ``12:xx PM`` is noon; ``24:00[:00]`` is
+    midnight of the next day; sub-seconds are truncated. Around DST changes the zoneinfo
+    ``fold=0`` reading is used: an ambiguous fall-back time is its first (daylight)
+    occurrence, and a time in the spring-forward gap is read with the pre-gap offset. (A naive
+    ``datetime`` carrying ``fold=1`` keeps it.)
+
+    Empty text and ``None`` give ``None``. Text that is not a time, or names an impossible
+    date/time (2/30, hour 25, minute 61, 13 PM), raises :class:`PageError`; an unknown zone
+    raises :class:`ConfigError`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        # Only text is memoized: equal datetimes can differ in fold (and so in instant), and
+        # a bool would hit the cache entry of 0/1.
+        return _text_to_utc(value, zone)
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return _local_to_utc(value.replace(tzinfo=None), zone, value)
+        offset = value.utcoffset()
+        assert offset is not None
+        try:
+            return _utc_text(value.replace(tzinfo=None) - offset)
+        except OverflowError as exc:
+            raise _invalid(value, exc) from None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _epoch_to_utc(value, value)
+    raise PageError(f"unparseable time {value!r}")
