@@ -1,4 +1,4 @@
-"""The ``metadata``, ``serve`` and ``snapshot`` commands: thin wrappers over publish.py.
+"""The ``metadata``, ``serve`` and ``snapshot`` commands: thin wrappers over the publish package.
 
 The lead's ``cli.py`` registers them with ``cli.add_command(...)``.
 """

@@ -1,0 +1,23 @@
+"""Reading an archive's ``feeds`` table read-only (for metadata and snapshots)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+def _connect_readonly(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no archive at {path}")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _feed_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    try:
+        return [dict(row) for row in conn.execute("SELECT * FROM feeds ORDER BY slug")]
+    except sqlite3.OperationalError as exc:
+        raise ValueError(f"not a dispatchwatch archive ({exc})") from exc

@@ -1,0 +1,338 @@
+"""Datasette metadata (titles, descriptions, facets, canned queries) from the ``feeds`` table."""
+
+from __future__ import annotations
+
+import html
+import json
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .feeds import _connect_readonly, _feed_rows
+from .queries import CANNED_QUERIES
+
+_INCIDENT_FIELD_DOCS = {
+    "feed": "Feed slug (see the feeds table), e.g. seattle-fire",
+    "incident_id": "The source's own incident ID",
+    "received_at": "When the call was received, UTC (ISO 8601, Z)",
+    "call_type": "The source's call type or nature",
+    "priority": "The source's priority or level",
+    "status": "The source's status (active/closed, Service in Progress, ...)",
+    "disposition": "Final disposition, where the source has one",
+    "address": "Block-level location (15XX SUMMIT AVE); never an exact address",
+    "city": "City or jurisdiction split off the address",
+    "district": "The source's district",
+    "beat": "The source's beat or response area",
+    "units": "Units dispatched, space-separated, in first-seen order",
+    "latitude": "Latitude, rounded to about 100 m unless the feed is exact",
+    "longitude": "Longitude, rounded to about 100 m unless the feed is exact",
+    "extra": "The source's other fields, as a JSON object",
+}
+_LOCAL_DOC = "{} in the feed's local time, ISO 8601 with the UTC offset"
+
+TABLE_DOCS: dict[str, dict[str, Any]] = {
+    "incidents": {
+        "title": "Incidents",
+        "description": "The current state of every incident: one row per call, updated as "
+        "the source changes it. Times are UTC; see incidents_local for local times.",
+        "columns": {
+            **_INCIDENT_FIELD_DOCS,
+            "first_seen_at": "When dispatchwatch first saw the incident, UTC",
+            "last_seen_at": "When dispatchwatch last saw it listed, UTC",
+            "gone_at": "When it left a snapshot feed's list of active calls, UTC",
+            "version": "Number of versions in incident_versions",
+        },
+    },
+    "incident_versions": {
+        "title": "Incident versions",
+        "description": "Append-only history: a full copy of an incident each time it is "
+        "first seen, changes, leaves the active list or comes back.",
+        "columns": {
+            "id": "Row ID",
+            **{k: v for k, v in _INCIDENT_FIELD_DOCS.items()},
+            "version": "1 for the first sighting, then 2, 3, ...",
+            "poll_id": "The poll that saw this version",
+            "observed_at": "When the source showed this version, UTC",
+            "changed": 'JSON list of the columns that changed (["new"] for version 1)',
+            "gone_at": "Set when this version records the incident leaving the list",
+        },
+    },
+    "polls": {
+        "title": "Polls",
+        "description": "One row per poll of a feed, successful or not.",
+        "columns": {
+            "id": "Poll ID",
+            "feed": "Feed slug",
+            "started_at": "When the poll started, UTC",
+            "observed_at": "The page's own 'as of' time, else the fetch time, UTC",
+            "duration_ms": "How long the poll took",
+            "outcome": "new (parsed and archived), unchanged (same body), not_modified "
+            "(HTTP 304) or error",
+            "http_status": "HTTP status of the response",
+            "bytes": "Size of the response body",
+            "sha256": "SHA-256 of the response body",
+            "etag": "The response's ETag",
+            "last_modified": "The response's Last-Modified",
+            "incidents": "Incidents on the page",
+            "new": "Incidents seen for the first time",
+            "changed": "Incidents whose fields changed",
+            "gone": "Incidents that left the active list",
+            "returned": "Incidents that came back to the list",
+            "error_kind": "The kind of failure (network, http, layout, ...)",
+            "error": "The error message",
+            "source": "Where the page came from (URL or file)",
+        },
+    },
+    "feeds": {
+        "title": "Feeds",
+        "description": "The dispatch feeds in this archive, with their sources and licenses.",
+        "columns": {
+            "slug": "Short name used in every other table",
+            "name": "Human name of the feed",
+            "agency": "The agency that publishes it",
+            "city": "City",
+            "state": "State or region",
+            "scraper": "The dispatchwatch scraper that reads it",
+            "url": "The page dispatchwatch polls",
+            "homepage": "The agency's page about the feed",
+            "timezone": "IANA time zone of the source's times",
+            "snapshot": "1 if the feed lists only active calls (so calls leave it)",
+            "interval_seconds": "Seconds between polls",
+            "precision": "block (rounded locations) or exact",
+            "license": "License or terms of the source data",
+            "source_notes": "Notes about the source",
+            "added_at": "When the feed was added to the archive, UTC",
+            "updated_at": "When its description was last updated, UTC",
+        },
+    },
+    "incidents_local": {
+        "title": "Incidents in local time",
+        "description": "The incidents table with every time also in the feed's own time "
+        "zone (DST-aware), beside the UTC original.",
+        "columns": {
+            **_INCIDENT_FIELD_DOCS,
+            "received_local": _LOCAL_DOC.format("received_at"),
+            "timezone": "The feed's IANA time zone",
+            "first_seen_at": "When dispatchwatch first saw the incident, UTC",
+            "first_seen_local": _LOCAL_DOC.format("first_seen_at"),
+            "last_seen_at": "When dispatchwatch last saw it listed, UTC",
+            "last_seen_local": _LOCAL_DOC.format("last_seen_at"),
+            "gone_at": "When it left a snapshot feed's list, UTC",
+            "gone_local": _LOCAL_DOC.format("gone_at"),
+            "version": "Number of versions in incident_versions",
+        },
+    },
+    "incident_timeline": {
+        "title": "Incident timeline",
+        "description": "One row per version of each incident: what happened (new, changed, "
+        "gone, back), what changed from the previous version, and the poll that saw it.",
+        "columns": {
+            "id": "Row ID in incident_versions; orders versions as they were archived",
+            "feed": "Feed slug",
+            "incident_id": "The source's incident ID",
+            "version": "1 for the first sighting, then 2, 3, ...",
+            "event": "new, changed, gone (left the active list) or back (listed again)",
+            "observed_at": "When the source showed this version, UTC",
+            "observed_local": _LOCAL_DOC.format("observed_at"),
+            "poll_id": "The poll that saw this version",
+            "changes": "What changed from the previous version: field: old → new",
+            "changed_columns": "JSON list of the changed columns",
+            **{k: v for k, v in _INCIDENT_FIELD_DOCS.items() if k not in ("feed", "extra")},
+            "gone_at": "Set when this version records the incident leaving the list",
+            "source": "Where the page of that poll came from",
+        },
+    },
+    "zone_offsets": {
+        "title": "Time zone offsets",
+        "description": "UTC offsets of each feed's time zone between DST transitions "
+        "(from the tz database); used by the local-time views.",
+        "hidden": True,
+    },
+}
+
+#: Table options beyond the docs: default sort, facets, sortable columns.
+TABLE_OPTIONS: dict[str, dict[str, Any]] = {
+    "incidents": {
+        "sort_desc": "received_at",
+        "facets": ["feed", "call_type", "status", "district"],
+        "sortable_columns": [
+            "received_at",
+            "first_seen_at",
+            "last_seen_at",
+            "gone_at",
+            "feed",
+            "call_type",
+            "priority",
+            "status",
+            "district",
+            "address",
+            "version",
+        ],
+    },
+    "incidents_local": {
+        "sort_desc": "received_at",
+        "facets": ["feed", "call_type", "status", "district"],
+        "sortable_columns": [
+            "received_at",
+            "received_local",
+            "feed",
+            "call_type",
+            "priority",
+            "status",
+            "district",
+            "address",
+            "version",
+        ],
+    },
+    "incident_timeline": {
+        # id, not observed_at: versions are appended in order and id is the rowid, so the
+        # newest page needs no sort of the whole history.
+        "sort_desc": "id",
+        "facets": ["feed", "event"],
+        "sortable_columns": ["id", "observed_at", "feed", "incident_id", "version", "event"],
+    },
+    "incident_versions": {"sort_desc": "id", "facets": ["feed"]},
+    "polls": {
+        "sort_desc": "id",
+        "facets": ["feed", "outcome", "error_kind"],
+        "sortable_columns": [
+            "id",
+            "started_at",
+            "duration_ms",
+            "bytes",
+            "incidents",
+            "new",
+            "changed",
+            "gone",
+            "feed",
+            "outcome",
+        ],
+    },
+    # Rows and facets link a feed by its short slug; the feed's long name would otherwise be
+    # picked (Datasette labels by any "name" column) and swamp the incidents table.
+    "feeds": {"label_column": "slug"},
+}
+
+
+#: Datasette 0.65 lists column descriptions one per line above the rows, which pushes a
+#: 19-column table below the fold. Lay them out three to a line instead. A data: URL, so
+#: the style travels with the metadata to a published copy (no static files to ship).
+_COMPACT_COLUMN_DESCRIPTIONS_CSS = (
+    "dl.column-descriptions{display:grid;"
+    "grid-template-columns:repeat(3,max-content minmax(0,1fr));"
+    "gap:0.1em 0.8em;font-size:0.8em;margin-bottom:1em}"
+    "dl.column-descriptions dt{font-weight:bold}"
+    "dl.column-descriptions dd{margin:0;color:#555}"
+    "@media (max-width:800px){dl.column-descriptions{grid-template-columns:max-content 1fr}}"
+)
+
+
+def _link(url: str | None, text: str) -> str:
+    # Only http(s) becomes a link: the feeds table is data, not trusted HTML.
+    if url and url.startswith(("http://", "https://")):
+        return f'<a href="{html.escape(url)}">{html.escape(text)}</a>'
+    return html.escape(text)
+
+
+def _feed_item(feed: dict[str, Any]) -> str:
+    place = ", ".join(p for p in (feed.get("city"), feed.get("state")) if p)
+    parts = [
+        _link(feed.get("homepage") or feed.get("url"), feed.get("name") or feed["slug"])
+        + f" (<code>{html.escape(feed['slug'])}</code>)"
+    ]
+    if feed.get("agency") or place:
+        parts.append(html.escape(" — ".join(p for p in (feed.get("agency"), place) if p)))
+    if feed.get("url"):
+        parts.append("source: " + _link(feed["url"], feed["url"]))
+    parts.append("license: " + html.escape(feed.get("license") or "not stated by the source"))
+    if feed.get("source_notes"):
+        parts.append(html.escape(feed["source_notes"]))
+    return "<li>" + "; ".join(parts) + "</li>"
+
+
+def build_metadata(
+    path: str | Path, *, database_name: str | None = None, title: str | None = None
+) -> dict[str, Any]:
+    """Datasette metadata for the archive at ``path``, read from its ``feeds`` table.
+
+    ``database_name`` is the name Datasette gives the file (its stem, the default).
+    """
+    conn = _connect_readonly(path)
+    try:
+        feeds = _feed_rows(conn)
+    finally:
+        conn.close()
+    name = database_name or Path(path).stem
+    cities = list(dict.fromkeys(f["city"] for f in feeds if f.get("city")))
+    if title is None:
+        title = "Dispatch archive"
+        if 0 < len(cities) <= 4:
+            title += ": " + ", ".join(cities)
+    description = (
+        "<p>Police and fire dispatch calls archived by dispatchwatch from public feeds. "
+        "Addresses are at block level and coordinates rounded; times are UTC "
+        "(see <em>incidents_local</em> for local times).</p>"
+    )
+    if feeds:
+        description += "<ul>" + "".join(_feed_item(f) for f in feeds) + "</ul>"
+    licenses = {f.get("license") or "" for f in feeds}
+    metadata: dict[str, Any] = {
+        "title": title,
+        "description_html": description,
+    }
+    if len(licenses) == 1 and "" not in licenses:
+        metadata["license"] = licenses.pop()
+    elif len(licenses) > 1:
+        metadata["license"] = "Varies by feed (see the feeds table)"
+    if feeds:
+        metadata["source"] = "; ".join(dict.fromkeys(f.get("agency") or f["name"] for f in feeds))
+        if len(feeds) == 1 and (feeds[0].get("homepage") or feeds[0].get("url")):
+            metadata["source_url"] = feeds[0].get("homepage") or feeds[0]["url"]
+    metadata["about"] = "dispatchwatch"
+    metadata["extra_css_urls"] = [
+        "data:text/css," + urllib.parse.quote(_COMPACT_COLUMN_DESCRIPTIONS_CSS, safe=":;,().")
+    ]
+    tables = {}
+    for table, docs in TABLE_DOCS.items():
+        tables[table] = {**docs, **TABLE_OPTIONS.get(table, {})}
+    queries = {
+        key: {
+            "title": q["title"],
+            "description": q["description"],
+            "sql": q["sql"].strip() + "\n",
+            **({"params": q["params"]} if "params" in q else {}),
+        }
+        for key, q in CANNED_QUERIES.items()
+    }
+    metadata["databases"] = {
+        name: {
+            "description": "Dispatch calls, their change history and the polls that saw them.",
+            "tables": tables,
+            "queries": queries,
+        }
+    }
+    return metadata
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (the SQL) as ``|`` blocks, so the YAML stays readable."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
+def dump_metadata(metadata: dict[str, Any], fmt: str = "yaml") -> str:
+    if fmt == "json":
+        return json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "yaml":
+        return yaml.dump(
+            metadata, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100
+        )
+    raise ValueError(f"unknown metadata format {fmt!r} (use yaml or json)")
