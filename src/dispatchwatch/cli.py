@@ -98,6 +98,7 @@ class LazyGroup(click.Group):
         "metadata": "dispatchwatch.cli_publish:metadata",
         "serve": "dispatchwatch.cli_publish:serve",
         "snapshot": "dispatchwatch.cli_publish:snapshot",
+        "export": "dispatchwatch.cli_export:export",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
