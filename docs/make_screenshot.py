@@ -28,20 +28,45 @@ from dispatchwatch.incident import Incident
 HERE = Path(__file__).resolve().parent
 
 FEEDS = [
-    FeedRecord("seattle-fire", "Seattle Fire Real-Time 911", "Seattle Fire Department",
-               "Seattle", "seattle-fire", "https://web.seattle.gov/sfd/realtime911/",
-               "America/Los_Angeles", False, 60, state="WA",
-               homepage="https://web.seattle.gov/sfd/realtime911/"),
-    FeedRecord("milwaukee-police", "Milwaukee Police Dispatched Calls for Service",
-               "Milwaukee Police Department", "Milwaukee", "milwaukee-police",
-               "https://itmdapps.milwaukee.gov/MPDCallData/", "America/Chicago", True, 300,
-               state="WI", homepage="https://itmdapps.milwaukee.gov/MPDCallData/"),
+    FeedRecord(
+        "seattle-fire",
+        "Seattle Fire Real-Time 911",
+        "Seattle Fire Department",
+        "Seattle",
+        "seattle-fire",
+        "https://web.seattle.gov/sfd/realtime911/",
+        "America/Los_Angeles",
+        False,
+        60,
+        state="WA",
+        homepage="https://web.seattle.gov/sfd/realtime911/",
+    ),
+    FeedRecord(
+        "milwaukee-police",
+        "Milwaukee Police Dispatched Calls for Service",
+        "Milwaukee Police Department",
+        "Milwaukee",
+        "milwaukee-police",
+        "https://itmdapps.milwaukee.gov/MPDCallData/",
+        "America/Chicago",
+        True,
+        300,
+        state="WI",
+        homepage="https://itmdapps.milwaukee.gov/MPDCallData/",
+    ),
 ]
 CALLS = {
     "seattle-fire": (
         (47.61, -122.33),
-        ["Aid Response", "Medic Response", "Auto Fire Alarm", "Motor Vehicle Incident",
-         "Triaged Incident", "Rubbish Fire", "Investigate Out Of Service"],
+        [
+            "Aid Response",
+            "Medic Response",
+            "Auto Fire Alarm",
+            "Motor Vehicle Incident",
+            "Triaged Incident",
+            "Rubbish Fire",
+            "Investigate Out Of Service",
+        ],
         ["PINE ST", "SUMMIT AVE", "3RD AVE", "RAINIER AVE S", "AURORA AVE N", "15TH AVE NE"],
         ["E2", "E5", "E10", "M1", "M10", "L6", "A14", "B2"],
         [None],
@@ -49,8 +74,16 @@ CALLS = {
     ),
     "milwaukee-police": (
         (43.05, -87.95),
-        ["TRAFFIC STOP", "SUBJ WANTED", "BUSINESS CHECK", "THEFT", "RECKLESS DRIVING",
-         "ACCIDENT", "WELFARE CITIZEN", "BATTERY"],
+        [
+            "TRAFFIC STOP",
+            "SUBJ WANTED",
+            "BUSINESS CHECK",
+            "THEFT",
+            "RECKLESS DRIVING",
+            "ACCIDENT",
+            "WELFARE CITIZEN",
+            "BATTERY",
+        ],
         ["N 35TH ST", "W NORTH AV", "S 6TH ST", "W CAPITOL DR", "N FOND DU LAC AV"],
         ["1132", "2241", "3114", "5312", "7221"],
         ["1", "2", "3", "4", "5", "6", "7"],
@@ -69,20 +102,27 @@ def build_demo(path: Path, seed: int = 4) -> None:
             incidents = []
             for n in range(70):
                 received = now - timedelta(minutes=rng.randint(5, 24 * 60))
-                incidents.append(Incident(
-                    feed.slug, f"{'F' if feed.slug.startswith('s') else ''}24{n:06d}",
-                    received.strftime("%Y-%m-%dT%H:%M:%SZ"), rng.choice(types),
-                    status=rng.choice(statuses),
-                    address=f"{rng.randint(1, 45)}XX {rng.choice(streets)}",
-                    district=rng.choice(districts),
-                    units=" ".join(rng.sample(units, rng.randint(1, 3))),
-                    latitude=round(lat + rng.uniform(-0.05, 0.05), 3),
-                    longitude=round(lon + rng.uniform(-0.05, 0.05), 3),
-                ))
+                incidents.append(
+                    Incident(
+                        feed.slug,
+                        f"{'F' if feed.slug.startswith('s') else ''}24{n:06d}",
+                        received.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        rng.choice(types),
+                        status=rng.choice(statuses),
+                        address=f"{rng.randint(1, 45)}XX {rng.choice(streets)}",
+                        district=rng.choice(districts),
+                        units=" ".join(rng.sample(units, rng.randint(1, 3))),
+                        latitude=round(lat + rng.uniform(-0.05, 0.05), 3),
+                        longitude=round(lon + rng.uniform(-0.05, 0.05), 3),
+                    )
+                )
             incidents.sort(key=lambda i: i.received_at or "")
-            archive.record_success(feed.slug, incidents,
-                                   observed_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                   snapshot=feed.snapshot)
+            archive.record_success(
+                feed.slug,
+                incidents,
+                observed_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                snapshot=feed.snapshot,
+            )
 
 
 def main() -> None:
@@ -98,7 +138,8 @@ def main() -> None:
             port = sock.getsockname()[1]
         server = subprocess.Popen(
             [sys.executable, "-m", "dispatchwatch", "serve", "--db", str(db), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -111,13 +152,25 @@ def main() -> None:
             else:
                 sys.exit("dispatchwatch serve did not start")
             subprocess.run(
-                [args.chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                 f"--user-data-dir={tmp}/profile", "--virtual-time-budget=8000",
-                 f"--screenshot={args.output.resolve()}", "--window-size=1400,1700",
-                 f"{url}/dispatch/incidents?_facet_size=5"],
-                check=True, capture_output=True, timeout=120,
+                [
+                    args.chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--hide-scrollbars",
+                    f"--user-data-dir={tmp}/profile",
+                    "--virtual-time-budget=8000",
+                    f"--screenshot={args.output.resolve()}",
+                    "--window-size=1400,1700",
+                    f"{url}/dispatch/incidents?_facet_size=5",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
         finally:
             server.terminate()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,7 +57,10 @@ INCIDENT_COLUMNS: dict[str, type] = {
 }
 assert tuple(INCIDENT_COLUMNS) == TRACKED_FIELDS
 
-POLL_OUTCOMES = ("new", "unchanged", "not_modified", "error")
+POLL_OUTCOMES = ("new", "unchanged", "not_modified", "partial", "error")
+#: Outcomes of polls that read the whole list (a ``partial`` poll kept rows but may have
+#: missed some; an ``error`` poll wrote nothing).
+COMPLETE_OUTCOMES = ("new", "unchanged", "not_modified")
 
 
 def format_time(moment: datetime) -> str:
@@ -228,7 +231,30 @@ def _migration_2(db: sqlite_utils.Database) -> None:
 
 
 def _migration_3(db: sqlite_utils.Database) -> None:
-    """Reserved: feed state (watermarks) and multi-request polls (feed families)."""
+    """Feed state (watermarks), completed day logs, and what kind of poll each poll was."""
+    db.execute(
+        """CREATE TABLE feed_state (
+  feed TEXT NOT NULL REFERENCES feeds(slug),
+  key TEXT NOT NULL,
+  value TEXT,
+  poll_id INTEGER,
+  updated_at TEXT,
+  PRIMARY KEY (feed, key)
+)"""
+    )
+    db.execute(
+        """CREATE TABLE day_logs (
+  feed TEXT NOT NULL REFERENCES feeds(slug),
+  day TEXT NOT NULL,
+  completed_at TEXT,
+  poll_id INTEGER,
+  PRIMARY KEY (feed, day)
+)"""
+    )
+    # NULL: a live poll by the daemon; else 'ingest', 'backfill', 'import', 'reparse'.
+    db.execute("ALTER TABLE polls ADD COLUMN kind TEXT")
+    # How many HTTP requests the poll made (paged queries make several).
+    db.execute("ALTER TABLE polls ADD COLUMN requests INTEGER")
 
 
 def _migration_4(db: sqlite_utils.Database) -> None:
@@ -326,7 +352,7 @@ _INSERT_VERSION = _insert_sql(
 _POLL_COLUMNS = (
     "feed", "started_at", "observed_at", "duration_ms", "outcome", "http_status", "bytes",
     "sha256", "etag", "last_modified", "incidents", "new", "changed", "gone", "returned",
-    "error_kind", "error", "source",
+    "error_kind", "error", "source", "kind", "requests",
 )  # fmt: skip
 _INSERT_POLL = _insert_sql("polls", _POLL_COLUMNS)
 _POLL_COUNTS = {"new": 0, "changed": 0, "gone": 0, "returned": 0}
@@ -340,6 +366,22 @@ def _insert_poll(conn: sqlite3.Connection, **values: Any) -> int:
 
 
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
+
+
+def _store_state(
+    conn: sqlite3.Connection,
+    feed: str,
+    state: Mapping[str, str],
+    poll_id: int | None,
+    updated_at: str,
+) -> None:
+    """Upsert ``state`` into ``feed_state`` (inside the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO feed_state (feed, key, value, poll_id, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(feed, key) DO UPDATE SET value = excluded.value, "
+        "poll_id = excluded.poll_id, updated_at = excluded.updated_at",
+        [(feed, key, value, poll_id, updated_at) for key, value in state.items()],
+    )
 
 
 def _row_values(incident: Incident) -> tuple[Any, ...]:
@@ -468,6 +510,40 @@ class Archive:
 
             ensure_zone_offsets(conn, [feed.timezone])
 
+    # -- feed state (watermarks) and day logs
+
+    def feed_state(self, feed: str) -> dict[str, str]:
+        """The feed's stored state (``feed_state`` rows as ``{key: value}``)."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT key, value FROM feed_state WHERE feed = ?", [feed]
+            ).fetchall()
+        return {key: value for key, value in rows}
+
+    def set_feed_state(self, feed: str, state: Mapping[str, str]) -> None:
+        """Store state outside a poll (e.g. a user resetting a watermark)."""
+        with self.transaction() as conn:
+            _store_state(conn, feed, state, None, utc_now())
+
+    def complete_day(self, feed: str, day: str, poll_id: int | None = None) -> None:
+        """Record that the day log ``day`` (local date, ``YYYY-MM-DD``) of ``feed`` has been
+        archived completely (all its incidents closed, or its follow-up time ran out)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO day_logs (feed, day, completed_at, poll_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(feed, day) DO UPDATE SET completed_at = excluded.completed_at, "
+                "poll_id = excluded.poll_id",
+                [feed, day, utc_now(), poll_id],
+            )
+
+    def completed_days(self, feed: str) -> set[str]:
+        """Local dates (``YYYY-MM-DD``) whose day log ``feed`` has archived completely."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT day FROM day_logs WHERE feed = ? AND completed_at IS NOT NULL", [feed]
+            ).fetchall()
+        return {row[0] for row in rows}
+
     # -- what the fetcher needs from the last polls
 
     def last_parsed(self, feed: str) -> dict[str, Any] | None:
@@ -499,13 +575,15 @@ class Archive:
         nbytes: int | None = None,
         sha256: str | None = None,
         source: str | None = None,
+        kind: str | None = None,
+        requests: int | None = None,
     ) -> PollSummary:
         """Record a failed poll. No incident row is touched."""
         with self.transaction() as conn:
             poll_id = _insert_poll(
                 conn, feed=feed, started_at=started_at or utc_now(), duration_ms=duration_ms,
                 outcome="error", http_status=http_status, bytes=nbytes, sha256=sha256,
-                error_kind=error_kind, error=error, source=source,
+                error_kind=error_kind, error=error, source=source, kind=kind, requests=requests,
             )  # fmt: skip
         return PollSummary(poll_id, feed, "error", error_kind=error_kind, error=error)
 
@@ -523,14 +601,18 @@ class Archive:
         etag: str | None = None,
         last_modified: str | None = None,
         source: str | None = None,
+        kind: str | None = None,
+        requests: int | None = None,
     ) -> PollSummary:
-        """Record a poll whose body is known to be unchanged (304, or same SHA-256)."""
+        """Record a poll whose body is known to be unchanged (304, or same SHA-256, or the
+        source's own "nothing changed since the watermark")."""
         assert outcome in ("unchanged", "not_modified")
         with self.transaction() as conn:
             poll_id = _insert_poll(
                 conn, feed=feed, started_at=started_at or utc_now(), observed_at=observed_at,
                 duration_ms=duration_ms, outcome=outcome, http_status=http_status, bytes=nbytes,
                 sha256=sha256, etag=etag, last_modified=last_modified, source=source,
+                kind=kind, requests=requests,
             )  # fmt: skip
         return PollSummary(poll_id, feed, outcome)
 
@@ -549,14 +631,28 @@ class Archive:
         etag: str | None = None,
         last_modified: str | None = None,
         source: str | None = None,
+        complete: bool = True,
+        reason: str | None = None,
+        state: Mapping[str, str] | None = None,
+        kind: str | None = None,
+        requests: int | None = None,
     ) -> PollSummary:
-        """Archive one parsed page in one transaction.
+        """Archive one parsed poll (one page, or every page of a paged query) in one
+        transaction.
 
         New incidents are inserted (version 1); an incident whose tracked fields differ from
         the stored ones gets a new version listing the changed columns; an unchanged one only
         has ``last_seen_at`` moved. For a ``snapshot`` feed, listed incidents missing from
-        this page are marked gone, and gone incidents that are listed again come back.
+        this poll are marked gone, and gone incidents that are listed again come back.
+
+        ``complete=False`` records the poll as ``partial`` (``error_kind`` ``incomplete``,
+        ``error`` the ``reason``): its rows are kept, nothing is marked gone and ``state`` is
+        not stored. Otherwise ``state`` (e.g. ``{"watermark": ...}``) is written to
+        ``feed_state`` in the same transaction as the rows it covers.
         """
+        if not complete:
+            snapshot = False
+            state = None
         by_id: dict[str, Incident] = {}
         for incident in incidents:  # the normalizer merges, but never trust a caller twice
             by_id[incident.incident_id] = incident
@@ -603,12 +699,18 @@ class Archive:
                     versions.append(
                         (feed, incident_id, version, '["gone_at"]', old_values, observed_at)
                     )
+            outcome = "new" if complete else "partial"
             poll_id = _insert_poll(
                 conn, feed=feed, started_at=started_at or observed_at, observed_at=observed_at,
-                duration_ms=duration_ms, outcome="new", http_status=http_status, bytes=nbytes,
+                duration_ms=duration_ms, outcome=outcome, http_status=http_status, bytes=nbytes,
                 sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(by_id),
                 new=new, changed=changed, gone=gone, returned=returned, source=source,
+                kind=kind, requests=requests,
+                error_kind=None if complete else "incomplete",
+                error=None if complete else (reason or "the list may be incomplete"),
             )  # fmt: skip
+            if state:
+                _store_state(conn, feed, state, poll_id, observed_at)
             if inserts:
                 conn.executemany(_INSERT_INCIDENT, inserts)
             if updates:
@@ -629,7 +731,18 @@ class Archive:
                         for f, i, v, ch, vals, g in versions
                     ),
                 )
-        return PollSummary(poll_id, feed, "new", len(by_id), new, changed, gone, returned)
+        return PollSummary(
+            poll_id,
+            feed,
+            outcome,
+            len(by_id),
+            new,
+            changed,
+            gone,
+            returned,
+            error_kind=None if complete else "incomplete",
+            error=None if complete else (reason or "the list may be incomplete"),
+        )
 
     def _load_state(
         self,

@@ -18,7 +18,7 @@ Every error names the offending key and, where the YAML parser knows it, the lin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,9 @@ class Feed:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
+    #: Scraper or adapter options from config.yaml (a Socrata dataset, a field mapping...),
+    #: over the scraper's own ``options``; scrapers read them in ``plan`` via the context.
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def zone(self) -> str:

@@ -48,7 +48,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .archive import Archive, PollSummary, utc_now
 from .config import Config, Feed
 from .errors import DispatchwatchError, FetchError
-from .pipeline import process_page
+from .pipeline import run_poll
+from .scraper import Request
 from .status import failure_streaks, format_time, human_duration, parse_time
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class PollFetcher(Protocol):
         etag: str | None = None,
         last_modified: str | None = None,
         deadline: float | None = None,
+        request: Request | None = None,
     ) -> FetchResult: ...
 
     def close(self) -> None: ...
@@ -319,25 +321,40 @@ class Daemon:
         http_status: int | None = None
         retry_after: float | None = None
         record_error = partial(self._record_error, feed, started_at, elapsed_ms)
-        try:
+        deadline = clock + poll_deadline(feed)
+        failures: list[FetchError] = []
+        statuses: list[int] = []
+
+        def fetch(request: Request, etag: str | None, last_modified: str | None) -> FetchResult:
             try:
-                last = self._use_archive(lambda: self.archive.last_parsed(feed.slug)) or {}
                 result = self.fetcher.fetch(
-                    feed,
-                    etag=last.get("etag"),
-                    last_modified=last.get("last_modified"),
-                    deadline=clock + poll_deadline(feed),
-                )
+                    feed, request=request, etag=etag, last_modified=last_modified,
+                    deadline=deadline,
+                )  # fmt: skip
             except FetchError as exc:
+                failures.append(exc)
+                raise
+            statuses.append(result.status)
+            return result
+
+        try:
+            # Planning, fetching and parsing happen outside the archive; only the reads of
+            # the feed's last poll and state and the one write go through _use_archive.
+            summary = run_poll(
+                cast("Archive", _GuardedArchive(self.archive, self._use_archive)),
+                feed,
+                fetch,
+                started_at=started_at,
+            )
+            if statuses:
+                http_status = statuses[0]
+            if summary.outcome == "error" and failures:
+                exc = failures[-1]
                 http_status = exc.status
                 # The fetcher gave up on a 429/503; its last attempt knows the Retry-After.
                 retry_after = getattr(exc, "retry_after", None) or getattr(
                     exc.__cause__, "retry_after", None
                 )
-                summary = record_error(exc.kind, str(exc), http_status=exc.status)
-            else:
-                http_status = result.status
-                summary = self._archive_result(feed, result, last, started_at, elapsed_ms)
         except _Abandoned:
             log.info("%s: poll abandoned, the daemon is stopping", feed.slug)
             return None
@@ -401,53 +418,6 @@ class Daemon:
                 duration_ms=elapsed_ms(),
                 source=feed.url,
             )
-        )
-
-    def _archive_result(
-        self,
-        feed: Feed,
-        result: FetchResult,
-        last: dict[str, Any],
-        started_at: str,
-        elapsed_ms: Callable[[], float],
-    ) -> PollSummary:
-        """Record a fetched page. Only the writes go through :meth:`_use_archive`: parsing
-        happens outside it, so :meth:`stop` never waits for a parse."""
-        fetched_at = utc_now()
-        if result.not_modified:
-            # A 304 carries the validators of the page we already have: keep them (and its
-            # SHA-256) so the next poll is conditional too.
-            return self._use_archive(
-                partial(
-                    self.archive.record_unchanged,
-                    feed.slug,
-                    outcome="not_modified",
-                    started_at=started_at,
-                    observed_at=fetched_at,
-                    duration_ms=elapsed_ms(),
-                    http_status=result.status,
-                    sha256=last.get("sha256"),
-                    etag=result.etag or last.get("etag"),
-                    last_modified=result.last_modified or last.get("last_modified"),
-                    source=result.url,
-                )
-            )
-        return process_page(
-            cast("Archive", _GuardedArchive(self.archive, self._use_archive)),
-            feed,
-            result.body,
-            url=result.url,
-            headers=result.headers,
-            http_status=result.status,
-            started_at=started_at,
-            fetched_at=fetched_at,
-            fetch_ms=elapsed_ms(),
-            etag=result.etag,
-            last_modified=result.last_modified,
-            source=result.url,
-            # Already read for the conditional GET (None: no page parsed yet), so the archive
-            # is not asked twice per poll.
-            last_sha256=last.get("sha256"),
         )
 
     def _use_archive(self, action: Callable[[], T]) -> T:

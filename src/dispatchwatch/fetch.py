@@ -30,6 +30,7 @@ import tenacity
 
 from .config import Feed
 from .errors import FetchError
+from .scraper import Request
 
 #: Longest Retry-After we honour; a server asking for more is not worth waiting for.
 MAX_RETRY_AFTER = 60.0
@@ -142,8 +143,10 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         deadline: float | None = None,
+        request: Request | None = None,
     ) -> FetchResult:
-        """GET ``feed.url``; raises :class:`FetchError` (see the module doc for its kinds).
+        """GET ``request`` (default: ``feed.url``) with the feed's timeouts and size cap;
+        raises :class:`FetchError` (see the module doc for its kinds).
 
         ``deadline`` is a ``time.monotonic()`` value by which the whole fetch, retries
         included, must be over. Retries also stop within ``INTERVAL_SHARE`` of the feed's
@@ -161,7 +164,7 @@ class Fetcher:
         def attempt() -> FetchResult:
             nonlocal attempts
             attempts += 1
-            result = self._attempt(feed, etag, last_modified, hard_deadline)
+            result = self._attempt(feed, request, etag, last_modified, hard_deadline)
             result.attempts = attempts
             result.elapsed_ms = round((time.monotonic() - started) * 1000, 3)
             return result
@@ -192,10 +195,15 @@ class Fetcher:
         return step / 2 + random.uniform(0, step / 2)
 
     def _attempt(
-        self, feed: Feed, etag: str | None, last_modified: str | None, deadline: float
+        self,
+        feed: Feed,
+        request: Request | None,
+        etag: str | None,
+        last_modified: str | None,
+        deadline: float,
     ) -> FetchResult:
-        url = feed.url
-        headers: dict[str, str] = {}
+        url = request.full_url if request is not None else feed.url
+        headers: dict[str, str] = dict(request.headers) if request is not None else {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -211,7 +219,7 @@ class Fetcher:
             try:
                 with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
                     stage = "body"
-                    return self._read(feed, resp, deadline)
+                    return self._read(feed, url, resp, deadline)
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})", "timeout") from exc
             except httpx.RemoteProtocolError as exc:
@@ -227,8 +235,8 @@ class Fetcher:
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # e.g. a bad URL: no retry
                 raise FetchError(f"{url}: {exc}", "connection") from exc
 
-    def _read(self, feed: Feed, resp: httpx.Response, deadline: float) -> FetchResult:
-        url, status = feed.url, resp.status_code
+    def _read(self, feed: Feed, url: str, resp: httpx.Response, deadline: float) -> FetchResult:
+        status = resp.status_code
         headers = dict(resp.headers.items())
         if status == 429:
             raise _Retryable(

@@ -1,6 +1,10 @@
-"""One page through the pipeline: parse -> normalize -> archive.
+"""One poll through the pipeline: plan -> fetch -> parse -> normalize -> archive.
 
-Used by ``dispatchwatch ingest`` (saved pages) and by the daemon (fetched pages) alike, so a
+:func:`run_poll` is a whole poll of a feed (the daemon's and backfill's): the scraper plans its
+requests from the feed's stored state, the engine fetches each (and every ``follow`` request
+a response asks for), the scraper parses each response, and all rows are normalized together
+and archived in one transaction with the state they cover. :func:`process_page` is one saved
+page (``dispatchwatch ingest``). Both write through the same :class:`Archive` methods, so a
 saved page and a live one are archived the same way.
 """
 
@@ -10,16 +14,22 @@ import hashlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .archive import Archive, PollSummary, utc_now
 from .config import Feed
-from .errors import DispatchwatchError, PageError
+from .errors import DispatchwatchError, FetchError, PageError
 from .incident import Incident
 from .normalize import normalize_rows, to_utc
-from .scraper import Page
+from .scraper import Page, ParseResult, PlanContext, RawRow, Request
+
+if TYPE_CHECKING:
+    from .fetch import FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +42,56 @@ class ParsedPage:
     incidents: list[Incident]
     #: The page's own "as of" time in UTC, when it states one.
     as_of: str | None
+    #: False when the page (or poll) may not hold the whole list; ``reason`` says why.
+    complete: bool = True
+    reason: str | None = None
+    #: Requests the page asks for next (the next page of a query).
+    follow: list[Request] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)
+    unchanged: bool = False
 
 
-def parse_page(
-    feed: Feed, body: bytes, *, url: str = "", headers: Mapping[str, str] | None = None
-) -> ParsedPage:
-    """Parse and normalize one page. Raises :class:`PageError` (or its subclass
-    :class:`LayoutError`) when the page is not what the feed's scraper expects."""
+def normalize(
+    feed: Feed, rows: list[RawRow], as_of: object = None
+) -> tuple[list[Incident], str | None]:
+    """Rows of one poll -> merged, normalized incidents, and the "as of" time in UTC."""
     scraper = feed.scraper
-    result = scraper.parse(Page(body, url or feed.url, headers))
     incidents = normalize_rows(
-        result.rows,
+        rows,
         feed=feed.slug,
         timezone=feed.zone,
         city_codes=scraper.city_codes,
         default_city=scraper.default_city,
         precision=feed.precision,
     )
-    as_of = to_utc(result.as_of, feed.zone) if result.as_of is not None else None
-    return ParsedPage(incidents, as_of)
+    utc_as_of = to_utc(as_of, feed.zone) if as_of is not None else None  # type: ignore[arg-type]
+    return incidents, utc_as_of
+
+
+def parse_page(
+    feed: Feed,
+    body: bytes,
+    *,
+    url: str = "",
+    headers: Mapping[str, str] | None = None,
+    request: Request | None = None,
+) -> ParsedPage:
+    """Parse and normalize one page. Raises :class:`PageError` (or its subclass
+    :class:`LayoutError`) when the page is not what the feed's scraper expects.
+
+    A page that asks for more (``follow``: the next page of a paged query) is, on its own,
+    not the whole list: it comes back with ``complete=False``.
+    """
+    result = feed.scraper.parse(Page(body, url or feed.url, headers, request))
+    incidents, as_of = normalize(feed, result.rows, result.as_of)
+    complete, reason = result.complete, result.reason
+    if complete and result.follow:
+        complete = False
+        reason = f"more pages follow ({result.follow[0].describe()}) that were not fetched"
+    return ParsedPage(
+        incidents, as_of, complete, reason, list(result.follow), dict(result.state),
+        result.unchanged,
+    )  # fmt: skip
 
 
 def _error_text(exc: BaseException) -> str:
@@ -134,6 +175,213 @@ def process_page(
         duration_ms=elapsed(),
         etag=etag,
         last_modified=last_modified,
+        complete=parsed.complete,
+        reason=parsed.reason,
+        # A saved page stands alone: the state it proposes is kept only when it is whole.
+        state=parsed.state or None,
+        **common,
+    )
+
+
+#: What :func:`run_poll` needs to fetch one request: ``(request, etag, last_modified)`` ->
+#: a fetched response; raises :class:`FetchError`.
+FetchRequest = Callable[[Request, "str | None", "str | None"], "FetchResult"]
+
+
+def _combined_sha256(digests: list[str]) -> str:
+    """One poll's SHA-256: the body's own for a single response (as before paging existed),
+    else the SHA-256 of the responses' SHA-256s in order."""
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("".join(digests).encode("ascii")).hexdigest()
+
+
+def run_poll(
+    archive: Archive,
+    feed: Feed,
+    fetch: FetchRequest,
+    *,
+    started_at: str | None = None,
+    now: datetime | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    last: Mapping[str, object] | None = None,
+    state: Mapping[str, str] | None = None,
+    mark_gone: bool | None = None,
+) -> PollSummary:
+    """One whole poll of ``feed``: plan, fetch every request (and every ``follow``), parse,
+    normalize, archive. Never raises for a failed fetch or parse: it is recorded.
+
+    - The first request failing (fetch or parse) is an ``error`` poll: nothing is written.
+    - A later request failing, a response that says it is incomplete, or more requests than
+      the scraper's ``max_requests`` make a ``partial`` poll: the rows read so far are kept,
+      nothing is marked gone and no state advances.
+    - A single conditional request answered ``304``, the same bytes as the last parsed poll,
+      or a source that reports no change (``ParseResult.unchanged``) record an unchanged poll.
+    - Otherwise the poll is ``new``; the state the responses propose (the watermark) is stored
+      in the same transaction as the rows.
+
+    ``last``/``state`` are what the caller already read from the archive (the daemon), else
+    they are read here. ``since``/``until`` (aware UTC) make a backfill of that range
+    (``kind="backfill"``: nothing is marked gone). ``mark_gone`` overrides the scraper's
+    ``snapshot`` flag. Raises only :class:`_Abandoned`-style errors of the archive itself.
+    """
+    clock = time.perf_counter()
+    started_at = started_at or utc_now()
+    now = now or datetime.now(UTC)
+    scraper = feed.scraper
+    if last is None:
+        last = archive.last_parsed(feed.slug) or {}
+    if state is None:
+        state = archive.feed_state(feed.slug)
+    context = PlanContext(
+        feed=feed.slug, url=feed.url, zone=feed.zone, now=now, state=dict(state),
+        options={**scraper.options, **feed.options}, since=since, until=until,
+    )  # fmt: skip
+    snapshot = scraper.snapshot if mark_gone is None else mark_gone
+    if kind == "backfill" or context.backfill:
+        snapshot = False
+
+    def elapsed() -> float:
+        return round((time.perf_counter() - clock) * 1000, 3)
+
+    try:
+        queue = deque(scraper.requests(context))
+    except Exception as exc:  # a plan that cannot be made (bad options, a plugin bug)
+        kind_ = exc.kind if isinstance(exc, DispatchwatchError) else "plan_error"
+        return archive.record_error(
+            feed.slug, error_kind=kind_, error=_error_text(exc), started_at=started_at,
+            duration_ms=elapsed(), source=feed.url, kind=kind,
+        )  # fmt: skip
+    single = len(queue) == 1
+    rows: list[RawRow] = []
+    new_state: dict[str, str] = {}
+    digests: list[str] = []
+    nbytes = 0
+    made = 0
+    complete, reason = True, None
+    as_of: object = None
+    unchanged = False
+    first: FetchResult | None = None
+    http_status: int | None = None
+    while queue:
+        request = queue.popleft()
+        if made >= scraper.max_requests:
+            complete = False
+            reason = f"stopped after {made} requests (max_requests); more pages follow"
+            break
+        made += 1
+        conditional = single and request.conditional and made == 1
+        try:
+            result = fetch(
+                request,
+                last.get("etag") if conditional else None,  # type: ignore[arg-type]
+                last.get("last_modified") if conditional else None,  # type: ignore[arg-type]
+            )
+        except FetchError as exc:
+            if made == 1:
+                return archive.record_error(
+                    feed.slug, error_kind=exc.kind, error=str(exc), started_at=started_at,
+                    duration_ms=elapsed(), http_status=exc.status, source=request.full_url,
+                    kind=kind, requests=made,
+                )  # fmt: skip
+            complete = False
+            reason = f"request {made} ({request.describe()}) failed: {exc.kind}: {exc}"
+            break
+        http_status = result.status if http_status is None else http_status
+        if made == 1:
+            first = result
+        if result.not_modified:
+            if single:
+                return archive.record_unchanged(
+                    feed.slug, outcome="not_modified", started_at=started_at,
+                    observed_at=utc_now(), duration_ms=elapsed(), http_status=result.status,
+                    sha256=last.get("sha256"),  # type: ignore[arg-type]
+                    etag=result.etag or last.get("etag"),  # type: ignore[arg-type]
+                    last_modified=result.last_modified or last.get("last_modified"),  # type: ignore[arg-type]
+                    source=result.url, kind=kind, requests=made,
+                )  # fmt: skip
+            complete, reason = False, f"request {made} ({request.describe()}): HTTP 304"
+            break
+        digest = hashlib.sha256(result.body).hexdigest()
+        digests.append(digest)
+        nbytes += len(result.body)
+        if single and made == 1 and digest == last.get("sha256"):
+            return archive.record_unchanged(
+                feed.slug, started_at=started_at, observed_at=utc_now(),
+                duration_ms=elapsed(), http_status=result.status, nbytes=nbytes,
+                sha256=digest, etag=result.etag, last_modified=result.last_modified,
+                source=result.url, kind=kind, requests=made,
+            )  # fmt: skip
+        try:
+            parsed: ParseResult = scraper.parse(
+                Page(result.body, result.url, result.headers, request)
+            )
+        except Exception as exc:
+            log.debug("parse of %s failed", feed.slug, exc_info=True)
+            error_kind = exc.kind if isinstance(exc, PageError) else "parse_error"
+            if made == 1:
+                return archive.record_error(
+                    feed.slug, error_kind=error_kind, error=_error_text(exc),
+                    started_at=started_at, duration_ms=elapsed(), http_status=result.status,
+                    nbytes=nbytes, sha256=digest, source=result.url, kind=kind, requests=made,
+                )  # fmt: skip
+            complete = False
+            reason = f"request {made} ({request.describe()}): {error_kind}: {_error_text(exc)}"
+            break
+        rows.extend(parsed.rows)
+        new_state.update(parsed.state)
+        if made == 1:
+            as_of = parsed.as_of
+        unchanged = unchanged or parsed.unchanged
+        if not parsed.complete:
+            complete = False
+            reason = parsed.reason or f"request {made} ({request.describe()}) is incomplete"
+            break
+        queue.extend(parsed.follow)
+    sha256 = _combined_sha256(digests) if digests else None
+    source = first.url if first is not None else feed.url
+    common = {
+        "started_at": started_at, "http_status": http_status, "nbytes": nbytes,
+        "sha256": sha256, "source": source, "kind": kind, "requests": made,
+    }  # fmt: skip
+    if complete and unchanged and not rows:
+        return archive.record_unchanged(
+            feed.slug, observed_at=utc_now(), duration_ms=elapsed(), **common
+        )
+    if complete and not single and sha256 is not None and sha256 == last.get("sha256"):
+        return archive.record_unchanged(
+            feed.slug, observed_at=utc_now(), duration_ms=elapsed(), **common
+        )
+    try:
+        incidents, utc_as_of = normalize(feed, rows, as_of)
+    except Exception as exc:
+        error_kind = exc.kind if isinstance(exc, PageError) else "parse_error"
+        return archive.record_error(
+            feed.slug, error_kind=error_kind, error=_error_text(exc),
+            duration_ms=elapsed(), **{k: v for k, v in common.items() if k != "nbytes"},
+        )  # fmt: skip
+    # The page's own "as of" time when it states one, else now.
+    observed_at = utc_as_of or utc_now()
+    if snapshot is False and (kind == "backfill" or context.backfill):
+        # A backfilled page was not seen now: date it by its own latest time, and never let
+        # it move the live feed's state (watermark) backwards.
+        observed_at = utc_as_of or max(
+            (i.received_at for i in incidents if i.received_at), default=observed_at
+        )
+        new_state = {}
+    return archive.record_success(
+        feed.slug,
+        incidents,
+        observed_at=observed_at,
+        snapshot=snapshot,
+        duration_ms=elapsed(),
+        etag=first.etag if first is not None and single else None,
+        last_modified=first.last_modified if first is not None and single else None,
+        complete=complete,
+        reason=reason,
+        state=new_state or None,
         **common,
     )
 

@@ -8,6 +8,16 @@ registers the ``dispatchwatch.scrapers`` entry point) defines a module-level ``s
 ``parse(page)`` receives a :class:`Page` (bytes, headers, URL, and lazily built lxml tree or
 BeautifulSoup) and returns a :class:`ParseResult` of :class:`RawRow` objects. It does no I/O.
 The engine converts times to UTC, reduces addresses to block level and merges rows.
+
+A poll may need more than one request (paged queries, a watermark carried between polls).
+Like Scrapy's spiders, a scraper then *plans* and *parses* while the engine fetches:
+
+- ``plan(context)`` (optional) turns a :class:`PlanContext` (the feed's URL, options, zone,
+  stored state such as a watermark, the time, and a backfill range) into the first
+  :class:`Request` objects of a poll; without it a poll is one GET of the feed's URL.
+- ``parse(page)`` may return, besides rows, ``follow`` requests (the next page), ``state``
+  to store when the poll is complete (a new watermark), and ``complete=False`` with a
+  ``reason`` when the response is not the whole of what it should hold.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 from .errors import LayoutError
 
@@ -30,7 +41,9 @@ __all__ = [
     "LayoutError",
     "Page",
     "ParseResult",
+    "PlanContext",
     "RawRow",
+    "Request",
     "Scraper",
     "cell_text",
     "find_table_by_headers",
@@ -42,6 +55,62 @@ _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 
 
+@dataclass(frozen=True)
+class Request:
+    """One GET that a poll makes; the engine fetches it (politely) and hands the response to
+    the scraper's ``parse`` as a :class:`Page` whose ``request`` is this object.
+
+    ``params`` are query parameters (encoded by the engine); ``headers`` are extra request
+    headers (an app token goes here, never in ``params``: headers are neither logged nor
+    stored); ``meta`` is anything the scraper wants back in ``parse`` (page number, dataset,
+    the watermark the query used). ``conditional`` sends the last poll's ``ETag`` /
+    ``Last-Modified`` validators (single-request feeds only). ``label`` names the request in
+    errors and logs (``"page 3"``).
+    """
+
+    url: str
+    params: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    conditional: bool = False
+    label: str = ""
+
+    @property
+    def full_url(self) -> str:
+        """``url`` with ``params`` appended as a query string."""
+        if not self.params:
+            return self.url
+        joiner = "&" if urlsplit(self.url).query else "?"
+        return f"{self.url}{joiner}{urlencode(self.params)}"
+
+    def describe(self) -> str:
+        return self.label or self.full_url
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a scraper's ``plan`` may base a poll's requests on.
+
+    ``state`` is the feed's stored state (``feed_state`` table: e.g. ``{"watermark":
+    "2024-03-31T18:30:00.000"}``), written only by complete polls. ``now`` is the poll's time
+    (aware, UTC). ``since``/``until`` (aware, UTC) are set for a backfill of a time range, and
+    None for a live poll. ``options`` are the feed's options from config.yaml.
+    """
+
+    feed: str
+    url: str
+    zone: str
+    now: datetime
+    state: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def backfill(self) -> bool:
+        return self.since is not None or self.until is not None
+
+
 class Page:
     """One fetched (or saved) page, as the engine hands it to a scraper.
 
@@ -51,11 +120,22 @@ class Page:
     """
 
     def __init__(
-        self, body: bytes, url: str = "", headers: Mapping[str, str] | None = None
+        self,
+        body: bytes,
+        url: str = "",
+        headers: Mapping[str, str] | None = None,
+        request: Request | None = None,
     ) -> None:
         self.body = body
         self.url = url
         self.headers: Mapping[str, str] = {k.lower(): v for k, v in (headers or {}).items()}
+        #: The request this page answers; None for a saved page read from a file.
+        self.request = request
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """The request's ``meta`` (empty for a saved page)."""
+        return self.request.meta if self.request is not None else {}
 
     @cached_property
     def encoding(self) -> str:
@@ -158,10 +238,27 @@ class ParseResult:
 
     ``as_of`` is local time text or a ``datetime``; the archive uses it as the time of the
     poll, so re-ingesting saved pages always gives the same archive.
+
+    ``complete`` is False when the page is not the whole of what it should hold (it stops
+    before its end marker, a stated count disagrees, the parser gave up early); ``reason``
+    then says why, without quoting row cells. The engine keeps the rows but records the poll
+    as ``partial``: nothing is marked gone and no state advances.
+
+    ``follow`` are further requests this poll must make (the next page of a query); the
+    list is whole only when every followed request was fetched and parsed. ``state`` is
+    feed state to store (``{"watermark": ...}``) once the whole poll completes; later
+    responses of a poll override earlier ones key by key. ``unchanged`` says the source
+    itself reports no change since ``state`` (a cheap probe): the poll is recorded as
+    ``unchanged``.
     """
 
     rows: list[RawRow]
     as_of: str | datetime | None = None
+    complete: bool = True
+    reason: str | None = None
+    follow: list[Request] = field(default_factory=list)
+    state: dict[str, str] = field(default_factory=dict)
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +286,20 @@ class Scraper:
     default_city: str | None = None
     #: Extra URL query templates or other feed-specific settings.
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: The first requests of a poll (see :class:`PlanContext`); None: one GET of the URL.
+    plan: Callable[[PlanContext], Sequence[Request]] | None = None
+    #: Most requests one poll may make (a runaway pager is cut off: the poll is partial).
+    max_requests: int = 1000
+    #: The feed family this scraper is built on (``"socrata"``, ``"arcgis"``), if any.
+    adapter: str = ""
+    #: Bumped by the plugin when its parse output changes (recorded with each poll).
+    version: str = "1"
+
+    def requests(self, context: PlanContext) -> list[Request]:
+        """The first requests of a poll: ``plan(context)`` or one conditional GET."""
+        if self.plan is None:
+            return [Request(context.url, conditional=True)]
+        return list(self.plan(context))
 
 
 # --- helpers shared by the HTML scrapers ------------------------------------------------------
