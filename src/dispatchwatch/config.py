@@ -311,21 +311,49 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             options = {}
         _typed(f"feeds.{slug}", value_node, options, dict, where)
         option_nodes = _mapping(value_node) if isinstance(value_node, yaml.MappingNode) else {}
+        # Keys the engine does not know belong to the feed's adapter (Socrata, ArcGIS), which
+        # validates them itself: a config-only city, or options of a built-in adapter feed.
+        engine_options = {k: v for k, v in options.items() if k in FEED_KEYS}
+        adapter_options = {k: v for k, v in options.items() if k not in FEED_KEYS}
+        adapter = adapter_options.pop("adapter", None)
+        if adapter is None and adapter_options and "scraper" not in options:
+            builtin = _maybe_scraper(slug, plugins_dir)
+            if builtin is not None and builtin.adapter:
+                adapter = builtin.adapter
+        if adapter is None:
+            engine_options = options  # unknown keys are reported as such below
         values = {
             **defaults,
-            **_feed_options(f"feeds.{slug}", options, option_nodes, path, FEED_KEYS),
+            **_feed_options(f"feeds.{slug}", engine_options, option_nodes, path, FEED_KEYS),
         }
         scraper_slug = values.pop("scraper", slug)
-        try:
-            scraper = get_scraper(scraper_slug, plugins_dir)
-        except UnknownFeedError as exc:
-            node = option_nodes.get("scraper", (key_node,))[0]
-            raise ConfigError(f"{_where(node, path)}: feeds.{slug}: {exc}") from None
+        feed_options: dict[str, Any] = {}
+        if adapter is not None and "adapter" in options:
+            scraper = _adapter_scraper(
+                slug, adapter, {**adapter_options, **_engine_view(values)}, option_nodes,
+                key_node, path,
+            )  # fmt: skip
+        else:
+            try:
+                scraper = get_scraper(scraper_slug, plugins_dir)
+            except UnknownFeedError as exc:
+                node = option_nodes.get("scraper", (key_node,))[0]
+                raise ConfigError(f"{_where(node, path)}: feeds.{slug}: {exc}") from None
+            if adapter_options:
+                # Options over a built-in adapter feed (an app token variable, a look-back):
+                # checked by building the scraper they would make, then passed to its plan.
+                _adapter_scraper(
+                    slug, adapter or scraper.adapter,
+                    {**scraper.options, **adapter_options, **_engine_view(values)},
+                    option_nodes, key_node, path,
+                )  # fmt: skip
+                feed_options = adapter_options
         feeds[slug] = Feed(
             slug=slug,
             scraper=scraper,
             url=values.pop("url", scraper.url),
             interval=values.pop("interval", None) or parse_duration(scraper.interval),
+            options=feed_options,
             **values,
         )
     return Config(
@@ -335,6 +363,41 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         plugins_dir=plugins_dir,
         path=path,
     )
+
+
+def _maybe_scraper(slug: str, plugins_dir: Path | None) -> Scraper | None:
+    try:
+        return get_scraper(slug, plugins_dir)
+    except UnknownFeedError:
+        return None
+
+
+def _engine_view(values: dict[str, Any]) -> dict[str, Any]:
+    """The engine options an adapter also needs to build a scraper (its URL, zone...)."""
+    return {k: values[k] for k in ("url", "timezone", "interval") if k in values}
+
+
+def _adapter_scraper(
+    slug: str,
+    adapter: Any,
+    options: dict[str, Any],
+    option_nodes: dict[Any, tuple[yaml.Node, yaml.Node]],
+    key_node: yaml.Node,
+    path: Path | None,
+) -> Scraper:
+    """Build a feed's scraper from its adapter, turning the adapter's complaints into config
+    errors that name the key and its line."""
+    from .sources import build_scraper
+
+    if not isinstance(adapter, str):
+        node = option_nodes.get("adapter", (key_node,))[0]
+        raise ConfigError(f"{_where(node, path)}: feeds.{slug}.adapter must be text")
+    try:
+        return build_scraper(adapter, slug, options)
+    except ConfigError as exc:
+        key = getattr(exc, "key", None)
+        node = option_nodes.get(key, option_nodes.get("adapter", (key_node,)))[0]
+        raise ConfigError(f"{_where(node, path)}: feeds.{slug}: {exc}") from None
 
 
 def _feed_options(

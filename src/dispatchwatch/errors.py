@@ -14,9 +14,14 @@ class DispatchwatchError(Exception):
 
 
 class ConfigError(DispatchwatchError):
-    """config.yaml (or an option) is not valid."""
+    """config.yaml (or an option) is not valid. ``key`` names the offending option when the
+    error comes from an adapter validating a feed's block (config.py then adds its line)."""
 
     kind = "config"
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class UnknownFeedError(DispatchwatchError):
