@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dispatchwatch import exitcodes
 from dispatchwatch.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -256,7 +257,7 @@ def test_a_corrupt_page_changes_no_incident_and_records_the_error(tmp_path: Path
     corrupt.write_bytes(SEQUENCE[1].read_bytes()[:9000] + b"\x00\xff garbage \x8f" * 50)
     error_page = FIXTURES / "milwaukee" / "error_page.html"
     result = run("ingest", "milwaukee-police", str(corrupt), str(error_page), "--db", str(db))
-    assert result.returncode == 1
+    assert result.returncode == exitcodes.POLLS_FAILED
     assert "2 of 2 pages failed" in result.stderr and "Traceback" not in result.stderr
     assert query(db, "SELECT * FROM incidents ORDER BY incident_id") == before
     assert query(db, "SELECT count(*) FROM incident_versions") == [(10,)]

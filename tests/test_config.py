@@ -97,7 +97,7 @@ def test_sizes() -> None:
             "feeds:\n  seattle-fire:\n    interval: soon\n",
             r"line 3.*feeds.seattle-fire.interval: not a duration",
         ),
-        ("feeds:\n  seattle-fire:\n    interval: 1ms\n", r"interval must be at least 100ms"),
+        ("feeds:\n  seattle-fire:\n    interval: 1ms\n", r"interval: must be between 100ms and 7d"),
         (
             "feeds:\n  x:\n    scraper: atlantis-police\n",
             r"line 3.*unknown scraper 'atlantis-police'",

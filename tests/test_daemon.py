@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dispatchwatch import exitcodes
 from dispatchwatch.archive import Archive, utc_now
 from dispatchwatch.config import Config, parse_config
 from dispatchwatch.daemon import Daemon, DaemonSettings, PollReport, backoff_interval
@@ -754,7 +755,7 @@ def test_once_exit_codes_and_status(tmp_path: Path, simulations: Callable[..., S
 
     mke.inject(mke_url, "http500", count=10_000)
     done = run_cli("run", "--once", "--config", str(config), cwd=tmp_path)
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == exitcodes.POLLS_FAILED, done.stderr
     assert "1 of 2 feeds failed" in done.stderr
 
     with check_archive(tmp_path / "dispatch.db") as conn:
@@ -774,7 +775,7 @@ def test_once_exit_codes_and_status(tmp_path: Path, simulations: Callable[..., S
     assert "milwaukee-police" in done.stdout and "http_status" in done.stdout
     # ...unless the threshold says so.
     done = run_cli("status", "--config", str(config), "--stale", "1ms", "--json", cwd=tmp_path)
-    assert done.returncode == 2
+    assert done.returncode == exitcodes.UNHEALTHY
     assert {row["feed"] for row in json.loads(done.stdout) if row["stale"]} == {
         "seattle-fire",
         "milwaukee-police",

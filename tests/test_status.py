@@ -15,10 +15,11 @@ from dispatchwatch.config import parse_config
 from dispatchwatch.incident import Incident
 from dispatchwatch.status import (
     EXIT_OK,
-    EXIT_STALE,
+    EXIT_UNHEALTHY,
     archive_status,
     exit_code,
     failure_streaks,
+    format_table,
     format_time,
     human_duration,
 )
@@ -106,7 +107,7 @@ def test_per_feed_status(db: Path) -> None:
     assert mke.new_incidents_24h == 4
     assert mke.stale_after_seconds == 15 * 60  # max(3 x 5m, 15m)
     assert mke.stale is True
-    assert exit_code(statuses.values()) == EXIT_STALE
+    assert exit_code(statuses.values()) == EXIT_UNHEALTHY
 
 
 def test_threshold_override_and_intervals_from_config(db: Path) -> None:
@@ -127,7 +128,7 @@ def test_a_configured_feed_the_archive_never_saw_is_stale(db: Path) -> None:
     assert other.stale and other.last_poll_at is None and other.polls_24h == 0
 
 
-def test_a_new_feed_gets_its_grace_period(tmp_path: Path) -> None:
+def test_a_feed_that_never_succeeded_is_not_ok(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     config = parse_config(CONFIG.format(db=path), tmp_path / "config.yaml")
     with Archive(path) as archive:
@@ -135,9 +136,12 @@ def test_a_new_feed_gets_its_grace_period(tmp_path: Path) -> None:
         archive.record_error("seattle-fire", error_kind="timeout", error="slow")
     (sea,) = archive_status(path)
     assert sea.last_success_at is None and sea.consecutive_failures == 1
-    assert not sea.stale  # added a moment ago
+    assert not sea.stale  # added a moment ago: not stale yet, but...
+    assert sea.state == "never succeeded" and not sea.healthy  # ...not ok either
+    assert exit_code([sea]) == EXIT_UNHEALTHY
+    assert "NEVER SUCCEEDED" in format_table([sea])[1]
     (later,) = archive_status(path, now=datetime.now(UTC) + timedelta(hours=1))
-    assert later.stale
+    assert later.stale and later.state == "never succeeded"
 
 
 def test_failure_streaks(db: Path) -> None:
@@ -149,7 +153,7 @@ def test_cli_exit_codes_table_and_json(db: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(db.parent)  # no ./config.yaml to pick up
     runner = CliRunner()
     result = runner.invoke(status_command, ["--db", str(db)])
-    assert result.exit_code == EXIT_STALE, result.output
+    assert result.exit_code == EXIT_UNHEALTHY, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:2] == ["feed", "state"]
     mke_line = next(line for line in lines if line.startswith("milwaukee-police"))

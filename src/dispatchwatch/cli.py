@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -11,14 +12,15 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, exitcodes
 from .errors import DispatchwatchError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def clean_errors(function: F) -> F:
-    """Turn expected errors into one clear line and a non-zero exit, never a traceback."""
+    """Turn expected errors into one clear line and exit 1 (:data:`exitcodes.ERROR`), never
+    a traceback. A file the system or SQLite refuses is such an error too."""
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -26,6 +28,11 @@ def clean_errors(function: F) -> F:
             return function(*args, **kwargs)
         except DispatchwatchError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"SQLite: {exc}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -211,8 +218,8 @@ def ingest(
     \b
     dispatchwatch ingest milwaukee-police mke/*.html --db dispatch.db
 
-    Exits non-zero if any page failed to parse (its poll is recorded as an error and it
-    writes no incident).
+    Exits 4 if any page failed to parse (its poll is recorded as an error and it writes no
+    incident), 1 if nothing could be archived (see the README's exit codes).
     """
     from .archive import Archive
     from .pipeline import check_readable, ingest_files
@@ -246,9 +253,11 @@ def ingest(
         f"{unchanged} unchanged pages, {len(errors)} errors"
     )
     if errors:
-        raise click.ClickException(
+        failed = click.ClickException(
             f"{len(errors)} of {len(summaries)} pages failed; first: {errors[0].error}"
         )
+        failed.exit_code = exitcodes.POLLS_FAILED
+        raise failed
 
 
 def _describe(summary: Any) -> str:

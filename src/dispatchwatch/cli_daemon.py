@@ -11,11 +11,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
 from .cli import clean_errors, config_option, db_option, load_optional_config, resolve_db
+from .cli_params import MAX_SPEED, MAX_WORKERS, FiniteFloatRange, duration
+from .config import MAX_INTERVAL, MAX_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT
 from .errors import ConfigError, DispatchwatchError
 
 log = logging.getLogger("dispatchwatch.daemon")
@@ -78,24 +79,13 @@ def exit_leaving_stragglers(code: int) -> None:
     os._exit(code)
 
 
-def _duration(_ctx: click.Context, _param: click.Parameter, value: Any) -> float | None:
-    if value is None:
-        return None
-    from .config import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command()
 @config_option
 @db_option
 @click.option(
     "--once",
     is_flag=True,
-    help="Poll every enabled feed once and exit: 0 if all succeeded, 1 if any failed.",
+    help="Poll every enabled feed once and exit: 0 if all succeeded, 4 if any failed.",
 )
 @click.option(
     "--jsonl",
@@ -104,20 +94,20 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: Any) -> float
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_WORKERS),
     default=None,
     help="Polls running at once (default: one per feed, at most 32).",
 )
 @click.option(
     "--backoff-max",
-    callback=_duration,
+    callback=duration(MIN_INTERVAL, MAX_INTERVAL),
     default=None,
     metavar="DURATION",
     help="Longest interval a failing feed backs off to (default: 16 x its interval, at most 1h).",
 )
 @click.option(
     "--stop-timeout",
-    callback=_duration,
+    callback=duration(MIN_TIMEOUT, MAX_TIMEOUT),
     default="10s",
     metavar="DURATION",
     show_default=True,
@@ -142,7 +132,7 @@ def run(
 
     \b
     dispatchwatch run --config config.yaml
-    dispatchwatch run --once          # for cron: exit 1 if any feed failed
+    dispatchwatch run --once          # for cron: exit 4 if any feed failed
     """
     from .daemon import DaemonSettings, PollReport
     from .daemon import run as run_daemon
@@ -184,7 +174,7 @@ def run(
 @click.option(
     "--stale",
     "stale_after",
-    callback=_duration,
+    callback=duration(maximum=366 * 86400.0),
     default=None,
     metavar="DURATION",
     help="A feed is stale when its last success is older than this "
@@ -198,7 +188,8 @@ def status(
     """Per feed: last success, last error, failures in a row, polls and new incidents in
     the last 24 hours.
 
-    Exits 2 when any feed is stale (so cron or a monitor can alert), 0 otherwise. With a
+    Exits 3 when any checked feed is stale or has never succeeded (so cron or a monitor
+    can alert), 0 when all are healthy, 1 on an error (no archive, bad config). With a
     config (--config, or ./config.yaml) only its enabled feeds are checked.
 
     \b
@@ -223,7 +214,7 @@ def status(
 @click.command()
 @click.option(
     "--duration",
-    callback=_duration,
+    callback=duration(maximum=MAX_INTERVAL),
     default="60s",
     metavar="DURATION",
     show_default=True,
@@ -231,7 +222,7 @@ def status(
 )
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True, max=MAX_SPEED),
     default=60.0,
     show_default=True,
     help="Simulated seconds per real second.",
@@ -252,7 +243,7 @@ def status(
 )
 @click.option(
     "--interval",
-    callback=_duration,
+    callback=duration(MIN_INTERVAL, MAX_INTERVAL),
     default="2s",
     metavar="DURATION",
     show_default=True,

@@ -9,6 +9,7 @@ import threading
 
 import click
 
+from .cli_params import MAX_SPEED, FiniteFloatRange
 from .simulate import FAULTS, Simulation
 
 
@@ -29,7 +30,7 @@ from .simulate import FAULTS, Simulation
 )
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0, max=MAX_SPEED),
     default=1.0,
     show_default=True,
     help="Simulated seconds per real second (60: a minute each second).",

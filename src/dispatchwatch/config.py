@@ -17,9 +17,11 @@ Every error names the offending key and, where the YAML parser knows it, the lin
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +40,13 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 MIN_INTERVAL = 0.1  # seconds; anything faster is a typo, not a feed
+MAX_INTERVAL = 7 * 86400.0  # seconds; a feed polled less than weekly is not live
+MIN_TIMEOUT = 0.001  # seconds
+MAX_TIMEOUT = 3600.0  # seconds; a request that may hang for more than an hour is a typo
+MAX_SIZE = 1024**3  # bytes; a response is held in memory, so 1 GiB at most
+#: The longest duration any option takes (about 100 years): longer ones overflow datetime
+#: arithmetic and timers, and are typos anyway. Options have tighter bounds of their own.
+MAX_DURATION = 100 * 365 * 86400.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.I)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -53,36 +62,77 @@ _SIZE_BYTES = {
 }
 
 
-def parse_duration(value: Any) -> float:
-    """``500ms``, ``30s``, ``2m``, ``1h`` (or a bare number of seconds) -> seconds."""
+def format_duration(seconds: float) -> str:
+    """Seconds as the shortest duration text that reads back the same: ``100ms``, ``7d``."""
+    for unit in ("d", "h", "m", "s"):
+        count = seconds / _UNIT_SECONDS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{seconds * 1000:g}ms"
+
+
+def parse_duration(
+    value: Any, *, minimum: float | None = None, maximum: float = MAX_DURATION
+) -> float:
+    """``500ms``, ``30s``, ``2m``, ``1h``, ``7d`` (or a bare number of seconds) -> seconds.
+
+    Raises :class:`ValueError` unless the result is finite, positive and within
+    [``minimum``, ``maximum``] seconds (``maximum`` defaults to :data:`MAX_DURATION`).
+    """
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf
     else:
         match = _DURATION.match(str(value))
         if not match:
             raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 30s, 2m, 1h)")
         seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+    if math.isnan(seconds):
+        raise ValueError(f"not a duration: {value!r}")
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
+    low = minimum if minimum is not None else 0.0
+    if not low <= seconds <= maximum:
+        if minimum is None:
+            raise ValueError(f"duration must be at most {format_duration(maximum)}, got {value!r}")
+        raise ValueError(
+            f"must be between {format_duration(low)} and {format_duration(maximum)}, got {value!r}"
+        )
     return seconds
 
 
-def parse_size(value: Any) -> int:
-    """``10MB``, ``512k`` or a number of bytes -> bytes."""
+def parse_size(value: Any, *, maximum: int = MAX_SIZE) -> int:
+    """``10MB``, ``512k`` or a number of bytes -> bytes, at least 1 and at most ``maximum``."""
     if isinstance(value, bool):
         raise ValueError(f"not a size: {value!r}")
-    if isinstance(value, int):
-        size = value
+    if isinstance(value, int | float):
+        number = value
     else:
         match = _SIZE.match(str(value))
         if not match:
             raise ValueError(f"not a size: {value!r} (use e.g. 10MB, 512KB)")
-        size = int(float(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()])
+        number = float(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()]
+    if isinstance(number, float) and math.isnan(number):
+        raise ValueError(f"not a size: {value!r}")
+    size = int(number) if number <= maximum else maximum + 1
     if size <= 0:
         raise ValueError(f"size must be positive, got {value!r}")
+    if size > maximum:
+        raise ValueError(f"size must be at most {maximum // 1024**2}MB, got {value!r}")
     return size
+
+
+def scraper_interval(scraper: Scraper) -> float:
+    """A scraper's default interval in seconds; raises :class:`ConfigError` naming the
+    scraper when a plugin declares one out of bounds."""
+    try:
+        return parse_duration(scraper.interval, minimum=MIN_INTERVAL, maximum=MAX_INTERVAL)
+    except ValueError as exc:
+        raise ConfigError(f"scraper {scraper.slug!r}: interval: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -152,9 +202,7 @@ class Config:
 def default_feed(slug: str, plugins_dir: Path | None = None) -> Feed:
     """A feed named after a scraper, with that scraper's defaults (for ``parse``/``ingest``)."""
     scraper = get_scraper(slug, plugins_dir)
-    return Feed(
-        slug=slug, scraper=scraper, url=scraper.url, interval=parse_duration(scraper.interval)
-    )
+    return Feed(slug=slug, scraper=scraper, url=scraper.url, interval=scraper_interval(scraper))
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -221,6 +269,13 @@ FEED_KEYS = {
     "max_bytes",
 }
 DEFAULT_KEYS = FEED_KEYS - {"scraper", "url"}
+#: (least, most) seconds of every duration option, checked at load.
+DURATION_BOUNDS = {
+    "interval": (MIN_INTERVAL, MAX_INTERVAL),
+    "connect_timeout": (MIN_TIMEOUT, MAX_TIMEOUT),
+    "read_timeout": (MIN_TIMEOUT, MAX_TIMEOUT),
+    "timeout": (MIN_TIMEOUT, MAX_TIMEOUT),
+}
 
 
 def load_config(path: str | Path) -> Config:
@@ -230,17 +285,68 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parse_config(text, path)
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, path: Path | None) -> str:
+    """A YAML parser error as one line: where (line and column) and what."""
+    name = str(path) if path else "config"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem and mark is exc.problem_mark:
+            problem = f"{problem} ({exc.context})"
+        where = f"{name}, line {mark.line + 1}, column {mark.column + 1}" if mark else name
+    elif isinstance(exc, yaml.reader.ReaderError):
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        where = f"{name}, line {line}, column {column}"
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"character U+{char:04X} is not allowed"
+    else:
+        where, problem = name, str(exc)
+    return f"{where}: not valid YAML: {' '.join(str(problem).split())}"
+
+
+def _check_duplicate_keys(root: yaml.Node, path: Path | None) -> None:
+    """PyYAML keeps the last of two equal keys silently; a config with both is a mistake."""
+    constructor = yaml.constructor.SafeConstructor()
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias repeats a node
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Node] = {}
+            for key_node, value_node in node.value:
+                stack.append(value_node)
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = constructor.construct_object(key_node)
+                if key in first:
+                    raise ConfigError(
+                        f"{_where(key_node, path)}: duplicate key {key_node.value!r} "
+                        f"(also at line {first[key].start_mark.line + 1}; keep one)"
+                    )
+                first[key] = key_node
 
 
 def parse_config(text: str, path: Path | None = None) -> Config:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _check_duplicate_keys(root, path)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path or 'config'}: not valid YAML: {exc}") from None
+        raise ConfigError(_yaml_error(exc, text, path)) from None
     if root is None:
         raise ConfigError(f"{path or 'config'}: the file is empty (it needs a 'feeds:' mapping)")
-    data = yaml.safe_load(text)
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{_where(root, path)}: the top level must be a mapping")
     nodes = _mapping(root)
@@ -267,6 +373,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     contact = data.get("contact")
     if contact is not None:
         _typed("contact", node_of("contact"), contact, str, _where(node_of("contact"), path))
+        if not re.fullmatch(r"[ -~]*", contact):  # it goes into an HTTP header
+            raise ConfigError(
+                f"{_where(node_of('contact'), path)}: contact must be one line of printable "
+                "ASCII (an e-mail address or URL)"
+            )
     plugins_dir = data.get("plugins_dir")
     if plugins_dir is not None:
         _typed(
@@ -352,7 +463,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             slug=slug,
             scraper=scraper,
             url=values.pop("url", scraper.url),
-            interval=values.pop("interval", None) or parse_duration(scraper.interval),
+            interval=values.pop("interval", None) or scraper_interval(scraper),
             options=feed_options,
             **values,
         )
@@ -421,15 +532,14 @@ def _feed_options(
         if key == "enabled":
             _typed(name, value_node, value, bool, where)
             values["enabled"] = value
-        elif key == "interval":
-            values["interval"] = _converted(name, value, parse_duration, where)
-            if values["interval"] < MIN_INTERVAL:
-                raise ConfigError(f"{where}: {name} must be at least {MIN_INTERVAL * 1000:g}ms")
-        elif key in ("connect_timeout", "read_timeout"):
-            values[key] = _converted(name, value, parse_duration, where)
-        elif key == "timeout":
-            seconds = _converted(name, value, parse_duration, where)
-            values["connect_timeout"] = values["read_timeout"] = seconds
+        elif key in DURATION_BOUNDS:
+            low, high = DURATION_BOUNDS[key]
+            convert = partial(parse_duration, minimum=low, maximum=high)
+            seconds = _converted(name, value, convert, where)
+            if key == "timeout":
+                values["connect_timeout"] = values["read_timeout"] = seconds
+            else:
+                values[key] = seconds
         elif key == "max_bytes":
             values["max_bytes"] = _converted(name, value, parse_size, where)
         elif key == "timezone":

@@ -45,6 +45,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from . import exitcodes
 from .archive import Archive, PollSummary, utc_now
 from .config import Config, Feed
 from .errors import DispatchwatchError, FetchError
@@ -678,7 +679,8 @@ def run(
 ) -> int:
     """Run the daemon for ``config`` until ``stop`` is set (or, with ``once``, poll every
     enabled feed once). Opens and closes the archive and the fetcher. Returns the exit code:
-    0, or with ``once`` 1 when any feed failed (or was not polled)."""
+    0, or with ``once`` :data:`exitcodes.POLLS_FAILED` when any feed failed (or was not
+    polled)."""
     from .fetch import Fetcher
 
     feeds = config.enabled_feeds
@@ -707,7 +709,7 @@ def run(
                 failed = len(feeds) - sum(report.ok for report in reports)
                 if failed:
                     log.warning("%d of %d feeds failed", failed, len(feeds))
-                return 1 if failed else 0
+                return exitcodes.POLLS_FAILED if failed else exitcodes.OK
             log.info("archiving into %s", path)
             daemon.start()
             try:

@@ -59,6 +59,9 @@ def _from_entry_points() -> list[Scraper]:
         except Exception as exc:  # a broken third-party plugin must not break the others
             log.warning("scraper plugin %s could not be loaded: %s", entry.name, exc)
             continue
+        except SystemExit as exc:  # nor one that exits the process while being imported
+            log.warning("scraper plugin %s called sys.exit(%s) while loading", entry.name, exc)
+            continue
         scraper = loaded if isinstance(loaded, Scraper) else _scraper_of(loaded, entry.value)
         if scraper is not None:
             found.append(scraper)
@@ -81,11 +84,21 @@ def _from_folder(folder: Path) -> list[Scraper]:
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
-            raise ConfigError(f"plugin {path} failed to load: {exc}") from exc
+            raise ConfigError(f"plugin {path} failed to load: {_one_line(exc)}") from exc
+        except SystemExit as exc:  # would end dispatchwatch silently, with the plugin's code
+            raise ConfigError(
+                f"plugin {path} called sys.exit({exc.code!r}) while loading "
+                "(a plugin must raise an exception, not exit)"
+            ) from None
         scraper = _scraper_of(module, str(path))
         if scraper is not None:
             found.append(scraper)
     return found
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @cache

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import exitcodes
 from .archive import format_time
 from .errors import DispatchwatchError
 
@@ -24,8 +25,12 @@ from .errors import DispatchwatchError
 STALE_INTERVALS = 3
 STALE_MINIMUM = 15 * 60.0
 
-EXIT_OK = 0
-EXIT_STALE = 2
+EXIT_OK = exitcodes.OK
+#: Some checked feed is stale or has never succeeded (not 2: that is click's usage error).
+EXIT_UNHEALTHY = exitcodes.UNHEALTHY
+
+#: :attr:`FeedStatus.state` values; the first two are healthy.
+OK, NOT_CONFIGURED, STALE, NEVER_SUCCEEDED = "ok", "not configured", "stale", "never succeeded"
 
 _OK_OUTCOMES = ("new", "unchanged", "not_modified")
 
@@ -58,6 +63,13 @@ class FeedStatus:
     #: Seconds since the last success (or since the feed was added, if it never succeeded).
     silent_for_seconds: float | None
     stale: bool
+    #: ``ok``, ``stale``, ``never succeeded`` (no successful poll at all, whatever its age:
+    #: nothing of the feed is archived) or ``not configured`` (in the archive, not checked).
+    state: str = OK
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in (OK, NOT_CONFIGURED)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +170,12 @@ def feed_status(
         reference = parse_time(last_ok) or parse_time(added_at)
         silent = (now - reference).total_seconds() if reference else None
         stale = configured and (silent is None or silent > threshold)
+        if not configured:
+            state = NOT_CONFIGURED
+        elif last_ok is None:
+            state = NEVER_SUCCEEDED
+        else:
+            state = STALE if stale else OK
         statuses.append(
             FeedStatus(
                 feed=slug,
@@ -177,6 +195,7 @@ def feed_status(
                 stale_after_seconds=threshold,
                 silent_for_seconds=round(silent, 3) if silent is not None else None,
                 stale=stale,
+                state=state,
             )
         )
     return statuses
@@ -207,8 +226,9 @@ def archive_status(
 
 
 def exit_code(statuses: Iterable[FeedStatus]) -> int:
-    """:data:`EXIT_STALE` when any checked feed is stale, else :data:`EXIT_OK`."""
-    return EXIT_STALE if any(s.stale for s in statuses) else EXIT_OK
+    """:data:`EXIT_UNHEALTHY` when any checked feed is stale or never succeeded, else
+    :data:`EXIT_OK`."""
+    return EXIT_OK if all(s.healthy for s in statuses) else EXIT_UNHEALTHY
 
 
 def human_duration(seconds: float | None) -> str:
@@ -243,15 +263,15 @@ def format_table(statuses: list[FeedStatus]) -> list[str]:
     ]
     rows = [headers]
     for s in statuses:
-        if not s.configured:
-            state = "not configured"
-        elif s.stale:
+        if s.state == NEVER_SUCCEEDED:
+            state = "NEVER SUCCEEDED"
+        elif s.state == STALE:
             state = (
                 f"STALE ({human_duration(s.silent_for_seconds)} > "
                 f"{human_duration(s.stale_after_seconds)})"
             )
         else:
-            state = "ok"
+            state = s.state
         success = (
             f"{s.last_success_at} ({human_duration(s.silent_for_seconds)} ago)"
             if s.last_success_at

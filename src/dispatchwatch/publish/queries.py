@@ -104,13 +104,14 @@ ORDER BY version
         "title": "Feed health",
         "description": "Per feed: the last successful poll, the last error, failures in a "
         "row since the last success, and polls in the last 24 hours. 'stale' means no "
-        "success for three poll intervals (at least 15 minutes), as `dispatchwatch status`.",
+        "success for three poll intervals (at least 15 minutes), 'never succeeded' that "
+        "nothing of the feed was ever archived, as `dispatchwatch status`.",
         "sql": f"""
 SELECT feed, name,
   CASE
+    WHEN last_success IS NULL THEN 'never succeeded'
     WHEN consecutive_failures > 0 THEN 'failing'
-    WHEN last_success IS NULL
-      OR last_success < strftime('%Y-%m-%dT%H:%M:%SZ', 'now',
+    WHEN last_success < strftime('%Y-%m-%dT%H:%M:%SZ', 'now',
                                  '-' || max({STALE_INTERVALS} * interval_seconds,
                                             {STALE_MINIMUM:g}) || ' seconds')
       THEN 'stale'

@@ -1,0 +1,285 @@
+"""Never a traceback, never someone else's file (issue 8, items 7, 8, 9 and 12).
+
+Bad values are config or usage errors with one line; exit codes mean one thing each. Every
+test runs the installed command (or the library) on real files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dispatchwatch import exitcodes
+from dispatchwatch.archive import Archive, utc_now
+from dispatchwatch.cli import cli
+from dispatchwatch.config import parse_config, parse_duration, parse_size
+from dispatchwatch.errors import ConfigError
+
+
+def dispatchwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    command = shutil.which("dispatchwatch", path=str(Path(sys.executable).parent))
+    assert command, "the dispatchwatch console script is not installed next to this Python"
+    return subprocess.run([command, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], code: int = exitcodes.ERROR) -> str:
+    """The single stderr line of a clean failure with exit ``code``."""
+    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+# --- 9. bad values are config errors ---------------------------------------------------------
+
+#: The values that crashed ``run`` with a traceback, as written in config.yaml.
+CRASHING_INTERVALS = ["1.0e+308", ".inf", ".nan", "100000000000d", "99999999999999999999"]
+
+
+@pytest.mark.parametrize("value", CRASHING_INTERVALS)
+def test_an_interval_out_of_bounds_is_a_config_error(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"feeds:\n  seattle-fire:\n    url: http://127.0.0.1:9/\n    interval: {value}\n"
+    )
+    line = one_line_error(dispatchwatch("run", "--once", "--config", str(config), cwd=tmp_path))
+    assert f"{config}, line 4: feeds.seattle-fire.interval:" in line
+    assert not (tmp_path / "dispatch.db").exists()  # refused before anything was opened
+
+
+def test_a_nan_timeout_is_refused_at_load_not_at_every_poll(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "feeds:\n  seattle-fire:\n    url: http://127.0.0.1:9/\n    connect_timeout: .nan\n"
+    )
+    line = one_line_error(dispatchwatch("run", "--once", "--config", str(config), cwd=tmp_path))
+    assert "line 4: feeds.seattle-fire.connect_timeout: not a duration: nan" in line
+    assert not (tmp_path / "dispatch.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("interval", "50ms", "must be between 100ms and 7d, got '50ms'"),
+        ("interval", "8d", "must be between 100ms and 7d"),
+        ("interval", "-.inf", "must be positive"),
+        ("interval", "0", "must be positive"),
+        ("read_timeout", ".inf", "must be between 1ms and 1h"),
+        ("read_timeout", "2h", "must be between 1ms and 1h"),
+        ("connect_timeout", "1.0e-9", "must be between 1ms and 1h"),
+        ("timeout", ".nan", "not a duration"),
+        ("max_bytes", "2GB", "size must be at most 1024MB"),
+        ("max_bytes", "99999999999999999999", "size must be at most"),
+        ("max_bytes", "1.0e+308", "size must be at most"),
+        ("max_bytes", ".inf", "size must be at most"),
+        ("max_bytes", ".nan", "not a size"),
+        ("max_bytes", "0.5", "size must be positive"),
+        ("max_bytes", "0", "size must be positive"),
+    ],
+)
+def test_every_duration_and_size_is_bounded(option: str, value: str, message: str) -> None:
+    text = f"feeds:\n  seattle-fire:\n    {option}: {value}\n"
+    with pytest.raises(ConfigError, match=rf"line 3: feeds\.seattle-fire\.{option}: .*{message}"):
+        parse_config(text, Path("config.yaml"))
+    # ... and the same under defaults:
+    with pytest.raises(ConfigError, match=rf"line 2: defaults\.{option}: .*{message}"):
+        parse_config(f"defaults:\n  {option}: {value}\nfeeds: {{}}\n", Path("config.yaml"))
+
+
+def test_values_within_bounds_load() -> None:
+    config = parse_config(
+        "feeds:\n  seattle-fire:\n    interval: 7d\n    timeout: 1h\n    max_bytes: 1GB\n"
+        "  milwaukee-police:\n    interval: 100ms\n    connect_timeout: 1ms\n"
+    )
+    sea, mke = config.feeds["seattle-fire"], config.feeds["milwaukee-police"]
+    assert (sea.interval, sea.connect_timeout, sea.read_timeout) == (7 * 86400, 3600, 3600)
+    assert sea.max_bytes == 1024**3
+    assert (mke.interval, mke.connect_timeout) == (0.1, 0.001)
+
+
+def test_parse_duration_and_size_refuse_what_is_not_finite() -> None:
+    for value in (float("nan"), float("inf"), 10**400, "1" * 400, "100000000000d"):
+        with pytest.raises(ValueError):
+            parse_duration(value)
+    assert parse_duration("36500d") == 36500 * 86400  # the general ceiling is ~100 years
+    for value in (float("nan"), float("inf"), 10**400, "1" * 400 + "GB"):
+        with pytest.raises(ValueError):
+            parse_size(value)
+
+
+def test_duplicate_keys_are_an_error_naming_both_lines() -> None:
+    text = "feeds:\n  seattle-fire:\n    interval: 1m\n    enabled: true\n    interval: 2m\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path("config.yaml"))
+    assert str(caught.value) == (
+        "config.yaml, line 5: duplicate key 'interval' (also at line 3; keep one)"
+    )
+    # A feed configured twice, and a top-level key given twice:
+    twice = (
+        "feeds:\n  seattle-fire: {}\n  milwaukee-police: {}\n  seattle-fire:\n    interval: 1m\n"
+    )
+    with pytest.raises(ConfigError, match=r"line 4: duplicate key 'seattle-fire' \(also at line 2"):
+        parse_config(twice, Path("config.yaml"))
+    with pytest.raises(ConfigError, match=r"line 3: duplicate key 'database' \(also at line 1"):
+        parse_config("database: a.db\nfeeds: {}\ndatabase: b.db\n", Path("config.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("feeds:\n  seattle-fire:\n    interval: 1m\n   enabled: [true\n", "line 4, column 4"),
+        ("feeds: {\n", "line 2, column 1"),
+        ("feeds:\n  seattle-fire:\n    url: 'http://x\n", "line 4, column 1"),
+        ("feeds:\n  seattle-fire:\n    interval: 1m\x07\n", "line 3, column 17"),
+        (
+            "feeds:\n  seattle-fire:\n    interval: !!python/name:os.system 1m\n",
+            "line 3, column 15",
+        ),
+    ],
+)
+def test_broken_yaml_is_one_line_with_line_and_column(text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path("config.yaml"))
+    message = str(caught.value)
+    assert message.startswith(f"config.yaml, {where}: not valid YAML: "), message
+    assert "\n" not in message
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(b"feeds:\n  seattle-fire:\n    url: http://127.0.0.1/\xff\n")
+    line = one_line_error(dispatchwatch("feeds", "--config", str(config), cwd=tmp_path))
+    assert "not UTF-8 text" in line
+
+
+def test_a_contact_that_cannot_be_an_http_header_is_a_config_error() -> None:
+    for contact in ('"ops@example.org\\nX-Evil: 1"', "opérations@example.org"):
+        with pytest.raises(ConfigError, match="line 1: contact must be one line of printable"):
+            parse_config(f"contact: {contact}\nfeeds: {{}}\n", Path("config.yaml"))
+
+
+def test_a_plugin_that_exits_at_import_is_a_clear_error(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "quitter.py").write_text("import sys\nsys.exit(3)\n")
+    line = one_line_error(dispatchwatch("feeds", "--plugins-dir", str(plugins), cwd=tmp_path))
+    assert f"plugin {plugins / 'quitter.py'} called sys.exit(3) while loading" in line
+    config = tmp_path / "config.yaml"
+    config.write_text(f"plugins_dir: {plugins}\nfeeds:\n  seattle-fire: {{}}\n")
+    line = one_line_error(dispatchwatch("run", "--once", "--config", str(config), cwd=tmp_path))
+    assert "called sys.exit(3)" in line
+
+
+def test_a_plugin_declaring_an_impossible_interval_is_named(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "eager.py").write_text(
+        "from dispatchwatch.scraper import Scraper\n"
+        "scraper = Scraper(slug='eager', name='Eager', agency='A', city='C',\n"
+        "    url='http://127.0.0.1:9/', timezone='UTC', interval='.nan',\n"
+        "    parse=lambda page: [])\n"
+    )
+    line = one_line_error(
+        dispatchwatch("parse", "eager", "-", "--plugins-dir", str(plugins), cwd=tmp_path)
+    )
+    assert "scraper 'eager': interval: not a duration" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["run", "--workers", "0"], "--workers"),
+        (["run", "--workers", "100000"], "--workers"),
+        (["run", "--stop-timeout", "nan"], "--stop-timeout"),
+        (["run", "--stop-timeout", "2h"], "--stop-timeout"),
+        (["run", "--backoff-max", "100000000000d"], "--backoff-max"),
+        (["status", "--stale", ".inf"], "--stale"),
+        (["status", "--stale", "99999999999999999999"], "--stale"),
+        (["demo", "--duration", "1.0e+308"], "--duration"),
+        (["demo", "--interval", "1ms"], "--interval"),
+        (["demo", "--speed", "nan"], "--speed"),
+        (["demo", "--speed", "inf"], "--speed"),
+        (["demo", "--port", "70000"], "--port"),
+        (["simulate", "--speed", "nan"], "--speed"),
+        (["serve", "--port", "-1"], "--port"),
+    ],
+)
+def test_command_line_values_out_of_bounds_are_usage_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], option: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == exitcodes.USAGE, result.output
+    assert isinstance(result.exception, SystemExit)  # not a crash
+    assert f"Invalid value for '{option}'" in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+# --- 12. exit codes mean one thing each ------------------------------------------------------
+
+STATUS_CONFIG = """
+database: {db}
+feeds:
+  seattle-fire:
+    interval: 60s
+    url: http://127.0.0.1:9/seattle
+"""
+
+
+def test_exit_codes_of_status_are_distinct(tmp_path: Path) -> None:
+    db = tmp_path / "dispatch.db"
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(STATUS_CONFIG.format(db=db))
+    config = parse_config(config_path.read_text(), config_path)
+    with Archive(db) as archive:
+        archive.register_feed(config.feeds["seattle-fire"].record())
+        archive.record_error("seattle-fire", error_kind="timeout", error="slow")
+
+    # Registered a moment ago, never succeeded: not ok (it said "ok" before), and not the
+    # usage-error code 2 either.
+    done = dispatchwatch("status", "--db", str(db), cwd=tmp_path)
+    assert done.returncode == exitcodes.UNHEALTHY == 3, done.stdout + done.stderr
+    assert "NEVER SUCCEEDED" in done.stdout.splitlines()[1]
+
+    with Archive(db) as archive:
+        archive.record_success("seattle-fire", [], observed_at=utc_now())
+    done = dispatchwatch("status", "--db", str(db), cwd=tmp_path)
+    assert done.returncode == exitcodes.OK, done.stdout + done.stderr
+    assert done.stdout.splitlines()[1].split()[:2] == ["seattle-fire", "ok"]
+
+    # Stale (a success, but too long ago for the threshold): 3 as well.
+    done = dispatchwatch("status", "--db", str(db), "--stale", "1ms", "--json", cwd=tmp_path)
+    assert done.returncode == exitcodes.UNHEALTHY, done.stdout + done.stderr
+
+    # A configured feed the archive never saw: never succeeded.
+    other = tmp_path / "other.yaml"
+    other.write_text(STATUS_CONFIG.format(db=db).replace("seattle-fire", "milwaukee-police"))
+    done = dispatchwatch("status", "--config", str(other), "--json", cwd=tmp_path)
+    assert done.returncode == exitcodes.UNHEALTHY
+    assert '"state": "never succeeded"' in done.stdout
+
+    # An error is 1, a usage error is 2: never confused with unhealthy.
+    assert dispatchwatch("status", "--db", str(tmp_path / "none.db"), cwd=tmp_path).returncode == 1
+    assert dispatchwatch("status", "--no-such-option", cwd=tmp_path).returncode == 2
+
+
+def test_exit_codes_are_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### Exit codes") :]
+    for code, word in [
+        (exitcodes.OK, "done"),
+        (exitcodes.ERROR, "error"),
+        (exitcodes.USAGE, "usage"),
+        (exitcodes.UNHEALTHY, "unhealthy"),
+        (exitcodes.POLLS_FAILED, "some polls failed"),
+    ]:
+        assert f"| **{code}** | {word}" in table
+    codes = [exitcodes.OK, exitcodes.ERROR, exitcodes.USAGE, exitcodes.UNHEALTHY]
+    assert len({*codes, exitcodes.POLLS_FAILED}) == 5
