@@ -22,6 +22,7 @@ Like Scrapy's spiders, a scraper then *plans* and *parses* while the engine fetc
 
 from __future__ import annotations
 
+import codecs
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,8 +51,7 @@ __all__ = [
     "row_label",
 ]
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
-_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
+_ASCII = bytes(range(128))  # to delete: bytes.translate(None, _ASCII)
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 
 
@@ -111,6 +111,26 @@ class PlanContext:
         return self.since is not None or self.until is not None
 
 
+def _detect_encoding(body: bytes) -> str:
+    """The codec of a page that declares none: ``"utf-8"`` unless the bytes hold no valid
+    UTF-8 multi-byte sequence but do hold bytes above 0x7F, then ``"cp1252"``.
+
+    A UTF-8 page with one stray byte stays UTF-8 (that byte becomes one U+FFFD) instead of
+    turning every accented letter into mojibake; a legacy page with no UTF-8 in it is read as
+    Windows-1252, what such servers send (and the HTML standard's fallback for English).
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("utf-8", errors="replace")
+        stray = text.count("\ufffd")  # one per byte that is no part of a valid character
+        # ASCII bytes decode as themselves, even right after a stray byte: what is left of
+        # the text is the well-formed multi-byte characters.
+        ascii_bytes = len(body) - len(body.translate(None, _ASCII))
+        return "utf-8" if len(text) - ascii_bytes - stray > stray else "cp1252"
+    return "utf-8"
+
+
 class Page:
     """One fetched (or saved) page, as the engine hands it to a scraper.
 
@@ -138,38 +158,29 @@ class Page:
         return self.request.meta if self.request is not None else {}
 
     @cached_property
+    def _decoded(self) -> tuple[str, str]:
+        from w3lib.encoding import html_to_unicode
+
+        # w3lib's order, the HTML standard's: a byte-order mark, then the Content-Type
+        # charset, then a <meta charset> (or XML declaration), then detection. Declared
+        # names are resolved as browsers do (latin-1 -> cp1252, unknown names are skipped);
+        # undecodable bytes become U+FFFD, and a byte-order mark is not part of the text.
+        name, text = html_to_unicode(
+            self.headers.get("content-type"), self.body, auto_detect_fun=_detect_encoding
+        )
+        return codecs.lookup(name).name, text
+
+    @property
     def encoding(self) -> str:
-        """Charset from the Content-Type header, else a ``<meta charset>``, else UTF-8.
+        """The codec the page is read with (Python's name: ``utf-8``, ``cp1252``,
+        ``utf-16-le``...): a byte-order mark, else the Content-Type header's charset, else a
+        ``<meta charset>``, else detected (see :func:`_detect_encoding`)."""
+        return self._decoded[0]
 
-        These feeds usually declare nothing; bytes that are not valid UTF-8 are then read as
-        Windows-1252, which is what such servers actually send.
-        """
-        match = _HEADER_CHARSET.search(self.headers.get("content-type", ""))
-        if match is None:
-            found = _META_CHARSET.search(self.body[:4096])
-            name = found.group(1).decode("ascii") if found else ""
-        else:
-            name = match.group(1)
-        if name:
-            try:
-                "".encode(name)
-                return name
-            except LookupError:
-                pass
-        return "utf-8" if self._utf8_text is not None else "cp1252"
-
-    @cached_property
-    def _utf8_text(self) -> str | None:
-        try:
-            return self.body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-
-    @cached_property
+    @property
     def text(self) -> str:
-        if self.encoding == "utf-8" and self._utf8_text is not None:
-            return self._utf8_text  # decoded once while detecting the encoding
-        return self.body.decode(self.encoding, errors="replace")
+        """The page as text (see :attr:`encoding`); a byte-order mark is not part of it."""
+        return self._decoded[1]
 
     @cached_property
     def tree(self) -> _Element:
@@ -197,9 +208,11 @@ class Page:
     def soup(self) -> BeautifulSoup:
         from bs4 import BeautifulSoup
 
-        return BeautifulSoup(self.body, "lxml", from_encoding=self.encoding)
+        return BeautifulSoup(self.text, "lxml")  # the text, decoded by the rules above
 
     def json(self) -> Any:
+        """The page parsed as JSON, from :attr:`text` (so a byte-order mark or a charset in
+        the header is honoured). Raises :class:`LayoutError` when it is not JSON."""
         import json
 
         try:
