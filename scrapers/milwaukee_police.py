@@ -19,6 +19,8 @@ Quirks of the page (reproduced in ``fixtures/milwaukee/``):
   call can change too. A call can appear on two identical rows: both are returned and the
   engine merges them.
 - A page with the header and no rows is a legitimate empty list.
+- The list is whole only if the page goes on past the table (the legend or the footer): a
+  page cut off mid-table, or one the HTML parser gave up on, keeps its rows but is partial.
 """
 
 from __future__ import annotations
@@ -32,13 +34,17 @@ from dispatchwatch.scraper import (
     RawRow,
     Scraper,
     cell_text,
+    end_reached,
     find_table_by_headers,
+    last_row_is_whole,
     row_label,
 )
 
 URL = "https://itmdapps.milwaukee.gov/MPDCallData/index.jsp?district=All"
 HOMEPAGE = "https://itmdapps.milwaukee.gov/MPDCallData/"
 WHAT = "Milwaukee Police calls page"
+#: What the page shows after the calls table: the legend of place abbreviations, the footer.
+END_MARKERS = "//table/following::dl | //div[@data-role='footer']"
 
 #: Field -> header texts that stand for it (compared lower-cased, whitespace collapsed).
 HEADERS = {
@@ -69,10 +75,16 @@ def parse(page: Page) -> ParseResult:
     width = max(columns.values()) + 1
     i_id, i_received, i_address, i_district, i_type, i_status = (columns[name] for name in HEADERS)
     out: list[RawRow] = []
+    reason = end_reached(page, END_MARKERS, what=WHAT)
+    rows = list(rows)
+    cut = False
     for number, row in enumerate(rows, 1):
         texts = [cell_text(c) for c in row if c.tag in ("td", "th")]
         if not any(texts):
             continue  # spacer or layout row
+        if len(texts) != width and reason is not None and number == len(rows):
+            cut = True
+            break  # the row the page was cut in: the rows before it are whole
         # Errors name the row, never its cells: they are stored and published in polls.error,
         # and a raw cell may hold a full street address.
         if len(texts) != width:
@@ -92,9 +104,11 @@ def parse(page: Page) -> ParseResult:
                 district=texts[i_district] or None,
             )
         )
+    if reason is not None and not cut and out and not last_row_is_whole(page):
+        out.pop()  # the page was cut inside its last row: a cell may be truncated
     updated = _UPDATED.search(page.text)
     as_of = " ".join(updated.group(1).split()) if updated else None
-    return ParseResult(rows=out, as_of=as_of)
+    return ParseResult(rows=out, as_of=as_of, complete=reason is None, reason=reason)
 
 
 scraper = Scraper(

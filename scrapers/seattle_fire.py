@@ -17,8 +17,9 @@ Quirks of the page (reproduced in ``fixtures/seattle/``):
 - Incident numbers are ``F`` + 2-digit year + 7 digits; a few start with ``V``, ``B`` or ``M``.
 - Times are ``M/D/YYYY h:mm:ss AM|PM``, local. The page has no time of its own (its footer
   names only the day), so ``as_of`` is None and the engine uses the fetch time.
-- The footer "Retrieved 267 dispatch messages for 3/31/2024" counts the rows; a different
-  number of parsed rows is a LayoutError (rows lost silently). A page without it is fine.
+- The footer "Retrieved 267 dispatch messages for 3/31/2024" counts the rows and ends the list.
+  A page without it (cut off, or the parser gave up), or whose count differs from the rows
+  parsed, keeps its rows but is partial: the list may be incomplete.
 - A day without dispatches has no table at all, only "Sorry, no records found for 7/3/2016":
   that is an empty result, not an error.
 """
@@ -37,7 +38,9 @@ from dispatchwatch.scraper import (
     RawRow,
     Scraper,
     cell_text,
+    end_reached,
     find_table_by_headers,
+    last_row_is_whole,
     row_label,
 )
 
@@ -67,6 +70,9 @@ STATUSES = frozenset({"active", "closed"})
 
 _NO_RECORDS = re.compile(r"Sorry,\s+no\s+records\s+found\s+for\s+\d{1,2}/\d{1,2}/\d{4}", re.I)
 _RETRIEVED = re.compile(r"Retrieved\s+(\d+)\s+dispatch\s+messages")
+#: The "Retrieved N dispatch messages" footer after the table (in the tree, not just the text:
+#: when the parser stops early the footer is not in the tree).
+END_MARKERS = "//*[contains(text(), 'Retrieved') and contains(text(), 'dispatch messages')]"
 
 
 def day_url(day: date) -> str:
@@ -85,11 +91,17 @@ def parse(page: Page) -> ParseResult:
     width = max(columns.values()) + 1
     i_received, i_id, i_level, i_units, i_address, i_type = (columns[name] for name in HEADERS)
     out: list[RawRow] = []
+    reason = end_reached(page, END_MARKERS, what=WHAT)
+    rows = list(rows)
+    cut = False
     for number, row in enumerate(rows, 1):
         cells = [c for c in row if c.tag in ("td", "th")]
         texts = [cell_text(c) for c in cells]
         if not any(texts):
             continue  # spacer or layout row
+        if len(cells) != width and reason is not None and number == len(rows):
+            cut = True
+            break  # the row the page was cut in: the rows before it are whole
         # Errors name the row, never its cells: they are stored and published in polls.error,
         # and a raw cell may hold a full street address.
         if len(cells) != width:
@@ -110,14 +122,15 @@ def parse(page: Page) -> ParseResult:
                 units=texts[i_units] or None,
             )
         )
-    text = page.text
-    start = text.rfind("Retrieved")  # the footer is at the very end: no need to scan it all
-    footer = _RETRIEVED.match(text, start) if start >= 0 else None
-    if footer and int(footer.group(1)) != len(out):
-        raise LayoutError(
-            f"{WHAT}: the footer says {footer.group(0)!r} but {len(out)} rows were parsed"
-        )
-    return ParseResult(rows=out)
+    if reason is not None and not cut and out and not last_row_is_whole(page):
+        out.pop()  # the page was cut inside its last row: a cell may be truncated
+    if reason is None:
+        text = page.text
+        start = text.rfind("Retrieved")  # the footer is at the very end: no need to scan it all
+        footer = _RETRIEVED.match(text, start) if start >= 0 else None
+        if footer and int(footer.group(1)) != len(out):
+            reason = f"{WHAT}: the footer says {footer.group(0)!r} but {len(out)} rows were parsed"
+    return ParseResult(rows=out, complete=reason is None, reason=reason)
 
 
 def _status(cells: list[HtmlElement]) -> str | None:

@@ -197,7 +197,10 @@ def test_ingest_the_milwaukee_sequence_counts_every_event(tmp_path: Path) -> Non
         f"{SEQUENCE[3]}: 9 incidents: 2 new, 2 changed, 3 gone, 0 returned",
         f"{SEQUENCE[4]}: 11 incidents: 1 new, 2 changed, 0 gone, 1 returned",
     ]
-    assert lines[-1].endswith("15 new, 6 changed, 5 gone, 1 returned; 0 unchanged pages, 0 errors")
+    assert lines[-1].endswith(
+        "15 new, 6 changed, 5 gone, 1 returned; 0 unchanged pages, 0 partial, "
+        "0 already archived, 0 errors"
+    )
     assert query(db, "SELECT count(*) FROM incidents") == [(15,)]
     # A version per new incident (15), per change (6), per departure (5) and per return (1).
     assert query(db, "SELECT count(*) FROM incident_versions") == [(27,)]
@@ -229,10 +232,13 @@ def test_ingesting_the_same_page_twice_adds_nothing_the_second_time(tmp_path: Pa
     versions = query(db, "SELECT count(*) FROM incident_versions")
     result = run("ingest", "seattle-fire", page, "--db", str(db))
     assert result.returncode == 0, result.stderr
-    assert "0 new, 0 changed, 0 gone, 0 returned; 1 unchanged pages" in result.stdout
+    assert (
+        "0 new, 0 changed, 0 gone, 0 returned; 0 unchanged pages, 0 partial, 1 already archived"
+        in result.stdout
+    )
     assert query(db, "SELECT * FROM incidents ORDER BY incident_id") == before
     assert query(db, "SELECT count(*) FROM incident_versions") == versions == [(19,)]
-    assert query(db, "SELECT outcome FROM polls ORDER BY id") == [("new",), ("unchanged",)]
+    assert query(db, "SELECT outcome FROM polls ORDER BY id") == [("new",)]
 
 
 def test_reingesting_saved_pages_gives_the_same_archive(tmp_path: Path) -> None:
@@ -249,24 +255,39 @@ def test_reingesting_saved_pages_gives_the_same_archive(tmp_path: Path) -> None:
     assert archives[0] == archives[1]
 
 
-def test_a_corrupt_page_changes_no_incident_and_records_the_error(tmp_path: Path) -> None:
+def test_a_corrupt_page_keeps_only_whole_rows_and_a_layout_change_writes_nothing(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "dispatch.db"
     assert run("ingest", "milwaukee-police", str(SEQUENCE[0]), "--db", str(db)).returncode == 0
-    before = query(db, "SELECT * FROM incidents ORDER BY incident_id")
     corrupt = tmp_path / "corrupt.html"
+    # Cut inside a row, then garbage: the rows before the cut are real, the cut one is not.
     corrupt.write_bytes(SEQUENCE[1].read_bytes()[:9000] + b"\x00\xff garbage \x8f" * 50)
     error_page = FIXTURES / "milwaukee" / "error_page.html"
     result = run("ingest", "milwaukee-police", str(corrupt), str(error_page), "--db", str(db))
     assert result.returncode == exitcodes.POLLS_FAILED
-    assert "2 of 2 pages failed" in result.stderr and "Traceback" not in result.stderr
-    assert query(db, "SELECT * FROM incidents ORDER BY incident_id") == before
-    assert query(db, "SELECT count(*) FROM incident_versions") == [(10,)]
-    assert query(db, "SELECT outcome, error_kind FROM polls ORDER BY id") == [
-        ("new", None),
-        ("error", "layout_changed"),
-        ("error", "layout_changed"),
+    assert "1 of 2 pages failed" in result.stderr and "Traceback" not in result.stderr
+    assert "partial" in result.stderr
+    assert query(db, "SELECT outcome, error_kind, gone FROM polls ORDER BY id") == [
+        ("new", None, 0),
+        ("partial", "incomplete", 0),
+        ("error", "layout_changed", 0),
     ]
-    # The next good page is archived as usual: the error did not count as "seen".
+    # Every row kept from the corrupt page is exactly the row of the whole page.
+    kept = query(db, "SELECT incident_id, call_type, address, status FROM incidents")
+    whole = {
+        r["incident_id"]: (r["incident_id"], r["call_type"], r["address"], r["status"])
+        for r in map(
+            json.loads, run("parse", "milwaukee-police", str(SEQUENCE[1])).stdout.splitlines()
+        )
+    }
+    corrupt_ids = [
+        json.loads(line)["incident_id"]
+        for line in run("parse", "milwaukee-police", str(corrupt)).stdout.splitlines()
+    ]
+    assert corrupt_ids and all(tuple(whole[i]) in kept for i in corrupt_ids)
+    assert query(db, "SELECT count(*) FROM incidents WHERE gone_at IS NOT NULL") == [(0,)]
+    # The next good page is archived as usual: the partial poll did not count as "seen".
     assert run("ingest", "milwaukee-police", str(SEQUENCE[1]), "--db", str(db)).returncode == 0
     assert query(db, "SELECT count(*) FROM incidents") == [(12,)]
 

@@ -100,11 +100,13 @@ def check_archive(db: Path) -> Iterator[sqlite3.Connection]:
     to the archive for more checks and closes it, whatever happens."""
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        # No version (and so no incident) comes from a poll that is not a successful parse.
+        # No version (and so no incident) comes from a poll that is not a successful parse
+        # (whole, or partial: rows kept, nothing marked gone).
         assert (
             conn.execute(
                 "SELECT count(*) FROM incident_versions v JOIN polls p ON p.id = v.poll_id "
-                "WHERE p.outcome != 'new'"
+                "WHERE p.outcome NOT IN ('new', 'partial') "
+                "OR (p.outcome = 'partial' AND v.changed = '[\"gone_at\"]')"
             ).fetchone()[0]
             == 0
         )

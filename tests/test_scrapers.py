@@ -157,19 +157,25 @@ def test_seattle_redesign_is_a_layout_error_naming_the_missing_headers():
     assert "date/time" in message and "incident #" in message and "location" in message
 
 
-def test_seattle_truncated_page_is_a_layout_error():
-    # The page stops inside the 4th cell of a row: archiving it would record a wrong row.
-    with pytest.raises(
-        LayoutError, match=r"row 15 \(incident F240093377\) has 4 cells, expected 6"
-    ):
-        seattle(fixture("seattle/truncated.html"))
+def test_seattle_page_cut_inside_a_row_keeps_the_whole_rows_and_is_partial():
+    # The page stops inside the 4th cell of row 15: that row is dropped (it is the cut), the
+    # 14 rows before it are real, and the list is marked incomplete.
+    result = seattle(fixture("seattle/truncated.html"))
+    assert len(result.rows) == 14
+    assert not result.complete
+    assert "ends before what follows its list" in (result.reason or "")
 
 
 def test_layout_errors_never_quote_a_rows_cells():
     # Error messages are stored in polls.error and published: a cell may be a full address.
+    text = fixture(SEATTLE_DAY).decode()
+    broken = re.sub(
+        r'(<tr id=row_9 .*?)<td class="closed"[^>]*>[^<]*</td>', r"\1", text, count=1, flags=re.S
+    )
     with pytest.raises(LayoutError) as caught:
-        seattle(fixture("seattle/truncated.html"))
-    assert "Othello" not in str(caught.value) and "4417" not in str(caught.value)
+        seattle(broken)
+    assert "cells, expected 6" in str(caught.value)
+    assert "Ave" not in str(caught.value) and "Aid Response" not in str(caught.value)
     text = fixture("milwaukee/single.html").decode()
     cell = "<td style='border: 1px solid black; border-collapse: collapse;'>NOISE NUISANCE</td>"
     with pytest.raises(LayoutError) as caught:
@@ -182,22 +188,41 @@ def test_seattle_page_cut_between_rows_parses_the_rows_it_has():
     text = fixture(SEATTLE_DAY).decode()
     cut = text[: text.index("<tr id=row_20 ")]
 
-    assert len(seattle(cut).rows) == 14
+    result = seattle(cut)
+    assert len(result.rows) == 14
+    assert not result.complete
 
 
-def test_seattle_footer_count_catches_lost_rows():
+def test_seattle_footer_count_that_disagrees_keeps_the_rows_and_is_partial():
     text = fixture(SEATTLE_DAY).decode()
     lost = re.sub(r"<tr id=row_9 .*?</tr>", "", text, flags=re.S)
 
-    with pytest.raises(LayoutError, match="Retrieved 25 dispatch messages.*24 rows"):
-        seattle(lost)
+    result = seattle(lost)
+    assert len(result.rows) == 24
+    assert not result.complete
+    assert "Retrieved 25 dispatch messages" in (result.reason or "")
+    assert "24 rows" in (result.reason or "")
 
 
-def test_seattle_page_without_footer_is_fine():
+def test_seattle_stated_count_over_few_rows_keeps_them():
+    # "Retrieved 116 dispatch messages" over 5 rows: the 5 real rows are kept, not lost.
+    text = fixture(SEATTLE_DAY).decode()
+    rows = re.findall(r"<tr id=row_\d+ .*?</tr>", text, flags=re.S)
+    few = text
+    for row in rows[5:]:
+        few = few.replace(row, "")
+    few = re.sub(r"Retrieved \d+ dispatch", "Retrieved 116 dispatch", few)
+    result = seattle(few)
+    assert (len(result.rows), result.complete) == (5, False)
+
+
+def test_seattle_page_without_footer_keeps_its_rows_but_is_not_a_whole_list():
     text = fixture(SEATTLE_DAY).decode()
     no_footer = re.sub(r"Retrieved \d+ dispatch messages", "", text)
 
-    assert len(seattle(no_footer).rows) == 25
+    result = seattle(no_footer)
+    assert len(result.rows) == 25
+    assert not result.complete
 
 
 def test_seattle_spacer_rows_are_skipped():

@@ -368,6 +368,19 @@ def _insert_poll(conn: sqlite3.Connection, **values: Any) -> int:
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
 
 
+#: A snapshot poll marks that many listed incidents gone at once without confirmation.
+MASS_GONE_MIN = 5
+#: feed_state key of a mass disappearance waiting for confirmation (its poll's time).
+_HOLD_KEY = "gone_unconfirmed_since"
+
+
+def _load_hold(conn: sqlite3.Connection, feed: str) -> str | None:
+    row = conn.execute(
+        "SELECT value FROM feed_state WHERE feed = ? AND key = ?", [feed, _HOLD_KEY]
+    ).fetchone()
+    return row[0] if row else None
+
+
 def _store_state(
     conn: sqlite3.Connection,
     feed: str,
@@ -549,7 +562,8 @@ class Archive:
     def last_parsed(self, feed: str) -> dict[str, Any] | None:
         """The last poll of ``feed`` whose body was parsed successfully (or found unchanged):
         its ``sha256``, ``etag`` and ``last_modified`` drive conditional GETs and the
-        unchanged-body check."""
+        unchanged-body check; ``observed_at`` is the time of the last poll that archived rows
+        (``new`` or ``partial``), or None."""
         with self._lock:
             row = self.conn.execute(
                 "SELECT id, sha256, etag, last_modified, observed_at FROM polls "
@@ -557,9 +571,33 @@ class Archive:
                 "ORDER BY id DESC LIMIT 1",
                 [feed],
             ).fetchone()
+            # The time of the last poll that archived rows: a page dated before it can only
+            # add history (see record_success's history_only). Unchanged polls don't count:
+            # their time is the fetch's, not the page's.
+            # History (a forced old page, a backfill, an import) is dated in the past on
+            # purpose; every other poll is in time order, so the last one is the latest.
+            latest = self.conn.execute(
+                "SELECT observed_at FROM polls WHERE feed = ? AND outcome IN ('new', 'partial') "
+                "AND (error_kind IS NULL OR error_kind != 'history') "
+                "AND (kind IS NULL OR kind = 'ingest') ORDER BY id DESC LIMIT 1",
+                [feed],
+            ).fetchone()
         if row is None:
             return None
-        return dict(zip(("id", "sha256", "etag", "last_modified", "observed_at"), row, strict=True))
+        last = dict(zip(("id", "sha256", "etag", "last_modified", "observed_at"), row, strict=True))
+        last["observed_at"] = latest[0] if latest else None
+        return last
+
+    def parsed_sha256s(self, feed: str) -> set[str]:
+        """SHA-256 of every body of ``feed`` already archived (parsed whole or in part), so
+        re-ingesting the same saved pages adds nothing."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT DISTINCT sha256 FROM polls WHERE feed = ? AND sha256 IS NOT NULL "
+                "AND outcome IN ('new', 'partial', 'unchanged', 'not_modified')",
+                [feed],
+            ).fetchall()
+        return {row[0] for row in rows}
 
     # -- recording polls
 
@@ -636,6 +674,8 @@ class Archive:
         state: Mapping[str, str] | None = None,
         kind: str | None = None,
         requests: int | None = None,
+        mass_gone_share: float | None = None,
+        history_only: str | None = None,
     ) -> PollSummary:
         """Archive one parsed poll (one page, or every page of a paged query) in one
         transaction.
@@ -649,7 +689,19 @@ class Archive:
         ``error`` the ``reason``): its rows are kept, nothing is marked gone and ``state`` is
         not stored. Otherwise ``state`` (e.g. ``{"watermark": ...}``) is written to
         ``feed_state`` in the same transaction as the rows it covers.
+
+        ``mass_gone_share``: when a snapshot poll would mark more than this share of the
+        listed incidents (at least :data:`MASS_GONE_MIN` of them) gone at once, it is not
+        believed yet: the poll is ``partial`` (``error_kind`` ``gone_unconfirmed``), nothing
+        is marked gone, and the next whole poll that still lacks them confirms it.
+
+        ``history_only`` (a reason) archives a page older than what the archive holds: only
+        incidents the archive has never seen are added; known ones are left as they are, so
+        versions stay in time order; nothing is marked gone. Recorded as ``partial``
+        (``error_kind`` ``history``).
         """
+        if history_only is not None:
+            complete, reason = False, history_only
         if not complete:
             snapshot = False
             state = None
@@ -663,7 +715,7 @@ class Archive:
             touches: list[str] = []  # seen again, unchanged
             gone_marks: list[tuple[Any, ...]] = []
             versions: list[tuple[Any, ...]] = []  # without poll_id, added below
-            new = changed = gone = returned = 0
+            new = changed = gone = returned = still_listed = 0
             for incident_id, incident in by_id.items():
                 values = _row_values(incident)
                 stored = known.pop(incident_id, None)
@@ -673,6 +725,9 @@ class Archive:
                     versions.append((feed, incident_id, 1, '["new"]', values, None))
                     continue
                 old_values, gone_at, version = stored
+                still_listed += gone_at is None
+                if history_only is not None:
+                    continue  # never rewrite what a later poll already said
                 diff = [
                     name
                     for name, old, fresh in zip(TRACKED_FIELDS, old_values, values, strict=True)
@@ -688,6 +743,30 @@ class Archive:
                     versions.append((feed, incident_id, version, json.dumps(diff), values, None))
                 else:
                     touches.append(incident_id)
+            error_kind = None if complete else ("history" if history_only else "incomplete")
+            if snapshot:
+                missing = sum(gone_at is None for _, gone_at, _ in known.values())
+                listed = missing + still_listed  # what the list held before this poll
+                held = _load_hold(conn, feed)
+                if (
+                    mass_gone_share is not None
+                    and held is None
+                    and missing >= MASS_GONE_MIN
+                    and missing > mass_gone_share * listed
+                ):
+                    # Most of the list vanished at once: believe it only when the next
+                    # poll agrees (a server glitch serves an empty but valid page).
+                    snapshot = False
+                    complete, state, error_kind = False, None, "gone_unconfirmed"
+                    reason = (
+                        f"{missing} of {listed} listed calls vanished at once; they are "
+                        "marked gone only if the next poll confirms it"
+                    )
+                    _store_state(conn, feed, {_HOLD_KEY: observed_at}, None, observed_at)
+                elif held is not None:
+                    conn.execute(
+                        "DELETE FROM feed_state WHERE feed = ? AND key = ?", [feed, _HOLD_KEY]
+                    )
             if snapshot:
                 # What is left in ``known`` was listed before and is not on this page.
                 for incident_id, (old_values, gone_at, version) in known.items():
@@ -705,8 +784,7 @@ class Archive:
                 duration_ms=duration_ms, outcome=outcome, http_status=http_status, bytes=nbytes,
                 sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(by_id),
                 new=new, changed=changed, gone=gone, returned=returned, source=source,
-                kind=kind, requests=requests,
-                error_kind=None if complete else "incomplete",
+                kind=kind, requests=requests, error_kind=error_kind,
                 error=None if complete else (reason or "the list may be incomplete"),
             )  # fmt: skip
             if state:
@@ -740,7 +818,7 @@ class Archive:
             changed,
             gone,
             returned,
-            error_kind=None if complete else "incomplete",
+            error_kind=error_kind,
             error=None if complete else (reason or "the list may be incomplete"),
         )
 

@@ -195,6 +195,10 @@ def parse(feed: str, file: Path, config_path: Path | None, plugins_dir: Path | N
     out = sys.stdout
     for incident in parsed.incidents:
         out.write(json.dumps(incident.as_dict(), ensure_ascii=False) + "\n")
+    if not parsed.complete:
+        # The rows are real; the list may not be whole. A warning, not a failure.
+        out.flush()
+        click.echo(f"warning: incomplete list: {parsed.reason}", err=True)
 
 
 @cli.command()
@@ -204,6 +208,12 @@ def parse(feed: str, file: Path, config_path: Path | None, plugins_dir: Path | N
 @config_option
 @plugins_option
 @click.option("-v", "--verbose", is_flag=True, help="One line per page.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also archive pages dated before the archive's last poll of the feed, as history "
+    "only (incidents never seen before; nothing marked gone).",
+)
 @clean_errors
 def ingest(
     feed: str,
@@ -212,6 +222,7 @@ def ingest(
     config_path: Path | None,
     plugins_dir: Path | None,
     verbose: bool,
+    force: bool,
 ) -> None:
     """Archive saved pages of FEED, in the given order, as consecutive polls.
 
@@ -219,7 +230,10 @@ def ingest(
     dispatchwatch ingest milwaukee-police mke/*.html --db dispatch.db
 
     Exits 4 if any page failed to parse (its poll is recorded as an error and it writes no
-    incident), 1 if nothing could be archived (see the README's exit codes).
+    incident), 1 if nothing could be archived (see the README's exit codes). Pages go in
+    oldest first: a page dated before the archive's last poll of FEED stops the run (nothing
+    of it written) unless --force. A page whose exact bytes are already archived is skipped,
+    so running the same command twice adds nothing.
     """
     from .archive import Archive
     from .pipeline import check_readable, ingest_files
@@ -233,24 +247,31 @@ def ingest(
         if show_progress:
             with click.progressbar(length=len(files), label="Ingesting", file=sys.stderr) as bar:
                 summaries = ingest_files(
-                    archive, resolved, files, on_page=lambda _path, _summary: bar.update(1)
+                    archive,
+                    resolved,
+                    files,
+                    on_page=lambda _path, _summary: bar.update(1),
+                    force=force,
                 )
         else:
 
             def report(path: Path, summary: Any) -> None:
-                if verbose or summary.outcome == "error":
-                    click.echo(f"{path}: {_describe(summary)}", err=summary.outcome == "error")
+                if verbose or summary.outcome in ("error", "partial"):
+                    click.echo(f"{path}: {_describe(summary)}", err=summary.outcome != "new")
 
-            summaries = ingest_files(archive, resolved, files, on_page=report)
+            summaries = ingest_files(archive, resolved, files, on_page=report, force=force)
     totals = {
         k: sum(getattr(s, k) for s in summaries) for k in ("new", "changed", "gone", "returned")
     }
     errors = [s for s in summaries if s.outcome == "error"]
     unchanged = sum(s.outcome in ("unchanged", "not_modified") for s in summaries)
+    partial = sum(s.outcome == "partial" for s in summaries)
+    already = sum(s.outcome == "already_archived" for s in summaries)
     click.echo(
         f"{len(summaries)} pages into {database}: {totals['new']} new, "
         f"{totals['changed']} changed, {totals['gone']} gone, {totals['returned']} returned; "
-        f"{unchanged} unchanged pages, {len(errors)} errors"
+        f"{unchanged} unchanged pages, {partial} partial, {already} already archived, "
+        f"{len(errors)} errors"
     )
     if errors:
         failed = click.ClickException(
@@ -263,6 +284,13 @@ def ingest(
 def _describe(summary: Any) -> str:
     if summary.outcome == "error":
         return f"error ({summary.error_kind}): {summary.error}"
+    if summary.outcome == "partial":
+        return (
+            f"partial, {summary.incidents} incidents kept ({summary.new} new, "
+            f"{summary.changed} changed), nothing marked gone: {summary.error}"
+        )
+    if summary.outcome == "already_archived":
+        return "already archived (same bytes), skipped"
     if summary.outcome != "new":
         return summary.outcome
     return (

@@ -47,6 +47,7 @@ MAX_SIZE = 1024**3  # bytes; a response is held in memory, so 1 GiB at most
 #: The longest duration any option takes (about 100 years): longer ones overflow datetime
 #: arithmetic and timers, and are typos anyway. Options have tighter bounds of their own.
 MAX_DURATION = 100 * 365 * 86400.0
+DEFAULT_MASS_GONE = 0.5
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.I)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -135,6 +136,22 @@ def scraper_interval(scraper: Scraper) -> float:
         raise ConfigError(f"scraper {scraper.slug!r}: interval: {exc}") from None
 
 
+def parse_share(value: Any) -> float | None:
+    """``50%``, ``0.5`` -> 0.5; ``off`` / ``false`` -> None (a share of a list, 0 to 1)."""
+    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a share: {value!r} (use e.g. 50% or off)")
+    text = str(value).strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"not a share: {value!r} (use e.g. 50% or off)") from None
+    if not 0 < share <= 1:  # also rejects nan
+        raise ValueError(f"must be above 0% and at most 100%, got {value!r}")
+    return share
+
+
 @dataclass(frozen=True)
 class Feed:
     """One configured feed: a scraper plus where and how often to poll it."""
@@ -149,6 +166,9 @@ class Feed:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_bytes: int = DEFAULT_MAX_BYTES
+    #: A snapshot poll that would mark more than this share of the list gone at once waits
+    #: for the next poll to confirm it (None: believe every poll at once).
+    mass_gone_share: float | None = DEFAULT_MASS_GONE
     #: Scraper or adapter options from config.yaml (a Socrata dataset, a field mapping...),
     #: over the scraper's own ``options``; scrapers read them in ``plan`` via the context.
     options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
@@ -267,6 +287,7 @@ FEED_KEYS = {
     "read_timeout",
     "timeout",
     "max_bytes",
+    "mass_gone",
 }
 DEFAULT_KEYS = FEED_KEYS - {"scraper", "url"}
 #: (least, most) seconds of every duration option, checked at load.
@@ -542,6 +563,8 @@ def _feed_options(
                 values[key] = seconds
         elif key == "max_bytes":
             values["max_bytes"] = _converted(name, value, parse_size, where)
+        elif key == "mass_gone":
+            values["mass_gone_share"] = _converted(name, value, parse_share, where)
         elif key == "timezone":
             try:
                 ZoneInfo(value)

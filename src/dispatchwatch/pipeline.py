@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class OlderPageError(DispatchwatchError):
+    """A saved page is dated before what the archive already holds for its feed."""
+
+    kind = "older_page"
+
+
 _LOOK_IT_UP = object()  # process_page(last_sha256=...) not given: read it from the archive
 
 
@@ -117,6 +123,8 @@ def process_page(
     source: str | None = None,
     skip_unchanged: bool = True,
     last_sha256: str | None | object = _LOOK_IT_UP,
+    kind: str | None = None,
+    older: str = "history",
 ) -> PollSummary:
     """Archive one page as one poll and say what it did.
 
@@ -125,6 +133,11 @@ def process_page(
     incident. ``last_sha256`` is the SHA-256 of the last parsed body, when the caller has
     already read it. The poll's time is the page's own "as of" time if it has one, else
     ``fetched_at``, else (saved pages) the latest received time on the page.
+
+    A page dated before the archive's last poll of the feed never rewrites history
+    backwards: with ``older="history"`` it only adds incidents never seen before (a
+    ``partial`` poll, nothing marked gone); with ``older="refuse"`` it raises
+    :class:`OlderPageError` and writes nothing.
     """
     clock = time.perf_counter()
     started_at = started_at or utc_now()
@@ -140,19 +153,19 @@ def process_page(
     def elapsed() -> float:
         return round(fetch_ms + (time.perf_counter() - clock) * 1000, 3)
 
-    if skip_unchanged:
-        if last_sha256 is _LOOK_IT_UP:  # the daemon passes what it already read
-            last = archive.last_parsed(feed.slug)
-            last_sha256 = last["sha256"] if last is not None else None
-        if last_sha256 == sha256:
-            return archive.record_unchanged(
-                feed.slug,
-                observed_at=fetched_at,
-                duration_ms=elapsed(),
-                etag=etag,
-                last_modified=last_modified,
-                **common,
-            )
+    last = archive.last_parsed(feed.slug) or {}
+    if last_sha256 is _LOOK_IT_UP:
+        last_sha256 = last.get("sha256")
+    if skip_unchanged and last_sha256 == sha256:
+        return archive.record_unchanged(
+            feed.slug,
+            observed_at=fetched_at,
+            duration_ms=elapsed(),
+            etag=etag,
+            last_modified=last_modified,
+            kind=kind,
+            **common,
+        )
     try:
         parsed = parse_page(feed, body, url=url, headers=headers)
     except Exception as exc:
@@ -167,6 +180,14 @@ def process_page(
         or max((i.received_at for i in parsed.incidents if i.received_at), default=None)
         or started_at
     )
+    history_only = _older_than_archive(observed_at, last)
+    if history_only is not None and older == "refuse":
+        raise OlderPageError(
+            f"{source or 'the page'} is as of {observed_at}, before the archive's last poll "
+            f"of {feed.slug} ({last.get('observed_at')}); saved pages go in oldest first "
+            "(nothing of it was written; --force adds it as history: only incidents never "
+            "seen before, nothing marked gone)"
+        )
     return archive.record_success(
         feed.slug,
         parsed.incidents,
@@ -179,6 +200,9 @@ def process_page(
         reason=parsed.reason,
         # A saved page stands alone: the state it proposes is kept only when it is whole.
         state=parsed.state or None,
+        mass_gone_share=feed.mass_gone_share,
+        history_only=history_only,
+        kind=kind,
         **common,
     )
 
@@ -382,7 +406,21 @@ def run_poll(
         complete=complete,
         reason=reason,
         state=new_state or None,
+        mass_gone_share=feed.mass_gone_share,
+        history_only=_older_than_archive(utc_as_of, last),
         **common,
+    )
+
+
+def _older_than_archive(as_of: str | None, last: Mapping[str, object]) -> str | None:
+    """Why a page whose own time is before the archive's last observation of the feed may
+    only add history (a stale copy from a cache, an old saved page), else None."""
+    latest = last.get("observed_at")
+    if as_of is None or not isinstance(latest, str) or as_of >= latest:
+        return None
+    return (
+        f"the page is as of {as_of}, older than the archive's last poll of the feed "
+        f"({latest}): only incidents never seen before were added"
     )
 
 
@@ -407,20 +445,35 @@ def ingest_files(
     paths: Iterable[str | Path],
     *,
     on_page: Callable[[Path, PollSummary], None] | None = None,
+    force: bool = False,
 ) -> list[PollSummary]:
     """Archive saved pages in the given order, as consecutive polls of ``feed``.
 
     Pages are read one at a time (a run over months of captures must not hold them all).
+    A page whose exact bytes the archive already holds is skipped (outcome
+    ``already_archived``, nothing written), so re-ingesting the same pages adds nothing. A
+    page dated before the archive's last poll of the feed raises :class:`OlderPageError`
+    (pages go in oldest first) unless ``force``, which adds it as history only.
     """
     files = check_readable(paths)
     archive.register_feed(feed.record())
+    seen = archive.parsed_sha256s(feed.slug)
     summaries = []
     for path in files:
         try:
             body = path.read_bytes()
         except OSError as exc:
             raise DispatchwatchError(f"cannot read {path}: {exc.strerror or exc}") from None
-        summary = process_page(archive, feed, body, url=feed.url, source=str(path))
+        sha256 = hashlib.sha256(body).hexdigest()
+        if sha256 in seen:
+            summary = PollSummary(0, feed.slug, "already_archived")
+        else:
+            summary = process_page(
+                archive, feed, body, url=feed.url, source=str(path), kind="ingest",
+                older="history" if force else "refuse",
+            )  # fmt: skip
+            if summary.outcome != "error":
+                seen.add(sha256)
         summaries.append(summary)
         if on_page is not None:
             on_page(path, summary)

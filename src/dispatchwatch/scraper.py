@@ -47,12 +47,16 @@ __all__ = [
     "Request",
     "Scraper",
     "cell_text",
+    "end_reached",
     "find_table_by_headers",
+    "last_row_is_whole",
     "row_label",
 ]
 
 _ASCII = bytes(range(128))  # to delete: bytes.translate(None, _ASCII)
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
+#: libxml2 errors after which the rest of the page is not in the tree.
+_PARSER_STOPS = frozenset({"ERR_RESOURCE_LIMIT", "ERR_INTERNAL_ERROR", "ERR_NO_MEMORY"})
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,7 @@ class Page:
         self.headers: Mapping[str, str] = {k.lower(): v for k, v in (headers or {}).items()}
         #: The request this page answers; None for a saved page read from a file.
         self.request = request
+        self._stopped_early: str | None = None
 
     @property
     def meta(self) -> Mapping[str, Any]:
@@ -196,13 +201,32 @@ class Page:
         # lxml refuses a str that carries an XML declaration with an encoding (XHTML pages);
         # the text is already decoded, so the declaration has nothing left to say.
         text = _XML_DECLARATION.sub("", text, count=1)
+        parser = _html_parser()
         try:
-            root = etree.fromstring(text, _html_parser())
+            root = etree.fromstring(text, parser)
         except etree.LxmlError as exc:
             raise LayoutError(f"the page is not HTML ({exc})") from exc
         if root is None:
             raise LayoutError("the page is not HTML (no elements)")
+        # libxml2 recovers from bad HTML silently, but it *stops* at its resource limits
+        # (nesting deeper than 256, huge text nodes) and drops the rest of the page: the
+        # rows after that point are lost, which must never read as a shorter list.
+        self._stopped_early = next(
+            (
+                f"{error.message.strip()} at line {error.line}"
+                for error in parser.error_log
+                if error.type_name in _PARSER_STOPS or error.level_name == "FATAL"
+            ),
+            None,
+        )
         return root
+
+    @property
+    def stopped_early(self) -> str | None:
+        """Why the HTML parser gave up before the end of the page (libxml2's resource
+        limits), else None. Builds the tree if needed."""
+        self.tree  # noqa: B018 - parsing sets it
+        return self._stopped_early
 
     @cached_property
     def soup(self) -> BeautifulSoup:
@@ -358,6 +382,37 @@ def row_label(texts: Sequence[str], id_index: int) -> str:
     if id_index < len(texts) and texts[id_index]:
         return f"incident {texts[id_index]}"
     return "no incident number"
+
+
+def end_reached(page: Page, markers: str, *, what: str) -> str | None:
+    """Why the list on ``page`` may be incomplete, or None when the parse reached its end.
+
+    ``markers`` is an XPath that finds what the page shows *after* its list (a footer, a
+    legend, a "Retrieved N" line). A page cut off mid-list (a dropped connection, a server
+    that stops early) lacks it, and so does a page on which the HTML parser stopped at one of
+    its limits (the rest of the page is then not in the tree). Either way the rows that were
+    read are real, but the list is not whole: return a reason for a ``partial`` result.
+    """
+    if page.stopped_early:
+        return f"{what}: the HTML parser stopped early ({page.stopped_early}); later rows are lost"
+    if not page.tree.xpath(markers):
+        return (
+            f"{what}: the page ends before what follows its list (cut off, or the layout "
+            "changed); rows after the cut may be missing"
+        )
+    return None
+
+
+def last_row_is_whole(page: Page) -> bool:
+    """On a page that did not reach its end: whether its last table row was closed in the
+    source (the page was cut *between* rows). When the cut fell inside the row, or the HTML
+    parser stopped early, the last row may hold a truncated or garbled cell and must not be
+    archived."""
+    if page.stopped_early:
+        return False
+    text = page.text
+    start = max(text.rfind("<tr"), text.rfind("<TR"))
+    return start >= 0 and "</tr>" in text[start:].lower()
 
 
 def _header_key(text: str) -> str:
