@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -326,3 +327,27 @@ def test_the_wheel_ships_the_builtin_scrapers(tmp_path: Path) -> None:
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[dispatchwatch.scrapers]" in text and "seattle-fire" in text
+    for module in ("normalize/__init__.py", "sources/__init__.py", "sources/socrata.py"):
+        assert f"dispatchwatch/{module}" in names
+    # Installed from the wheel alone (not this checkout), `dispatchwatch feeds` lists the
+    # built-in feeds, the Socrata ones included.
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+         str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    script = (
+        "import dispatchwatch, sys; print(dispatchwatch.__file__, file=sys.stderr); "
+        "from dispatchwatch.cli import cli; cli(['feeds'])"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert str(target) in listed.stderr  # the installed copy, not the checkout
+    for slug in ("seattle-fire", "milwaukee-police", "dallas-police"):
+        assert slug in listed.stdout
