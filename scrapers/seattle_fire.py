@@ -159,8 +159,9 @@ scraper = Scraper(
     parse=parse,
     license="No license stated on the page; published by the City of Seattle as public record.",
     source_notes=(
-        "One row per dispatched unit group; rows of one incident are merged. Status is the "
-        "row's class (active/closed). Past days: day_url(date) or ?incDate=M/D/YYYY&rad1=des."
+        "The page lists one row per dispatched unit group; dispatchwatch merges the rows of "
+        "one incident. Status (active or closed) comes from the page's row styling. Earlier "
+        "days are on the same page by date, back to 2003."
     ),
     default_city="Seattle",
     options={"day_url": DAY_URL},

@@ -1,16 +1,22 @@
 """The Datasette pages render in a real browser: headless Chromium against ``dispatchwatch
-serve`` on 127.0.0.1. Skips when Chromium is not installed (CI installs Debian's)."""
+serve`` on 127.0.0.1. Skips when Chromium is not installed (CI installs Debian's).
+
+Chromium resolves no host but 127.0.0.1 (so the map's tiles are not fetched): nothing leaves
+the machine."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from test_publish import Sample, Server  # pytest puts tests/ on sys.path
+from test_publish import ZONES, Sample, Server  # pytest puts tests/ on sys.path
+
+from dispatchwatch.publish import dashboards
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -30,6 +36,7 @@ def dump_dom(url: str, profile: Path) -> BeautifulSoup:
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
             f"--user-data-dir={profile}",
             "--virtual-time-budget=5000",
             "--dump-dom",
@@ -44,17 +51,17 @@ def dump_dom(url: str, profile: Path) -> BeautifulSoup:
 
 
 @pytest.fixture(scope="module")
-def browsed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+def browsed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, Sample]]:
     tmp = tmp_path_factory.mktemp("browser")
-    Sample(tmp / "dispatch.db")
+    sample = Sample(tmp / "dispatch.db")
     server = Server(tmp / "dispatch.db", tmp / "serve.log")
-    yield server, tmp / "profile"
+    yield server, tmp / "profile", sample
     server.client.close()
     server.stop()
 
 
-def test_incidents_page_renders_rows_facets_and_map(browsed: tuple[Server, Path]) -> None:
-    server, profile = browsed
+def test_incidents_page_local_times_and_no_map(browsed: tuple[Server, Path, Sample]) -> None:
+    server, profile, _ = browsed
     page = dump_dom(f"{server.url}/dispatch/incidents", profile)
     rows = page.select("table.rows-and-columns tbody tr")
     assert len(rows) == 10
@@ -62,14 +69,44 @@ def test_incidents_page_renders_rows_facets_and_map(browsed: tuple[Server, Path]
     assert {"F1", "M4"} <= ids
     facets = {div.get("data-column") for div in page.select("div.facet-info")}
     assert facets == {"feed", "call_type", "status", "district"}
-    feed_facet = page.select("div.facet-info[data-column=feed]")[0].get_text()
-    assert "seattle-fire" in feed_facet or "Seattle Fire" in feed_facet
-    assert page.select(".leaflet-container"), "datasette-cluster-map should draw its map"
+    # the first rows read in each feed's local time, with its zone
+    shown = [row.select_one("td.col-received_at").get_text(strip=True) for row in rows]
+    assert all(text.endswith((" PST", " PDT", " CST", " CDT")) for text in shown), shown
     assert "Block-level location" in str(page)
+    # no map on a table page: the map is the incident_points view's
+    assert not page.select(".leaflet-container")
 
 
-def test_canned_query_page_renders(browsed: tuple[Server, Path]) -> None:
-    server, profile = browsed
+def test_map_view_draws_the_points(browsed: tuple[Server, Path, Sample]) -> None:
+    server, profile, _ = browsed
+    page = dump_dom(f"{server.url}/dispatch/incident_points", profile)
+    assert page.select(".leaflet-container"), "datasette-cluster-map should draw its map"
+    markers = page.select(".leaflet-marker-icon")
+    assert markers, "the points (or their clusters) should be on the map"
+
+
+def test_dashboard_draws_calls_per_hour(browsed: tuple[Server, Path, Sample]) -> None:
+    server, profile, sample = browsed
+    page = dump_dom(f"{server.url}/-/dashboards/{dashboards.DASHBOARD}", profile)
+    chart = page.select_one("#chart-calls-today")
+    bars = chart.select("svg g.mark-rect path[aria-label]")
+    drawn: dict[tuple[str, str], int] = {}
+    for bar in bars:  # "hour (local): 06:00; calls: 2; feed: seattle-fire"
+        fields = dict(part.split(": ", 1) for part in bar["aria-label"].split("; "))
+        drawn[(fields["feed"], fields["hour (local)"])] = int(fields["calls"])
+    assert len(drawn) == 24 * len(ZONES)
+    for feed, zone in ZONES.items():
+        today = datetime.now(zone).date().isoformat()
+        expected = sample.calls_per_hour(today, feed)
+        assert [drawn[(feed, f"{h:02d}:00")] for h in range(24)] == expected
+    assert page.select_one("#chart-calls-24h").get_text(strip=True) == "7 calls"
+    # the feed filter is a list of the archive's feeds
+    options = [o.get("value") for o in page.select("select#feed option")]
+    assert options == ["", "milwaukee-police", "seattle-fire"]
+
+
+def test_canned_query_page_renders(browsed: tuple[Server, Path, Sample]) -> None:
+    server, profile, _ = browsed
     page = dump_dom(
         f"{server.url}/dispatch/incident_history?feed=seattle-fire&incident_id=F1", profile
     )
@@ -77,3 +114,14 @@ def test_canned_query_page_renders(browsed: tuple[Server, Path]) -> None:
     rows = page.select("table.rows-and-columns tbody tr")
     assert len(rows) == 3
     assert "status: active → closed" in rows[2].get_text()
+    assert rows[0].select_one("td.col-local_time").get_text().endswith((" PST", " PDT"))
+    # the SQL is hidden, and the feed is picked from a list
+    assert not page.select("form.sql textarea")
+    feed = page.select_one("form.sql select[name=feed]")
+    assert feed is not None and not page.select("form.sql input[name=feed]")
+    assert [o.get("value") for o in feed.select("option")] == [
+        "",
+        "milwaukee-police",
+        "seattle-fire",
+    ]
+    assert page.select_one("form.sql select[name=feed]").get("id") == "qp1"

@@ -521,6 +521,8 @@ def test_metadata_describes_feeds_tables_and_queries(sample: Sample) -> None:
         "feeds",
         "incidents_local",
         "incident_timeline",
+        "incident_points",
+        "poll_log",
     ):
         assert database["tables"][table]["description"]
     incidents = database["tables"]["incidents"]
@@ -529,7 +531,7 @@ def test_metadata_describes_feeds_tables_and_queries(sample: Sample) -> None:
     assert set(incidents["columns"]) == {
         r["name"] for r in query(sample.path, "PRAGMA table_info(incidents)")
     }
-    for view in ("incidents_local", "incident_timeline"):
+    for view in ("incidents_local", "incident_timeline", "incident_points", "poll_log"):
         columns = {r["name"] for r in query(sample.path, f"PRAGMA table_info({view})")}
         assert set(database["tables"][view]["columns"]) == columns
     assert set(database["queries"]) == {
@@ -598,7 +600,12 @@ def test_serve_lists_tables_and_views(server: Server) -> None:
     tables = {t["name"]: t for t in database["tables"]}
     assert {"feeds", "incidents", "incident_versions", "polls"} <= set(tables)
     assert tables["zone_offsets"]["hidden"]
-    assert {v["name"] for v in database["views"]} == {"incidents_local", "incident_timeline"}
+    assert {v["name"] for v in database["views"]} == {
+        "incidents_local",
+        "incident_timeline",
+        "incident_points",
+        "poll_log",
+    }
 
 
 def test_serve_uses_generated_metadata(server: Server, sample: Sample) -> None:
@@ -652,7 +659,13 @@ def test_serve_views(server: Server) -> None:
 def test_query_last_24_hours(server: Server) -> None:
     rows = server.rows("last_24_hours")
     assert [r["incident_id"] for r in rows] == ["M4", "F3", "F2", "F1", "M3", "M2", "M1"]
-    assert rows[0]["received_local"].endswith(("-05:00", "-06:00"))
+    # local time first, with the zone's abbreviation; the UTC original beside it
+    assert list(rows[0])[0] == "local_time"
+    for row in rows:
+        zone = ZONES[row["feed"]]
+        local = datetime.fromisoformat(row["received_at"].replace("Z", "+00:00")).astimezone(zone)
+        assert row["local_time"] == local.strftime("%Y-%m-%d %H:%M:%S ") + local.tzname()
+    assert rows[0]["local_time"].endswith((" CST", " CDT"))
     rows = server.rows("last_24_hours", feed="milwaukee-police")
     assert [r["incident_id"] for r in rows] == ["M4", "M3", "M2", "M1"]
 

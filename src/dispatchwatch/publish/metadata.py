@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import urllib.parse
 from pathlib import Path
@@ -10,13 +11,15 @@ from typing import Any
 
 import yaml
 
+from .dashboards import DASHBOARD, build_dashboards
 from .feeds import _connect_readonly, _feed_rows
 from .queries import CANNED_QUERIES
 
 _INCIDENT_FIELD_DOCS = {
     "feed": "Feed slug (see the feeds table), e.g. seattle-fire",
     "incident_id": "The source's own incident ID",
-    "received_at": "When the call was received, UTC (ISO 8601, Z)",
+    "received_at": "When the call was received: shown in the feed's local time, stored in "
+    "UTC (ISO 8601, Z)",
     "call_type": "The source's call type or nature",
     "priority": "The source's priority or level",
     "status": "The source's status (active/closed, Service in Progress, ...)",
@@ -36,7 +39,8 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
     "incidents": {
         "title": "Incidents",
         "description": "The current state of every incident: one row per call, updated as "
-        "the source changes it. Times are UTC; see incidents_local for local times.",
+        "the source changes it. Times show in the feed's local time (UTC in the tooltip); "
+        "they are stored, filtered and sorted in UTC. A row's version links to its history.",
         "columns": {
             **_INCIDENT_FIELD_DOCS,
             "first_seen_at": "When dispatchwatch first saw the incident, UTC",
@@ -61,7 +65,8 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
     },
     "polls": {
         "title": "Polls",
-        "description": "One row per poll of a feed, successful or not.",
+        "description": "One row per poll of a feed, successful or not, with every detail "
+        "(see poll_log for what matters first).",
         "columns": {
             "id": "Poll ID",
             "feed": "Feed slug",
@@ -144,6 +149,45 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
             "source": "Where the page of that poll came from",
         },
     },
+    "incident_points": {
+        "title": "Map of calls",
+        "description": "Incidents that have coordinates, on a map: points rounded to about "
+        "100 m (block level) whatever the feed's precision; the popup shows the call type "
+        "and the local time.",
+        "columns": {
+            "feed": "Feed slug",
+            "incident_id": "The source's incident ID",
+            "local_time": "When the call was received, the feed's local time and zone",
+            "call_type": "The source's call type or nature",
+            "address": "Block-level location",
+            "status": "The source's status",
+            "latitude": "Latitude rounded to 3 decimals (about 100 m)",
+            "longitude": "Longitude rounded to 3 decimals (about 100 m)",
+            "popup": "What the map's popup shows (JSON: title, description)",
+            "received_at": "When the call was received, UTC",
+        },
+    },
+    "poll_log": {
+        "title": "Poll log",
+        "description": "Every poll, what matters first: when (the feed's local time), which "
+        "feed, the outcome, what changed and any error. The polls table has every detail.",
+        "columns": {
+            "id": "Poll ID (the polls table's row)",
+            "local_time": "When the poll started, the feed's local time and zone",
+            "feed": "Feed slug",
+            "outcome": "new, unchanged, not_modified (HTTP 304), partial or error",
+            "new": "Incidents seen for the first time",
+            "changed": "Incidents whose fields changed",
+            "gone": "Incidents that left the active list",
+            "incidents": "Incidents on the page",
+            "error_kind": "The kind of failure (network, http, layout, ...)",
+            "error": "The error message",
+            "duration_ms": "How long the poll took",
+            "http_status": "HTTP status of the response",
+            "bytes": "Size of the response body",
+            "started_at": "When the poll started, UTC",
+        },
+    },
     "zone_offsets": {
         "title": "Time zone offsets",
         "description": "UTC offsets of each feed's time zone between DST transitions "
@@ -157,6 +201,7 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
     "incidents": {
         "sort_desc": "received_at",
         "facets": ["feed", "call_type", "status", "district"],
+        "facet_size": 5,
         "sortable_columns": [
             "received_at",
             "first_seen_at",
@@ -210,6 +255,12 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
             "outcome",
         ],
     },
+    "incident_points": {"sort_desc": "received_at", "facets": ["feed", "call_type"]},
+    "poll_log": {
+        "sort_desc": "id",
+        "facets": ["feed", "outcome", "error_kind"],
+        "sortable_columns": ["id", "started_at", "feed", "outcome", "duration_ms", "new"],
+    },
     # Rows and facets link a feed by its short slug; the feed's long name would otherwise be
     # picked (Datasette labels by any "name" column) and swamp the incidents table.
     "feeds": {"label_column": "slug"},
@@ -228,6 +279,35 @@ _COMPACT_COLUMN_DESCRIPTIONS_CSS = (
     "@media (max-width:800px){dl.column-descriptions{grid-template-columns:max-content 1fr}}"
 )
 
+#: Long text (a feed's license or notes, an incident's extra JSON, an error) takes at most
+#: two lines in a table's rows (the whole text is in the cell's tooltip and on the row's
+#: page); local times never wrap. The classes come from the dispatchwatch Datasette plugin.
+_CELL_CSS = (
+    "body.table .dw-clamp{display:-webkit-box;-webkit-line-clamp:2;line-clamp:2;"
+    "-webkit-box-orient:vertical;overflow:hidden;min-width:14em;max-width:32em}"
+    ".dw-local{white-space:nowrap}"
+)
+
+#: On every page of a simulated archive.
+_SIMULATED_CSS = (
+    'body::before{content:"SIMULATED DATA from dispatchwatch demo: invented calls, not real '
+    'ones";display:block;padding:0.4em 1em;background:#ffd33d;color:#000;font-weight:bold;'
+    "text-align:center}"
+)
+
+#: ``source_notes`` of the feeds ``dispatchwatch demo`` writes; an archive whose feeds all
+#: carry it is labelled simulated on every page.
+SIMULATED_NOTE = "Simulated by dispatchwatch demo: invented calls in the format of the real feed."
+
+
+def is_simulated(feed: dict[str, Any]) -> bool:
+    """True for a feed row written by ``dispatchwatch demo``."""
+    return (feed.get("source_notes") or "").startswith(SIMULATED_NOTE)
+
+
+def _css_url(css: str) -> str:
+    return "data:text/css," + urllib.parse.quote(css, safe=":;,().")
+
 
 def _link(url: str | None, text: str) -> str:
     # Only http(s) becomes a link: the feeds table is data, not trusted HTML.
@@ -245,11 +325,70 @@ def _feed_item(feed: dict[str, Any]) -> str:
     if feed.get("agency") or place:
         parts.append(html.escape(" — ".join(p for p in (feed.get("agency"), place) if p)))
     if feed.get("url"):
-        parts.append("source: " + _link(feed["url"], feed["url"]))
+        label = "simulated source" if is_simulated(feed) else "source"
+        parts.append(f"{label}: " + _link(feed["url"], feed["url"]))
     parts.append("license: " + html.escape(feed.get("license") or "not stated by the source"))
     if feed.get("source_notes"):
         parts.append(html.escape(feed["source_notes"]))
     return "<li>" + "; ".join(parts) + "</li>"
+
+
+def _start_here(name: str, *, dashboards: bool, points: bool, feeds: list[str]) -> str:
+    """Links to what a person opens first. Relative (``dispatch/incidents``), so they work
+    from the home page and the database page alike, under any ``base_url``."""
+    db = urllib.parse.quote(name)
+
+    def link(path: str, text: str) -> str:
+        return f'<a href="{html.escape(path)}">{html.escape(text)}</a>'
+
+    pages = [link(f"{db}/incidents", "Incidents")]
+    pages += [link(f"{db}/{key}", q["title"]) for key, q in CANNED_QUERIES.items()]
+    pages += [
+        link(f"{db}/incident_timeline", "Timeline of changes"),
+        link(f"{db}/poll_log", "Poll log"),
+    ]
+    if points:
+        pages.append(link(f"{db}/incident_points", "Map of calls with coordinates"))
+    text = "<p><strong>Start here:</strong> " + " · ".join(pages) + "</p>"
+    if dashboards:
+        board = f"-/dashboards/{DASHBOARD}"
+        per_feed = [
+            link(f"{board}?{urllib.parse.urlencode({'feed': slug})}", slug) for slug in feeds
+        ]
+        text += (
+            "<p><strong>Dashboards:</strong> "
+            + link(board, "Calls and feed health, all feeds")
+            + (" · per feed: " + ", ".join(per_feed) if per_feed else "")
+            + " · "
+            + link("-/dashboards", "all dashboards")
+            + "</p>"
+        )
+    return text
+
+
+def _archive_facts(conn: Any) -> tuple[bool, list[str] | None]:
+    """(whether any incident has coordinates, the columns of a ``coverage`` view or table
+    if the archive has one)."""
+    points = bool(
+        conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM incidents"
+            " WHERE latitude IS NOT NULL AND longitude IS NOT NULL)"
+        ).fetchone()[0]
+    )
+    coverage = [row[1] for row in conn.execute("PRAGMA table_info(coverage)")]
+    return points, coverage or None
+
+
+def _has_dashboards_plugin() -> bool:
+    return importlib.util.find_spec("datasette_dashboards") is not None
+
+
+#: No map where there are no points: datasette-cluster-map draws a map on any page with
+#: latitude and longitude columns, even when none of its rows has a point (as with every
+#: feed that publishes no coordinates). It is pointed at columns no table has, and only
+#: ``incident_points`` (incidents that have coordinates) gets the real ones.
+_NO_MAP = {"latitude_column": "map_latitude", "longitude_column": "map_longitude"}
+_MAP = {"latitude_column": "latitude", "longitude_column": "longitude"}
 
 
 def build_metadata(
@@ -257,24 +396,46 @@ def build_metadata(
 ) -> dict[str, Any]:
     """Datasette metadata for the archive at ``path``, read from its ``feeds`` table.
 
-    ``database_name`` is the name Datasette gives the file (its stem, the default).
+    ``database_name`` is the name Datasette gives the file (its stem, the default). The
+    metadata configures the dispatchwatch Datasette plugin (local times), datasette-cluster-map
+    (a map only of incidents with coordinates, and only when there are some) and
+    datasette-dashboards (when installed). Raises ``FileNotFoundError`` without a file and
+    ``ValueError`` for a file that is not an archive.
     """
     conn = _connect_readonly(path)
     try:
         feeds = _feed_rows(conn)
+        points, coverage = _archive_facts(conn)
     finally:
         conn.close()
     name = database_name or Path(path).stem
+    simulated = bool(feeds) and all(is_simulated(f) for f in feeds)
+    dashboards = _has_dashboards_plugin()
     cities = list(dict.fromkeys(f["city"] for f in feeds if f.get("city")))
     if title is None:
         title = "Dispatch archive"
         if 0 < len(cities) <= 4:
             title += ": " + ", ".join(cities)
-    description = (
-        "<p>Police and fire dispatch calls archived by dispatchwatch from public feeds. "
-        "Addresses are at block level and coordinates rounded; times are UTC "
-        "(see <em>incidents_local</em> for local times).</p>"
+    if simulated and "SIMULATED" not in title.upper():
+        title = f"SIMULATED {title} (dispatchwatch demo, not real calls)"
+    start = _start_here(
+        name, dashboards=dashboards, points=points, feeds=[f["slug"] for f in feeds]
     )
+    description = ""
+    if simulated:
+        description += (
+            "<p><strong>SIMULATED DATA.</strong> Every call here was invented by "
+            "<code>dispatchwatch demo</code> in the format of a real feed, served on "
+            "127.0.0.1 and archived by the real daemon. No call, address or time here is "
+            "real.</p>"
+        )
+    description += (
+        "<p>Police and fire dispatch calls archived by dispatchwatch from public feeds. "
+        "Addresses are at block level and coordinates rounded. Times are shown in each "
+        "feed's local time with its zone (PDT, CST, ...; the UTC original is in each time's "
+        "tooltip); they are stored, filtered, sorted and exported in UTC.</p>"
+    )
+    description += start
     if feeds:
         description += "<ul>" + "".join(_feed_item(f) for f in feeds) + "</ul>"
     licenses = {f.get("license") or "" for f in feeds}
@@ -286,33 +447,51 @@ def build_metadata(
         metadata["license"] = licenses.pop()
     elif len(licenses) > 1:
         metadata["license"] = "Varies by feed (see the feeds table)"
-    if feeds:
+    if simulated:
+        metadata["source"] = "Simulated by dispatchwatch demo: not real calls"
+    elif feeds:
         metadata["source"] = "; ".join(dict.fromkeys(f.get("agency") or f["name"] for f in feeds))
         if len(feeds) == 1 and (feeds[0].get("homepage") or feeds[0].get("url")):
             metadata["source_url"] = feeds[0].get("homepage") or feeds[0]["url"]
     metadata["about"] = "dispatchwatch"
-    metadata["extra_css_urls"] = [
-        "data:text/css," + urllib.parse.quote(_COMPACT_COLUMN_DESCRIPTIONS_CSS, safe=":;,().")
-    ]
+    css = _COMPACT_COLUMN_DESCRIPTIONS_CSS + _CELL_CSS + (_SIMULATED_CSS if simulated else "")
+    metadata["extra_css_urls"] = [_css_url(css)]
     tables = {}
     for table, docs in TABLE_DOCS.items():
         tables[table] = {**docs, **TABLE_OPTIONS.get(table, {})}
+    if points:
+        tables["incident_points"]["plugins"] = {"datasette-cluster-map": _MAP}
+    else:
+        tables["incident_points"]["hidden"] = True
     queries = {
         key: {
             "title": q["title"],
             "description": q["description"],
             "sql": q["sql"].strip() + "\n",
+            "hide_sql": True,
             **({"params": q["params"]} if "params" in q else {}),
         }
         for key, q in CANNED_QUERIES.items()
     }
     metadata["databases"] = {
         name: {
-            "description": "Dispatch calls, their change history and the polls that saw them.",
+            "description_html": (
+                "<p>Dispatch calls, their change history and the polls that saw them.</p>" + start
+            ),
             "tables": tables,
             "queries": queries,
+            "plugins": {
+                "dispatchwatch": {"local_times": True},
+                "datasette-cluster-map": _NO_MAP,
+            },
         }
     }
+    if dashboards:
+        metadata["plugins"] = {
+            "datasette-dashboards": build_dashboards(
+                name, coverage_columns=coverage, simulated=simulated
+            )
+        }
     return metadata
 
 

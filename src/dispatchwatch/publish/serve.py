@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .views import install_views, views_outdated
 from .zones import _known_zone, ensure_zone_offsets
 
 
@@ -52,7 +53,8 @@ def datasette_command(
 
 
 def prepare_live_archive(db_path: str | Path) -> None:
-    """Make sure an archive has what the metadata refers to: the current schema (views) and
+    """Make sure an archive has what the metadata refers to: the current schema, the current
+    views (an archive made by an older dispatchwatch keeps the views it was made with) and
     offsets for every feed's time zone.
 
     Writes only when something is missing, in one short transaction by dispatchwatch before
@@ -74,10 +76,14 @@ def prepare_live_archive(db_path: str | Path) -> None:
             migrate(sqlite_utils.Database(conn))
         present = {row[0] for row in conn.execute("SELECT DISTINCT zone FROM zone_offsets")}
         wanted = {row[0] for row in conn.execute("SELECT DISTINCT timezone FROM feeds")}
-        if any(_known_zone(zone) for zone in wanted - present):
+        stale_views = views_outdated(conn)
+        if stale_views or any(_known_zone(zone) for zone in wanted - present):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                ensure_zone_offsets(conn)
+                if stale_views:
+                    install_views(conn)  # fills zone_offsets too
+                else:
+                    ensure_zone_offsets(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .feeds import _connect_readonly, _feed_rows
+from .views import install_views, views_outdated
 from .zones import ensure_zone_offsets
 
 
@@ -103,6 +104,8 @@ def snapshot(
         removed = _limit(dst, feeds, since, until)
         dst.execute("BEGIN")
         ensure_zone_offsets(dst, refresh=True)
+        if views_outdated(dst):
+            install_views(dst)
         kept_zones = [row[0] for row in dst.execute("SELECT DISTINCT timezone FROM feeds")]
         dst.execute(
             f"DELETE FROM zone_offsets WHERE zone NOT IN ({', '.join('?' * len(kept_zones))})",

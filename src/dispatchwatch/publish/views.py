@@ -1,11 +1,13 @@
-"""The SQL views ``incidents_local`` and ``incident_timeline`` (installed by migration 2)."""
+"""The SQL views for people: ``incidents_local``, ``incident_timeline``, ``incident_points``
+(the map) and ``poll_log``; installed by migration 2 and brought up to date by ``serve`` and
+``snapshot`` (:func:`views_outdated`)."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from ..incident import TRACKED_FIELDS
-from .zones import _local, ensure_zone_offsets
+from .zones import _local, _local_label, ensure_zone_offsets
 
 INCIDENTS_LOCAL_SQL = f"""
 SELECT
@@ -64,7 +66,7 @@ SELECT
 FROM (
     SELECT
         v.id,
-        v.feed,
+        f.slug AS feed,
         v.incident_id,
         v.version,
         CASE
@@ -82,7 +84,10 @@ FROM (
         v.district, v.beat, v.units, v.latitude, v.longitude, v.gone_at,
         polls.source
     FROM incident_versions v
-    JOIN feeds f ON f.slug = v.feed
+    -- feed comes from feeds and the join is on +v.feed (no index): a page of one feed's
+    -- newest versions (ORDER BY id DESC LIMIT n) then walks incident_versions in rowid
+    -- order and stops after n rows, instead of building every version of the feed first.
+    JOIN feeds f ON f.slug = +v.feed
     -- Versions of an incident are numbered 1, 2, 3...: the unique index finds the previous.
     LEFT JOIN incident_versions p
         ON p.feed = v.feed AND p.incident_id = v.incident_id AND p.version = v.version - 1
@@ -90,7 +95,67 @@ FROM (
 )
 """
 
-VIEWS = {"incidents_local": INCIDENTS_LOCAL_SQL, "incident_timeline": INCIDENT_TIMELINE_SQL}
+#: Decimal places of the map's coordinates: 3 is about 100 m, block level, whatever a feed's
+#: configured precision (the table keeps what the feed gave).
+MAP_DECIMALS = 3
+
+INCIDENT_POINTS_SQL = f"""
+SELECT
+    i.feed,
+    i.incident_id,
+    {_local_label("i.received_at", "f.timezone")} AS local_time,
+    i.call_type,
+    i.address,
+    i.status,
+    round(i.latitude, {MAP_DECIMALS}) AS latitude,
+    round(i.longitude, {MAP_DECIMALS}) AS longitude,
+    json_object(
+        'title', coalesce(i.call_type, 'Call'),
+        'description', coalesce({_local_label("i.received_at", "f.timezone")}, i.received_at, '')
+            || coalesce(' · ' || i.address, '') || ' · ' || i.feed
+    ) AS popup,
+    i.received_at
+FROM incidents i
+JOIN feeds f ON f.slug = i.feed
+WHERE i.latitude IS NOT NULL AND i.longitude IS NOT NULL
+"""
+
+POLL_LOG_SQL = f"""
+SELECT
+    p.id,
+    {_local_label("p.started_at", "f.timezone")} AS local_time,
+    p.feed,
+    p.outcome,
+    p.new,
+    p.changed,
+    p.gone,
+    p.incidents,
+    p.error_kind,
+    p.error,
+    p.duration_ms,
+    p.http_status,
+    p.bytes,
+    p.started_at
+FROM polls p
+JOIN feeds f ON f.slug = p.feed
+"""
+
+VIEWS = {
+    "incidents_local": INCIDENTS_LOCAL_SQL,
+    "incident_timeline": INCIDENT_TIMELINE_SQL,
+    "incident_points": INCIDENT_POINTS_SQL,
+    "poll_log": POLL_LOG_SQL,
+}
+
+
+def _create_view(name: str, sql: str) -> str:
+    return f"CREATE VIEW {name} AS {sql.strip()}"
+
+
+def views_outdated(conn: sqlite3.Connection) -> bool:
+    """True when a view is missing or was created by another version of this module."""
+    stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'"))
+    return any(stored.get(name) != _create_view(name, sql) for name, sql in VIEWS.items())
 
 
 def install_views(conn: sqlite3.Connection) -> None:
@@ -102,4 +167,4 @@ def install_views(conn: sqlite3.Connection) -> None:
     ensure_zone_offsets(conn)
     for name, sql in VIEWS.items():
         conn.execute(f"DROP VIEW IF EXISTS {name}")
-        conn.execute(f"CREATE VIEW {name} AS {sql.strip()}")
+        conn.execute(_create_view(name, sql))

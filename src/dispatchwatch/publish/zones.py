@@ -133,3 +133,25 @@ def _local(utc: str, zone: str) -> str:
         f" WHERE z.zone = {zone} AND z.starts_at <= {utc}"
         f" ORDER BY z.starts_at DESC LIMIT 1)"
     )
+
+
+def _local_label(utc: str, zone: str) -> str:
+    """SQL for a person's reading of the UTC text ``utc`` in ``zone``: the local wall-clock
+    time and the zone's abbreviation (``2024-03-31 18:30:18 PDT``; the UTC offset where the
+    tz database has no abbreviation). NULL when ``utc`` is NULL or the zone is unknown."""
+    return (
+        f"(SELECT strftime('%Y-%m-%d %H:%M:%S', {utc}, z.utc_offset || ' seconds')"
+        f" || ' ' || coalesce(nullif(z.abbreviation, ''), 'UTC' || z.offset_text)"
+        f" FROM zone_offsets z"
+        f" WHERE z.zone = {zone} AND z.starts_at <= {utc}"
+        f" ORDER BY z.starts_at DESC LIMIT 1)"
+    )
+
+
+def _local_today(zone: str, now: str) -> str:
+    """SQL for today's date (``YYYY-MM-DD``) in ``zone`` at the UTC text ``now``."""
+    return (
+        f"(SELECT strftime('%Y-%m-%d', {now}, z.utc_offset || ' seconds') FROM zone_offsets z"
+        f" WHERE z.zone = {zone} AND z.starts_at <= {now}"
+        f" ORDER BY z.starts_at DESC LIMIT 1)"
+    )
