@@ -6,19 +6,25 @@ test runs the installed command (or the library) on real files.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from dispatchwatch import exitcodes
+from dispatchwatch import database, exitcodes
 from dispatchwatch.archive import Archive, utc_now
 from dispatchwatch.cli import cli
-from dispatchwatch.config import parse_config, parse_duration, parse_size
+from dispatchwatch.config import default_feed, parse_config, parse_duration, parse_size
 from dispatchwatch.errors import ConfigError
+from dispatchwatch.pipeline import ingest_files
 
 
 def dispatchwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -283,3 +289,319 @@ def test_exit_codes_are_documented_in_the_readme() -> None:
         assert f"| **{code}** | {word}" in table
     codes = [exitcodes.OK, exitcodes.ERROR, exitcodes.USAGE, exitcodes.UNHEALTHY]
     assert len({*codes, exitcodes.POLLS_FAILED}) == 5
+
+
+# --- 7. foreign SQLite files are left alone --------------------------------------------------
+
+MKE_PAGES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "milwaukee").glob("seq_0*"))
+
+
+def _other_app(path: Path) -> None:
+    """Another application's SQLite database, in WAL mode, with an id of its own."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA application_id = 1598903374")  # what a Fossil repository carries
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+
+
+def _rss_reader(path: Path) -> None:
+    """A SQLite file with its own ``feeds`` and ``polls`` tables, and no application id."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE feeds (url TEXT PRIMARY KEY, title TEXT)")
+    conn.execute("CREATE TABLE polls (url TEXT, at TEXT, status INTEGER)")
+    conn.execute("INSERT INTO feeds VALUES ('https://example.org/rss', 'Example')")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+
+
+FOREIGN_FILES = {
+    "other-app-sqlite": _other_app,
+    "rss-reader-sqlite": _rss_reader,
+    "text": lambda path: path.write_text("feed,incident\nseattle-fire,F1\n"),
+    "binary": lambda path: path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40),
+    "short-binary": lambda path: path.write_bytes(b"SQLite"),
+}
+
+
+def _state(path: Path) -> tuple[str, int, list[str]]:
+    """The file's checksum and mtime, and what its folder holds (no -wal/-shm may appear)."""
+    return (
+        hashlib.sha256(path.read_bytes()).hexdigest(),
+        path.stat().st_mtime_ns,
+        sorted(p.name for p in path.parent.iterdir()),
+    )
+
+
+def _foreign(tmp_path: Path, kind: str) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "dispatch.db"
+    FOREIGN_FILES[kind](path)
+    os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    return path
+
+
+@pytest.mark.parametrize("kind", FOREIGN_FILES)
+def test_every_command_leaves_a_foreign_file_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    path = _foreign(tmp_path, kind)
+    before = _state(path)
+    monkeypatch.chdir(tmp_path)
+    db = str(path)
+    commands = [
+        ["ingest", "milwaukee-police", str(MKE_PAGES[0]), "--db", db],
+        ["stats", "--db", db],
+        ["status", "--db", db],
+        ["metadata", "--db", db],
+        ["serve", "--db", db, "--port", "1"],
+        ["snapshot", str(tmp_path / "copy.db"), "--db", db],
+        ["export", "-f", "csv", "-o", "-", "--db", db],
+    ]
+    for args in commands:
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == exitcodes.ERROR, (args, result.output)
+        assert isinstance(result.exception, SystemExit), (args, result.exception)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "is not a dispatchwatch archive" in lines[0], (args, lines)
+        assert _state(path) == before, args
+    assert not (tmp_path / "copy.db").exists()
+
+
+@pytest.mark.parametrize("kind", ["other-app-sqlite", "rss-reader-sqlite", "text"])
+def test_run_leaves_a_foreign_file_unchanged(tmp_path: Path, kind: str) -> None:
+    path = _foreign(tmp_path, kind)
+    before = _state(path)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {path}\nfeeds:\n  seattle-fire:\n    url: http://127.0.0.1:9/\n")
+    line = one_line_error(dispatchwatch("run", "--once", "--config", str(config), cwd=tmp_path))
+    assert f"{path} is not a dispatchwatch archive" in line and "left this one unchanged" in line
+    assert _state(path) == before
+
+
+def test_only_new_empty_or_own_files_are_written(tmp_path: Path) -> None:
+    page = str(MKE_PAGES[0])
+    zero = tmp_path / "zero.db"
+    zero.touch()
+    blank = tmp_path / "blank.db"  # a SQLite file with no schema (an interrupted first run)
+    sqlite3.connect(blank).execute("PRAGMA journal_mode = WAL").fetchone()
+    for path in (tmp_path / "new.db", zero, blank):
+        done = dispatchwatch("ingest", "milwaukee-police", page, "--db", str(path), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert database.identify(path)[0] == database.ARCHIVE
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == database.APPLICATION_ID
+        conn.close()
+
+
+def test_an_archive_made_before_the_application_id_is_still_ours(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    done = dispatchwatch(
+        "ingest", "milwaukee-police", str(MKE_PAGES[0]), "--db", str(path), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA application_id = 0")  # as every archive was before
+    conn.commit()
+    conn.close()
+    assert database.identify(path)[0] == database.ARCHIVE
+    before = _state(path)
+    assert dispatchwatch("stats", "--db", str(path), cwd=tmp_path).returncode == 0
+    assert _state(path)[:2] == before[:2]  # reading does not stamp it
+    done = dispatchwatch(
+        "ingest", "milwaukee-police", str(MKE_PAGES[1]), "--db", str(path), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == database.APPLICATION_ID
+    conn.close()
+
+
+def test_status_and_serve_on_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
+    path = _foreign(tmp_path, "text")
+    for args in (["status", "--db", str(path)], ["serve", "--db", str(path), "--port", "1"]):
+        line = one_line_error(dispatchwatch(*args, cwd=tmp_path))
+        assert line == f"Error: {path} is not a dispatchwatch archive (not a SQLite database)"
+
+
+# --- 8. read-only users ----------------------------------------------------------------------
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def as_reader() -> Iterator[tuple[Path, Callable[..., subprocess.CompletedProcess[str]]]]:
+    """A folder every user can enter, and a way to run a command there as ``nobody``: a user
+    who may read the archive but not write its folder (real privileges, not a mock)."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run the command as another user")
+    drop = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    probe = subprocess.run([*drop, sys.executable, "-c", "import dispatchwatch"], timeout=60)
+    if probe.returncode != 0:
+        pytest.skip("user nobody cannot run this Python (its install is not world-readable)")
+    root = Path(tempfile.mkdtemp(prefix="dispatchwatch-ro-", dir="/tmp"))
+    root.chmod(0o755)
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        command = shutil.which("dispatchwatch", path=str(Path(sys.executable).parent))
+        assert command
+        return subprocess.run(
+            [*drop, command, *args], capture_output=True, text=True, timeout=120, cwd=root
+        )
+
+    run.drop = drop  # type: ignore[attr-defined]
+    try:
+        yield root, run
+    finally:
+        for folder, _dirs, _files in os.walk(root):
+            Path(folder).chmod(0o755)
+        shutil.rmtree(root)
+
+
+def _archive(folder: Path, pages: int = 3) -> Path:
+    folder.mkdir(mode=0o755)
+    path = folder / "dispatch.db"
+    with Archive(path) as archive:
+        ingest_files(archive, default_feed("milwaukee-police"), MKE_PAGES[:pages])
+    path.chmod(0o644)
+    assert sorted(p.name for p in folder.iterdir()) == ["dispatch.db"]  # the daemon stopped
+    return path
+
+
+def _count(path: Path, sql: str) -> int:
+    conn = sqlite3.connect(path)  # as the owner: leaves no -wal/-shm behind when it closes
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_every_read_only_command_works_for_a_user_who_cannot_write_the_folder(
+    as_reader: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]],
+) -> None:
+    root, run = as_reader
+    path = _archive(root / "archive")
+    incidents = _count(path, "SELECT count(*) FROM incidents")
+    out = root / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    path.parent.chmod(0o555)
+    before = _state(path)
+
+    done = run("stats", "--db", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    assert f'"incidents": {incidents},' in done.stdout
+
+    done = run("status", "--db", str(path))
+    assert done.returncode == exitcodes.OK, done.stderr
+    assert done.stdout.startswith("feed ") and "milwaukee-police  ok" in done.stdout
+
+    done = run("snapshot", str(out / "copy.db"), "--db", str(path))
+    assert done.returncode == 0, done.stderr
+    assert _count(out / "copy.db", "SELECT count(*) FROM incidents") == incidents
+
+    done = run("metadata", "--db", str(path), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert "Milwaukee" in done.stdout
+
+    done = run("export", "-f", "csv", "-o", "-", "--db", str(path), "-q")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.strip().splitlines()) == incidents + 1  # and the header
+
+    # Serving live needs the WAL index, which this user cannot create: said exactly.
+    done = run("serve", "--db", str(path), "--port", "1")
+    line = one_line_error(done)
+    assert "cannot serve" in line and "dispatch.db-shm" in line and "snapshot" in line
+
+    assert _state(path) == before  # nothing written, nothing created beside it
+
+
+def test_a_reader_sees_a_running_daemons_latest_commit(
+    as_reader: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]],
+) -> None:
+    root, run = as_reader
+    path = _archive(root / "archive", pages=1)
+    path.parent.chmod(0o555)
+    with Archive(path) as archive:  # the daemon (root) is running: -wal and -shm exist
+        ingest_files(archive, default_feed("milwaukee-police"), MKE_PAGES[1:3])
+        polls = archive.conn.execute("SELECT count(*) FROM polls").fetchone()[0]
+        assert polls == 3 and _state(path)[2] == [
+            "dispatch.db",
+            "dispatch.db-shm",
+            "dispatch.db-wal",
+        ]
+        done = run("stats", "--db", str(path), "--json")
+        assert done.returncode == 0, done.stderr
+        assert '"polls": 3,' in done.stdout  # read through the WAL, not only the file
+
+
+def test_a_reader_is_told_why_when_the_wal_cannot_be_read(
+    as_reader: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]],
+) -> None:
+    root, run = as_reader
+    path = _archive(root / "archive", pages=1)
+    crashed = root / "crashed"
+    crashed.mkdir()
+    with Archive(path) as archive:  # commits in the WAL, as a daemon killed -9 leaves them
+        ingest_files(archive, default_feed("milwaukee-police"), MKE_PAGES[1:2])
+        for name in ("dispatch.db", "dispatch.db-wal"):  # the -shm was lost (a reboot)
+            shutil.copy2(path.parent / name, crashed / name)
+    crashed.chmod(0o555)
+    for command in ("stats", "status", "metadata"):
+        line = one_line_error(run(command, "--db", str(crashed / "dispatch.db")))
+        assert "dispatch.db-wal holds commits not yet merged" in line, line
+        assert "dispatch.db-shm is missing and cannot be created" in line
+    assert sorted(p.name for p in crashed.iterdir()) == ["dispatch.db", "dispatch.db-wal"]
+
+
+READER = """
+import sys
+from dispatchwatch.database import connect_read_only
+conn = connect_read_only(sys.argv[1])
+print(type(conn).__name__, conn.execute("SELECT count(*) FROM polls").fetchone()[0], flush=True)
+sys.stdin.readline()
+try:
+    conn.close()
+except Exception as exc:
+    print(type(exc).__name__, exc, flush=True)
+else:
+    print("closed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("writer_starts", [False, True])
+def test_an_unlocked_read_is_refused_when_a_writer_started_meanwhile(
+    as_reader: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]], writer_starts: bool
+) -> None:
+    root, run = as_reader
+    path = _archive(root / "archive", pages=1)
+    path.parent.chmod(0o555)
+    reader = subprocess.Popen(
+        [*run.drop, sys.executable, "-c", READER, str(path)],  # type: ignore[attr-defined]
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    try:
+        assert reader.stdout.readline().split() == ["_ImmutableConnection", "1"]
+        if writer_starts:
+            with Archive(path) as archive:
+                ingest_files(archive, default_feed("milwaukee-police"), MKE_PAGES[1:2])
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        last = reader.stdout.readline()
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=60)
+        reader.stdout.close()
+    if writer_starts:
+        assert last.startswith("ArchiveError") and "was written while it was read" in last
+    else:
+        assert last.strip() == "closed"

@@ -27,16 +27,10 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import DispatchwatchError
+from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .incident import TRACKED_FIELDS, Incident
 
 SCHEMA_VERSION = 7
-
-
-class ArchiveError(DispatchwatchError):
-    """The file is not an archive this dispatchwatch can use."""
-
-    kind = "archive"
 
 
 #: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
@@ -307,10 +301,18 @@ def migrate(db: sqlite_utils.Database) -> int:
             f"the archive has schema version {current}, newer than this dispatchwatch "
             f"({SCHEMA_VERSION}); upgrade dispatchwatch"
         )
+    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if application_id not in (0, APPLICATION_ID):
+        raise ArchiveError(f"not a dispatchwatch archive (application_id {application_id:#010x})")
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with write_transaction(conn):
             MIGRATIONS[version](db)
             conn.execute(f"PRAGMA user_version = {version}")
+            # Marks the file as ours (see database.py), with its first tables.
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    if application_id != APPLICATION_ID and current == SCHEMA_VERSION:
+        with write_transaction(conn):  # an archive made before the id existed
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     return SCHEMA_VERSION
 
 
@@ -432,6 +434,7 @@ class Archive:
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
+        check_writable(self.path)  # never touch another application's file
         try:
             conn = sqlite3.connect(
                 str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
@@ -880,11 +883,10 @@ def _stats(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def read_stats(path: str | Path) -> list[dict[str, Any]]:
     """:meth:`Archive.stats` through a read-only connection: never creates, migrates or
-    writes the file, so it is safe on any file and beside a running daemon."""
+    writes the file, so it is safe on any file, beside a running daemon and for a user who
+    may only read it (see :func:`database.connect_read_only`)."""
     path = Path(path)
-    if not path.is_file():
-        raise ArchiveError(f"no archive at {path}")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = connect_read_only(path)
     try:
         return _stats(conn)
     except sqlite3.DatabaseError as exc:

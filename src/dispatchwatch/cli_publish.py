@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import publish
+from .cli import clean_errors
 
 _DB_OPTION = click.option(
     "--db",
@@ -52,6 +53,7 @@ def _metadata_for(
     help="The database's name in Datasette (default: the file's name without extension).",
 )
 @click.option("--title", help="The site's title (default: from the feeds' cities).")
+@clean_errors
 def metadata(
     db_path: Path,
     output: Path | None,
@@ -79,6 +81,7 @@ def metadata(
     help="Address to listen on (0.0.0.0 exposes the archive to your network).",
 )
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@clean_errors
 def serve(db_path: Path, host: str, port: int) -> None:
     """Browse the live archive with Datasette, while the daemon keeps writing to it."""
     if importlib.util.find_spec("datasette") is None:
@@ -117,6 +120,7 @@ def serve(db_path: Path, host: str, port: int) -> None:
     help="Keep incidents received before this UTC time, or up to the end of this UTC date.",
 )
 @click.option("--replace", is_flag=True, help="Overwrite OUT if it exists.")
+@clean_errors
 def snapshot(
     out: Path,
     db_path: Path,

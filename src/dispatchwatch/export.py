@@ -123,9 +123,9 @@ def table_columns(conn: sqlite3.Connection, table: str) -> list[Column]:
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise ExportError(f"no archive at {path}")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    from .database import connect_read_only
+
+    conn = connect_read_only(path, isolation_level=None)
     try:
         conn.execute("SELECT count(*) FROM feeds").fetchone()
     except sqlite3.DatabaseError as exc:

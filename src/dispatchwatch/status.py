@@ -18,7 +18,6 @@ from typing import Any
 
 from . import exitcodes
 from .archive import format_time
-from .errors import DispatchwatchError
 
 #: A feed is stale when its last success is older than max(STALE_INTERVALS x interval,
 #: STALE_MINIMUM), unless a threshold is given.
@@ -76,15 +75,10 @@ class FeedStatus:
 
 
 def connect_read_only(path: str | Path) -> sqlite3.Connection:
-    path = Path(path)
-    if not path.exists():
-        raise DispatchwatchError(f"no archive at {path}")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if not {"feeds", "polls"} <= tables:
-        conn.close()
-        raise DispatchwatchError(f"{path} is not a dispatchwatch archive")
-    return conn
+    """The archive, read-only (see :func:`database.connect_read_only`)."""
+    from .database import connect_read_only as connect
+
+    return connect(path)
 
 
 def failure_streaks(

@@ -6,12 +6,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ..database import connect_read_only
+
 
 def _connect_readonly(path: str | Path) -> sqlite3.Connection:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no archive at {path}")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    conn = connect_read_only(path)  # one line for a missing or foreign file, works read-only
     conn.row_factory = sqlite3.Row
     return conn
 

@@ -65,10 +65,13 @@ def prepare_live_archive(db_path: str | Path) -> None:
     import sqlite_utils
 
     from ..archive import SCHEMA_VERSION, migrate
+    from ..database import ArchiveError, live_read_problem, require_archive
 
     path = Path(db_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no archive at {path}")
+    require_archive(path)  # never migrate another application's file
+    problem = live_read_problem(path)
+    if problem:
+        raise ArchiveError(problem)
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
