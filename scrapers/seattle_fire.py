@@ -22,20 +22,30 @@ Quirks of the page (reproduced in ``fixtures/seattle/``):
   parsed, keeps its rows but is partial: the list may be incomplete.
 - A day without dispatches has no table at all, only "Sorry, no records found for 7/3/2016":
   that is an empty result, not an error.
+
+Rollover: the live poll reads only today's page, so calls still active at midnight would stay
+"active" forever. Today's page names its day; when that day moves on, the next polls also
+read the previous day's page (same host, ``?incDate=``) until none of its calls is active or
+:data:`ROLLOVER_BOUND` after its midnight has passed, and then record that day log complete
+(``day_logs``). A backfill (``PlanContext.since``/``until``) reads one day page per day.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from dispatchwatch.scraper import (
     LayoutError,
     Page,
     ParseResult,
+    PlanContext,
     RawRow,
+    Request,
     Scraper,
     cell_text,
     end_reached,
@@ -75,9 +85,89 @@ _RETRIEVED = re.compile(r"Retrieved\s+(\d+)\s+dispatch\s+messages")
 END_MARKERS = "//*[contains(text(), 'Retrieved') and contains(text(), 'dispatch messages')]"
 
 
-def day_url(day: date) -> str:
-    """The page for one past day, e.g. ``...?incDate=7/4/2024&rad1=des``."""
-    return DAY_URL.format(month=day.month, day=day.day, year=day.year)
+#: How long after a day's midnight its page is still read for calls that were active.
+ROLLOVER_BOUND = timedelta(hours=6)
+ZONE = "America/Los_Angeles"
+_STATED_DAY = re.compile(
+    r"(?:dispatch\s+messages|no\s+records\s+found)\s+for\s+(\d{1,2})/(\d{1,2})/(\d{4})", re.I
+)
+
+
+def day_url(day: date, base: str = URL) -> str:
+    """The page for one past day on the host of ``base`` (the feed's URL), e.g.
+    ``...getRecsForDatePub.asp?incDate=7/4/2024&rad1=des``."""
+    parts = urlsplit(base)
+    query = f"incDate={day.month}/{day.day}/{day.year}&rad1=des"
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def plan(context: PlanContext) -> list[Request]:
+    """Today's page (conditional GET), plus the previous day's page while it has calls that
+    were active at rollover; for a backfill, one page per day of the range, oldest first."""
+    zone = ZoneInfo(context.zone or ZONE)
+    if context.backfill:
+        first = (context.since or context.now).astimezone(zone).date()
+        last = (context.until or context.now).astimezone(zone).date()
+        return [
+            Request(
+                day_url(first + timedelta(days=n), context.url),
+                meta={"day_log": (first + timedelta(days=n)).isoformat(), "final": True},
+                label=f"day log of {first + timedelta(days=n)}",
+            )
+            for n in range((last - first).days + 1)
+        ]
+    today = Request(
+        context.url,
+        conditional=True,
+        meta={"day_log": "", "known_day": context.state.get("day", "")},
+    )
+    open_day = context.state.get("open_day", "")
+    if not open_day:
+        return [today]
+    day = date.fromisoformat(open_day)
+    midnight = datetime.combine(day + timedelta(days=1), time(0), zone)
+    final = context.now >= midnight + ROLLOVER_BOUND
+    previous = Request(
+        day_url(day, context.url),
+        meta={"day_log": open_day, "final": final},
+        label=f"day log of {open_day}",
+    )
+    return [today, previous]
+
+
+def _stated_day(text: str) -> date | None:
+    """The day the page says it lists ("... dispatch messages for 3/31/2024")."""
+    found = _STATED_DAY.search(text, max(0, len(text) - 4096)) or _STATED_DAY.search(text)
+    if found is None:
+        return None
+    month, day, year = (int(g) for g in found.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _day_log(page: Page, result: ParseResult) -> ParseResult:
+    """Day-log bookkeeping from the request's meta (live polls and backfills only)."""
+    meta = page.meta
+    if "day_log" not in meta:
+        return result  # a saved page: nothing to track
+    stated = _stated_day(page.text)
+    wanted = meta["day_log"]
+    if wanted:  # a past day's page
+        if stated is not None and stated.isoformat() != wanted:
+            raise LayoutError(f"{WHAT}: asked for the day log of {wanted}, got {stated}")
+        active = any(row.status == "active" for row in result.rows)
+        if result.complete and (meta.get("final") or not active):
+            result.completed_days.append(wanted)
+            result.state["open_day"] = ""
+        return result
+    if stated is not None:
+        result.state["day"] = stated.isoformat()
+        known = meta.get("known_day", "")
+        if known and known < stated.isoformat():
+            result.state["open_day"] = known  # the day rolled over: finish the old one
+    return result
 
 
 def parse(page: Page) -> ParseResult:
@@ -86,7 +176,7 @@ def parse(page: Page) -> ParseResult:
         columns, rows = find_table_by_headers(tree, HEADERS, what=WHAT)
     except LayoutError:
         if _NO_RECORDS.search(page.text):
-            return ParseResult(rows=[])
+            return _day_log(page, ParseResult(rows=[]))
         raise
     width = max(columns.values()) + 1
     i_received, i_id, i_level, i_units, i_address, i_type = (columns[name] for name in HEADERS)
@@ -130,7 +220,7 @@ def parse(page: Page) -> ParseResult:
         footer = _RETRIEVED.match(text, start) if start >= 0 else None
         if footer and int(footer.group(1)) != len(out):
             reason = f"{WHAT}: the footer says {footer.group(0)!r} but {len(out)} rows were parsed"
-    return ParseResult(rows=out, complete=reason is None, reason=reason)
+    return _day_log(page, ParseResult(rows=out, complete=reason is None, reason=reason))
 
 
 def _status(cells: list[HtmlElement]) -> str | None:
@@ -157,6 +247,7 @@ scraper = Scraper(
     interval="60s",
     snapshot=False,
     parse=parse,
+    plan=plan,
     license="No license stated on the page; published by the City of Seattle as public record.",
     source_notes=(
         "The page lists one row per dispatched unit group; dispatchwatch merges the rows of "

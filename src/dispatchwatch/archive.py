@@ -679,6 +679,7 @@ class Archive:
         requests: int | None = None,
         mass_gone_share: float | None = None,
         history_only: str | None = None,
+        completed_days: Sequence[str] = (),
     ) -> PollSummary:
         """Archive one parsed poll (one page, or every page of a paged query) in one
         transaction.
@@ -792,6 +793,13 @@ class Archive:
             )  # fmt: skip
             if state:
                 _store_state(conn, feed, state, poll_id, observed_at)
+            if complete and completed_days:
+                conn.executemany(
+                    "INSERT INTO day_logs (feed, day, completed_at, poll_id) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(feed, day) DO UPDATE SET completed_at = excluded.completed_at, "
+                    "poll_id = excluded.poll_id",
+                    [(feed, day, observed_at, poll_id) for day in completed_days],
+                )
             if inserts:
                 conn.executemany(_INSERT_INCIDENT, inserts)
             if updates:

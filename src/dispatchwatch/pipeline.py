@@ -281,6 +281,7 @@ def run_poll(
     single = len(queue) == 1
     rows: list[RawRow] = []
     new_state: dict[str, str] = {}
+    completed_days: list[str] = []
     digests: list[str] = []
     nbytes = 0
     made = 0
@@ -356,6 +357,7 @@ def run_poll(
             break
         rows.extend(parsed.rows)
         new_state.update(parsed.state)
+        completed_days.extend(parsed.completed_days)
         if made == 1:
             as_of = parsed.as_of
         unchanged = unchanged or parsed.unchanged
@@ -374,7 +376,14 @@ def run_poll(
         return archive.record_unchanged(
             feed.slug, observed_at=utc_now(), duration_ms=elapsed(), **common
         )
-    if complete and not single and sha256 is not None and sha256 == last.get("sha256"):
+    moved = completed_days or any(state.get(k) != v for k, v in new_state.items())
+    if (
+        complete
+        and not single
+        and not moved
+        and sha256 is not None
+        and sha256 == last.get("sha256")
+    ):
         return archive.record_unchanged(
             feed.slug, observed_at=utc_now(), duration_ms=elapsed(), **common
         )
@@ -408,6 +417,7 @@ def run_poll(
         state=new_state or None,
         mass_gone_share=feed.mass_gone_share,
         history_only=_older_than_archive(utc_as_of, last),
+        completed_days=completed_days,
         **common,
     )
 

@@ -296,6 +296,9 @@ class ParseResult:
     follow: list[Request] = field(default_factory=list)
     state: dict[str, str] = field(default_factory=dict)
     unchanged: bool = False
+    #: Local dates (``YYYY-MM-DD``) of day logs this response shows are complete (all their
+    #: calls closed, or their follow-up time is over): recorded in ``day_logs`` with the poll.
+    completed_days: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
