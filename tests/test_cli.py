@@ -349,5 +349,8 @@ def test_the_wheel_ships_the_builtin_scrapers(tmp_path: Path) -> None:
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert str(target) in listed.stderr  # the installed copy, not the checkout
-    for slug in ("seattle-fire", "milwaukee-police", "dallas-police"):
+    for slug in (
+        "seattle-fire", "milwaukee-police", "dallas-police", "new-orleans-police",
+        "san-francisco-police", "seattle-fire-open-data",
+    ):  # fmt: skip
         assert slug in listed.stdout

@@ -1,0 +1,166 @@
+"""New Orleans Police Department: Calls for Service (Socrata, one dataset per year, data.nola.gov).
+
+Updated daily with the previous day's closed calls. The feed polls the current year's dataset
+(the year in Central time) and, for a week after New Year, the previous year's too; each
+dataset keeps its own watermark on the create time (``timecreate``). NOPD may reclassify a
+call for up to 36 hours after it is closed, so every poll re-reads the last 72 hours before
+the watermark (``look_back``): a reclassified call adds one version, unchanged ones nothing.
+A poll when nothing changed is one small request (the adapter's probe).
+
+Quirks (reproduced in ``fixtures/socrata/new_orleans_*.json``):
+
+- Column names differ between years: 2011-2012 ``type`` and no ``Initial*``, ``SelfInitiated``
+  or ``Beat``; 2013-2016 ``type_``; 2015+ add ``InitialType``, ``InitialTypeText``,
+  ``InitialPriority``, ``SelfInitiated``, ``Beat``; later years add ``location`` (a point,
+  ``[0,0]`` when unknown) and store times and ``PoliceDistrict`` as text. The API lower-cases
+  names, the CSV export keeps their case: columns are looked up case-insensitively.
+- The final type and priority are the call's (``call_type`` is the type text, the code is in
+  ``extra``); the initial ones go to ``extra``; the disposition text is the disposition.
+- ``BLOCK_ADDRESS`` is already block level with a zero-padded block (``054XX Laurel St`` ->
+  ``54XX LAUREL ST``); recent rows can read ``Approx Loc: 015XX Iberville St`` (the prefix is
+  dropped and ``extra.approximate_location`` set).
+- Coordinates: ``location`` where present, else ``MapX``/``MapY``, Louisiana South state-plane
+  feet (NAD83, US survey feet, EPSG:3452), converted with pyproj. Points at ``0,0`` or outside
+  Orleans Parish are junk and dropped (the call is kept). Sensitive calls carry none.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from dispatchwatch.scraper import RawRow
+from dispatchwatch.sources import socrata
+from dispatchwatch.sources.socrata import text
+
+#: Year -> Socrata dataset id of "Calls for Service YYYY" (a new one appears each January;
+#: config.yaml can add it: ``datasets: {2027: abcd-1234}``).
+DATASETS = {
+    2011: "28ec-c8d6", 2012: "rv3g-ypg7", 2013: "5fn8-vtui", 2014: "jsyu-nz5r",
+    2015: "w68y-xmk6", 2016: "wgrp-d3ma", 2017: "bqmt-f3jk", 2018: "9san-ivhk",
+    2019: "qf6q-pp4b", 2020: "hp7u-i9hf", 2021: "3pha-hum9", 2022: "nci8-thrr",
+    2023: "pc5d-tvaw", 2024: "2zcj-b6ts", 2025: "4xwx-sfte", 2026: "es9j-6y5d",
+}  # fmt: skip
+URL = f"https://data.nola.gov/resource/{DATASETS[max(DATASETS)]}.json"
+HOMEPAGE = "https://data.nola.gov/browse?q=calls+for+service"
+#: Orleans Parish, generously (longitude west..east, latitude south..north).
+PARISH = (-90.15, -89.60, 29.85, 30.21)
+#: The state plane of MapX/MapY: NAD83 / Louisiana South (US survey feet).
+STATE_PLANE = "EPSG:3452"
+
+_ZERO_BLOCK = re.compile(r"^0+(?=\d+XX\b)", re.I)
+_APPROX = re.compile(r"^\s*approx(?:imate)?\.?\s+loc(?:ation)?\s*:\s*", re.I)
+_USED = {
+    "nopd_item", "type", "type_", "typetext", "priority", "initialtype", "initialtypetext",
+    "initialpriority", "mapx", "mapy", "timecreate", "disposition", "dispositiontext",
+    "beat", "block_address", "policedistrict", "location",
+}  # fmt: skip
+#: Extra columns under friendlier names.
+_EXTRA = {
+    "type_": "type_code", "type": "type_code", "initialtype": "initial_type_code",
+    "initialtypetext": "initial_type", "initialpriority": "initial_priority",
+    "disposition": "disposition_code", "selfinitiated": "self_initiated",
+    "timedispatch": "time_dispatch", "timearrive": "time_arrive", "timeclosed": "time_closed",
+    "zip": "zip",
+}  # fmt: skip
+
+_local = threading.local()  # pyproj transformers are not thread-safe
+
+
+def _transformer() -> Any:
+    transformer = getattr(_local, "transformer", None)
+    if transformer is None:
+        from pyproj import Transformer
+
+        transformer = Transformer.from_crs(STATE_PLANE, "EPSG:4326", always_xy=True)
+        _local.transformer = transformer
+    return transformer
+
+
+def in_parish(latitude: float | None, longitude: float | None) -> bool:
+    west, east, south, north = PARISH
+    return (
+        latitude is not None
+        and longitude is not None
+        and south <= latitude <= north
+        and west <= longitude <= east
+    )
+
+
+@lru_cache(maxsize=65536)
+def state_plane_to_lat_lon(x: str | float, y: str | float) -> tuple[float | None, float | None]:
+    """``MapX``/``MapY`` (Louisiana South state-plane feet) -> ``(latitude, longitude)``, or
+    ``(None, None)`` for missing, zero or unparsable values and points outside the parish."""
+    try:
+        fx, fy = float(x), float(y)
+    except (TypeError, ValueError):
+        return None, None
+    if fx <= 0 or fy <= 0:
+        return None, None
+    lon, lat = _transformer().transform(fx, fy)
+    return (lat, lon) if in_parish(lat, lon) else (None, None)
+
+
+def block(address: str | None) -> tuple[str | None, bool]:
+    """``BLOCK_ADDRESS`` without the ``Approx Loc:`` prefix and the block's leading zeros;
+    and whether it was approximate."""
+    if address is None:
+        return None, False
+    stripped = _APPROX.sub("", address)
+    approximate = stripped != address
+    return _ZERO_BLOCK.sub("", stripped.strip()) or None, approximate
+
+
+def row(record: Mapping[str, Any]) -> RawRow:
+    """One call of any year's dataset (API or CSV column names)."""
+    r = {k.lower(): v for k, v in record.items()}
+    lat, lon = socrata.point(r.get("location"))
+    if not in_parish(lat, lon):
+        lat, lon = state_plane_to_lat_lon(r.get("mapx"), r.get("mapy"))  # type: ignore[arg-type]
+    address, approximate = block(text(r.get("block_address")))
+    extra = {name: r[col] for col, name in _EXTRA.items() if text(r.get(col)) is not None}
+    extra.update(socrata.extras(r, _USED | set(_EXTRA)))
+    if approximate:
+        extra["approximate_location"] = True
+    return RawRow(
+        incident_id=text(r.get("nopd_item")) or "",
+        received=text(r.get("timecreate")),
+        call_type=text(r.get("typetext")) or text(r.get("type_")) or text(r.get("type")),
+        priority=text(r.get("priority")),
+        disposition=text(r.get("dispositiontext")) or text(r.get("disposition")),
+        address=address,
+        district=text(r.get("policedistrict")),
+        beat=text(r.get("beat")),
+        latitude=lat,
+        longitude=lon,
+        extra=extra,
+    )
+
+
+scraper = socrata.scraper(
+    slug="new-orleans-police",
+    name="New Orleans Police Calls for Service",
+    agency="New Orleans Police Department",
+    city="New Orleans",
+    state="LA",
+    url=URL,
+    homepage=HOMEPAGE,
+    timezone="America/Chicago",
+    interval="1h",
+    mode="incremental",
+    time_field="timecreate",
+    look_back="72h",
+    datasets=DATASETS,
+    year_overlap="7d",
+    row=row,
+    default_city="New Orleans",
+    license="City of New Orleans open data (public domain dedication on the portal).",
+    source_notes=(
+        "Socrata, one dataset per year; updated daily with the previous day's closed calls. "
+        "Final type/priority in call_type/priority, initial ones in extra; MapX/MapY "
+        "(EPSG:3452 feet) converted with pyproj; junk points dropped."
+    ),
+)
