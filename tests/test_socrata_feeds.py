@@ -5,19 +5,26 @@ San Francisco (sensitive calls, the timestamps) and Seattle Fire's open data."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from soda_server import SodaServer, soda_server
-from test_socrata import FIXTURES, config_feed, incidents_of, real, rows
+from soda_server import SodaServer
+from test_socrata import (  # the fixtures soda and fetcher are shared
+    FIXTURES,
+    config_feed,
+    fetcher,  # noqa: F401
+    incidents_of,
+    real,
+    rows,
+    soda,  # noqa: F401
+)
 
 from dispatchwatch.archive import Archive
 from dispatchwatch.cli import cli
-from dispatchwatch.config import Config, default_feed
+from dispatchwatch.config import default_feed
 from dispatchwatch.fetch import Fetcher
 from dispatchwatch.pipeline import run_poll
 from dispatchwatch.plugins import get_scraper
@@ -127,20 +134,10 @@ def test_new_orleans_every_years_columns() -> None:
     )  # exact points never stored
 
 
-@pytest.fixture
-def soda() -> Iterator[SodaServer]:
-    with soda_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fetcher() -> Iterator[Fetcher]:
-    with Fetcher(Config().user_agent, backoff_initial=0.01, max_retry_seconds=0.0) as f:
-        yield f
-
-
 def test_new_orleans_look_back_reclassification_and_the_new_year(
-    tmp_path: Path, soda: SodaServer, fetcher: Fetcher
+    tmp_path: Path,
+    soda: SodaServer,  # noqa: F811 (shared fixtures)
+    fetcher: Fetcher,  # noqa: F811
 ) -> None:
     """The built-in feed against a loopback portal: a call reclassified a day after it was
     first published adds exactly one version; in the first week of January both years'
