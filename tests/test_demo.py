@@ -8,10 +8,13 @@ import subprocess
 import sys
 import threading
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dispatchwatch.archive import Archive, FeedRecord
-from dispatchwatch.demo import DEMO_FEEDS, run_demo, summary_lines
+from dispatchwatch.demo import DEMO_FEEDS, run_demo, simulation_start, summary_lines
+from dispatchwatch.publish import build_metadata
+from dispatchwatch.publish.metadata import SIMULATED_NOTE
 
 
 def demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,6 +41,7 @@ def demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_demo_archives_both_feeds_and_says_how_to_browse(tmp_path: Path) -> None:
     done = demo("--db", "demo.db", cwd=tmp_path)
+    ended = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert done.returncode == 0, done.stderr
     # Live lines as polls are archived...
     live = [line for line in done.stderr.splitlines() if "total" in line]
@@ -56,6 +60,19 @@ def test_demo_archives_both_feeds_and_says_how_to_browse(tmp_path: Path) -> None
         for slug, (incidents, _versions, _polls) in _summary_counts(done.stdout).items():
             assert counts[slug] == incidents
         first_url = conn.execute("SELECT url FROM feeds LIMIT 1").fetchone()[0]
+        # Honest: every feed says it is simulated, and links to no real agency...
+        for name, homepage, notes in conn.execute("SELECT name, homepage, source_notes FROM feeds"):
+            assert name.startswith("SIMULATED ") and not homepage
+            assert notes.startswith(SIMULATED_NOTE)
+        # ...and nothing was received, seen or observed after the demo's (real) clock.
+        latest = conn.execute(
+            "SELECT max(received_at), max(first_seen_at), max(last_seen_at) FROM incidents"
+        ).fetchone()
+        assert all(when <= ended for when in latest), (latest, ended)
+        observed = conn.execute("SELECT max(observed_at) FROM incident_versions").fetchone()[0]
+        assert observed <= ended
+    meta = build_metadata(tmp_path / "demo.db")
+    assert meta["title"].startswith("SIMULATED") and "SIMULATED DATA" in meta["description_html"]
 
     # A second demo replaces the first one's archive (its simulated clock starts over).
     again = demo("--db", "demo.db", cwd=tmp_path)
@@ -114,3 +131,9 @@ def test_run_demo_stops_when_asked(tmp_path: Path) -> None:
     text = "\n".join(summary_lines(result))
     assert str(tmp_path / "demo.db") in text and "versions" in text
     assert "Simulated feeds at http://127.0.0.1:" in out.getvalue()
+
+
+def test_simulated_clock_ends_at_the_real_one() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert simulation_start(60, 60, now) == now - timedelta(hours=1)
+    assert simulation_start(3, 600, now) == now - timedelta(minutes=30)

@@ -3,6 +3,11 @@
 Starts the loopback :class:`~dispatchwatch.simulate.Simulation` in-process, points the real
 daemon (scheduler, fetcher, scrapers, archive) at it with short intervals, shows each poll as
 it is archived, and after ``duration`` (or Ctrl-C) says what was archived and how to browse it.
+
+The archive says it is simulated: each feed's name, agency, license and notes call it so
+(:func:`simulated_feed`), which the Datasette metadata turns into a banner on every page, and
+no call is "received" after the demo's clock: the simulated clock starts ``duration`` times
+``speed`` before now, so it reaches the wall clock only as the demo ends.
 """
 
 from __future__ import annotations
@@ -11,17 +16,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from .config import Config, parse_config
+from .config import Config, Feed, parse_config
 from .daemon import DaemonSettings, PollReport, run
 from .errors import DispatchwatchError
+from .publish.metadata import SIMULATED_NOTE
 
-#: Feed slug -> simulated kind and path name. The real slugs, so demo.db looks like the real
-#: thing in Datasette.
+#: Feed slug -> simulated kind and path name. The real slugs (so the same queries work), but
+#: every description of the feeds says they are simulated (:func:`simulated_feed`).
 DEMO_FEEDS = {"seattle-fire": ("seattle", "fire"), "milwaukee-police": ("milwaukee", "police")}
 
 
@@ -45,12 +51,38 @@ class DemoResult:
     archived: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
+def simulated_feed(feed: Feed) -> Feed:
+    """``feed`` described as what it is: a simulation in the real feed's format, with no
+    link to the real agency's page."""
+    real = feed.scraper
+    scraper = replace(
+        real,
+        name=f"SIMULATED {real.name} (dispatchwatch demo)",
+        agency=f"Simulation in the format of the {real.agency} feed",
+        homepage="",
+        license="Simulated data: invented calls, not real ones.",
+        source_notes=f"{SIMULATED_NOTE} Served on 127.0.0.1 by the demo; no call is real.",
+    )
+    return replace(feed, scraper=scraper)
+
+
 def demo_config(database: Path, urls: dict[str, str], interval: float) -> Config:
-    """The demo's config, as a user would write it (so it is validated the same way)."""
+    """The demo's config, as a user would write it (so it is validated the same way), its
+    feeds described as simulated."""
     lines = [f"database: {database.resolve()}", "contact: demo@localhost", "feeds:"]
     for slug, url in urls.items():
         lines += [f"  {slug}:", f"    url: {url}", f"    interval: {interval}s"]
-    return parse_config("\n".join(lines) + "\n", database.parent / "demo-config.yaml")
+    config = parse_config("\n".join(lines) + "\n", database.parent / "demo-config.yaml")
+    return replace(
+        config, feeds={slug: simulated_feed(feed) for slug, feed in config.feeds.items()}
+    )
+
+
+def simulation_start(duration: float, speed: float, now: datetime | None = None) -> datetime:
+    """When the simulated clock starts: ``duration`` real seconds at ``speed`` end at
+    ``now``, so no simulated call is received after the real clock."""
+    now = now or datetime.now(UTC)
+    return now - timedelta(seconds=duration * speed)
 
 
 def _is_previous_demo(path: Path) -> bool:
@@ -126,7 +158,7 @@ def run_demo(
     database = Path(database)
     prepare_database(database)
     stop = stop or threading.Event()
-    sim = Simulation(port=port, seed=seed, speed=speed)
+    sim = Simulation(port=port, seed=seed, speed=speed, start=simulation_start(duration, speed))
     base_url = sim.start()
     began = time.monotonic()
     result = DemoResult(database=database, base_url=base_url, seconds=0.0)
