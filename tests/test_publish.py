@@ -605,6 +605,8 @@ def test_serve_lists_tables_and_views(server: Server) -> None:
         "incident_timeline",
         "incident_points",
         "poll_log",
+        "coverage",
+        "coverage_days",
     }
 
 

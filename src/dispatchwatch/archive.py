@@ -261,6 +261,9 @@ def _migration_5(db: sqlite_utils.Database) -> None:
 
 def _migration_6(db: sqlite_utils.Database) -> None:
     """Reserved: alerts (``alerts_sent``) and coverage."""
+    from .coverage import install_coverage_views  # lazy: coverage imports publish
+
+    install_coverage_views(db.conn)
 
 
 def _migration_7(db: sqlite_utils.Database) -> None:

@@ -106,6 +106,7 @@ class LazyGroup(click.Group):
         "serve": "dispatchwatch.cli_publish:serve",
         "snapshot": "dispatchwatch.cli_publish:snapshot",
         "export": "dispatchwatch.cli_export:export",
+        "coverage": "dispatchwatch.cli_coverage:coverage",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
