@@ -148,13 +148,12 @@ def test_mixed_errors_gaps_without_polls_partial_polls_and_an_ongoing_outage(
         ok(archive, "mke", m(35))
         ok(archive, "mke", m(40))  # then an hour with no poll at all
         ok(archive, "mke", m(95))
-        with archive.transaction() as conn:  # partial polls: seen, maybe incomplete
-            for minutes in (100, 105):
-                conn.execute(
-                    "INSERT INTO polls (feed, started_at, outcome, error_kind, new, changed, "
-                    "gone, returned) VALUES ('mke', ?, 'partial', 'truncated', 0, 0, 0, 0)",
-                    [format_time(m(minutes))],
-                )
+        for minutes in (100, 105):  # partial polls: seen, maybe incomplete
+            at = format_time(m(minutes))
+            archive.record_success("mke", [], observed_at=at, started_at=at, complete=False,
+                                   reason="no end marker")  # fmt: skip
+        # An ingested page is not the daemon watching: it ends no window.
+        archive.record_unchanged("mke", started_at=format_time(m(60)), kind="ingest")
         ok(archive, "mke", m(110))  # then nothing up to now (2 h after t0): blind since
     [item] = coverage(path)
     assert item.allowed_gap_seconds == 450
@@ -169,7 +168,7 @@ def test_mixed_errors_gaps_without_polls_partial_polls_and_an_ongoing_outage(
         ("blind", f"{local_span(m(40), m(95))[11:]}, no polls", 55.0),
         (
             "incomplete",
-            f"{local_span(m(100), m(110))[11:]}, 2 polls partial (seen, maybe incomplete): truncated",
+            f"{local_span(m(100), m(110))[11:]}, 2 polls partial (seen, maybe incomplete): incomplete",
             10.0,
         ),
         (
@@ -220,17 +219,9 @@ def test_days_whose_day_log_was_never_completed(tmp_path: Path) -> None:
         archive.register_feed(feed("snap", snapshot=True))
         for slug in ("day-log", "snap"):
             ok(archive, slug, now - timedelta(days=3))
-        with archive.transaction() as conn:
-            # The table migration 3 defines (created here if this schema predates it).
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS day_logs (feed TEXT, day TEXT, completed_at TEXT, "
-                "poll_id INTEGER, PRIMARY KEY (feed, day))"
-            )
-            for day in (d[0], d[2]):
-                conn.execute(
-                    "INSERT INTO day_logs (feed, day, completed_at) VALUES ('day-log', ?, ?)",
-                    [day.isoformat(), format_time(now)],
-                )
+        for day in (d[0], d[2]):  # recorded complete by a later poll of that feed
+            archive.record_success("day-log", [], observed_at=format_time(now),
+                                   completed_days=[day.isoformat()])  # fmt: skip
     items = {item.feed: item for item in coverage(path)}
     log = {day.day: day.day_log for day in items["day-log"].days}
     assert log[d[0].isoformat()] == "complete" and log[d[2].isoformat()] == "complete"
