@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -474,3 +476,65 @@ def test_yearly_datasets_switch_at_new_year_in_the_feeds_zone(
     report = run(datetime(2027, 1, 2, 7, tzinfo=UTC))
     assert report.outcome in ("new", "unchanged"), report.error
     assert soda.seen[-1][0].startswith("/resource/zz27-0001.json")
+
+
+# --- the README's config-only city -----------------------------------------------------------
+
+
+def readme_cincinnati_block() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### A city on Socrata: configuration only") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    return section[start : section.index("```", start)]
+
+
+def run_once(config: Path) -> subprocess.CompletedProcess[str]:
+    """``dispatchwatch run --once`` in its own process, as a user (or cron) runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "dispatchwatch", "run", "--once", "--config", str(config)],
+        cwd=config.parent, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_readme_cincinnati_block_archives_with_no_code(
+    tmp_path: Path, soda: SodaServer
+) -> None:
+    block = readme_cincinnati_block()
+    real_url = "https://data.cincinnati-oh.gov/resource/gexm-h6bt.json"
+    assert f"url: {real_url}\n" in block and "adapter: socrata" in block
+    config = tmp_path / "config.yaml"
+    config.write_text(block.replace(real_url, soda.url("gexm-h6bt")), encoding="utf-8")
+    soda.put("gexm-h6bt", calls(7))
+    listed = CliRunner().invoke(cli, ["feeds", "--config", str(config)])
+    assert listed.exit_code == 0 and "cincinnati-police" in listed.output
+    result = run_once(config)
+    assert result.returncode == 0, result.stderr
+    db = tmp_path / "dispatch.db"
+    found = rows(
+        db,
+        "SELECT incident_id, received_at, call_type, priority, disposition, address, district, "
+        "beat, latitude, longitude, extra FROM incidents ORDER BY incident_id",
+    )
+    assert len(found) == 7
+    first = found[0]
+    source = calls(1)[0]
+    assert first[0] == "CPD000000"
+    from dispatchwatch.normalize import to_utc
+
+    assert first[1] == to_utc(source["create_time_incident"], "America/New_York")
+    assert first[2:10] == (
+        "DISORDERLY CROWD", "3", "ADVISED", "1XX VINE ST", "1", "P1A", 39.108, -84.516,
+    )  # fmt: skip
+    assert json.loads(first[10]) == {"community_council_neighborhood": "OVER-THE-RHINE"}
+    assert rows(db, "SELECT name, agency, city, timezone FROM feeds") == [
+        ("Cincinnati Police Calls for Service", "Cincinnati Police Department", "Cincinnati",
+         "America/New_York"),
+    ]  # fmt: skip
+    state = dict(rows(db, "SELECT key, value FROM feed_state WHERE feed = 'cincinnati-police'"))
+    assert state["watermark:gexm-h6bt"] == calls(7)[-1]["create_time_incident"]
+    # The same config, run again with nothing new: one request, unchanged.
+    soda.seen.clear()
+    result = run_once(config)
+    assert result.returncode == 0, result.stderr
+    assert len(soda.seen) == 1
+    assert rows(db, "SELECT outcome FROM polls ORDER BY id DESC LIMIT 1") == [("unchanged",)]

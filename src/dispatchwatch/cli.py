@@ -153,6 +153,10 @@ def feeds(config_path: Path | None, plugins_dir: Path | None) -> None:
     width = max(len(slug) for slug in scrapers) if scrapers else 0
     for slug, scraper in scrapers.items():
         kind = "snapshot" if scraper.snapshot else "day log"
+        if scraper.adapter and not scraper.snapshot:
+            kind = f"{scraper.adapter}, incremental"
+        elif scraper.adapter:
+            kind = f"{scraper.adapter}, snapshot"
         click.echo(
             f"  {slug:<{width}}  {scraper.name} ({scraper.city}; {scraper.timezone}; "
             f"every {scraper.interval}; {kind})"

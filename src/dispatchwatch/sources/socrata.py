@@ -76,6 +76,8 @@ MODES = ("snapshot", "incremental")
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 50000
 DEFAULT_YEAR_OVERLAP = 7 * 86400.0
+#: How far back the first incremental poll of a dataset reads (at least), in seconds.
+FIRST_WINDOW = 86400.0
 _RESOURCE = re.compile(r"^(https?://[^/?#]+(?:/[^?#]*)?)/resource/([a-z0-9]{4}-[a-z0-9]{4})\.json$")
 _DATASET_ID = re.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}$")
 _COLUMN = re.compile(r"^:?[A-Za-z_@][A-Za-z0-9_@]*$")
@@ -351,16 +353,18 @@ def _literal(spec: SocrataSpec, moment: datetime, zone: ZoneInfo) -> str:
 
 def _window(spec: SocrataSpec, dataset: str, context: PlanContext) -> str:
     """The ``$where`` of an incremental poll: ``time_field >= watermark - look_back``; with
-    no watermark yet, the last ``look_back`` before now (history is ``backfill``'s job)."""
+    no watermark yet, the last ``look_back`` (at least a day) before now (older history is
+    ``backfill``'s job)."""
     stored = context.state.get(f"watermark:{dataset}")
     zone = ZoneInfo(context.zone)
     system = bool(spec.time_field and spec.time_field.startswith(":"))
     start: datetime | None = None
     if stored:
         start = floating_time(stored, "UTC" if system else context.zone)
-    if start is None:
+    if start is None:  # the first poll: the last look_back, and at least a day
         now = context.now.astimezone(UTC if system else zone).replace(tzinfo=None)
-        start = now
+        first = now - timedelta(seconds=max(spec.look_back, FIRST_WINDOW))
+        return f"{spec.time_field} >= '{_soql_time(first)}'"
     start -= timedelta(seconds=spec.look_back)
     return f"{spec.time_field} >= '{_soql_time(start)}'"
 

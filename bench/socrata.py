@@ -1,0 +1,199 @@
+"""Socrata adapter costs, each next to a raw baseline measured in the same run.
+
+    python bench/socrata.py                   # 100,000 rows, best of 3
+    python bench/socrata.py --rows 20000 --runs 1
+
+(a) An unchanged incremental poll. A loopback SODA server (tests/soda_server.py) holds
+    ``--window`` rows inside the feed's look-back; the feed is polled once (everything is
+    new), then again with nothing changed. Reported: requests and bytes of that unchanged
+    poll and its time, next to the naive poll (GET the whole window again, parse it).
+(b) Bulk ingest of ``--rows`` Socrata JSON rows (Seattle Fire open-data shape, saved as pages
+    of 1,000 rows, as the adapter fetches them): ``dispatchwatch ingest
+    seattle-fire-open-data pages... --db`` against a raw process (``json.loads`` of each page
+    + sqlite3 ``executemany`` into a similar table, a commit per page), whole process against
+    whole process, best of ``--runs``; the ratio is raw time / dispatchwatch time
+    (target >= 50%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+RAW = r"""
+import json, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode = WAL")
+conn.execute("PRAGMA synchronous = NORMAL")
+conn.execute("CREATE TABLE IF NOT EXISTS calls (incident_number TEXT PRIMARY KEY, type TEXT, "
+             "datetime TEXT, address TEXT, latitude REAL, longitude REAL)")
+for name in sys.argv[2:]:
+    with open(name, "rb") as f:
+        rows = json.loads(f.read())
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
+        [(r["incident_number"], r.get("type"), r.get("datetime"), r.get("address"),
+          r.get("latitude"), r.get("longitude")) for r in rows],
+    )
+    conn.execute("COMMIT")
+"""
+
+TYPES = ["Aid Response", "Medic Response", "Auto Fire Alarm", "Motor Vehicle Accident",
+         "Triaged Incident", "Rubbish Fire", "Investigate Out Of Service"]  # fmt: skip
+STREETS = ["Summit Av", "Pine St", "3rd Av", "E Jefferson St", "Aurora Av N", "Rainier Av S",
+           "NW Market St", "15th Av NE", "Lake City Way NE", "California Av SW"]  # fmt: skip
+
+
+def seattle_rows(count: int, start: datetime) -> list[dict[str, object]]:
+    """Rows in kzjm-xkqj's shape: one every 30 s from ``start`` (floating Pacific time)."""
+    rows = []
+    for i in range(count):
+        when = start + timedelta(seconds=30 * i)
+        lat, lon = 47.5 + (i % 997) * 0.0003, -122.4 + (i % 991) * 0.0002
+        street = STREETS[i % len(STREETS)]
+        address = f"{(i * 37) % 9000 + 100} {street}" if i % 5 else f"{street} / Pine St"
+        rows.append({
+            "address": address, "type": TYPES[i % len(TYPES)],
+            "datetime": when.strftime("%Y-%m-%dT%H:%M:%S.000"),
+            "latitude": f"{lat:.6f}", "longitude": f"{lon:.6f}",
+            "report_location": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+            "incident_number": f"F24{i:07d}",
+            ":@computed_region_ru88_fbhk": str(i % 40),
+        })  # fmt: skip
+    return rows
+
+
+def best_of(runs: int, action: Callable[[], object]) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def unchanged_poll(window: int) -> None:
+    import httpx
+    from soda_server import soda_server
+
+    from dispatchwatch.archive import Archive
+    from dispatchwatch.config import Config, parse_config
+    from dispatchwatch.daemon import Daemon
+    from dispatchwatch.fetch import Fetcher
+    from dispatchwatch.pipeline import parse_page
+
+    now = datetime.now(UTC).astimezone(ZoneInfo("America/Los_Angeles")).replace(tzinfo=None)
+    rows = seattle_rows(window, now - timedelta(seconds=30 * window))
+    with soda_server() as srv, tempfile.TemporaryDirectory() as tmp, Fetcher(
+        Config().user_agent
+    ) as fetcher:  # fmt: skip
+        srv.put("kzjm-xkqj", rows)
+        url = srv.url("kzjm-xkqj")
+        config = parse_config(
+            f"feeds:\n  seattle-fire-open-data:\n    url: {url}\n    look_back: 1000d\n"
+        )
+        feed = config.feeds["seattle-fire-open-data"]
+        with Archive(Path(tmp) / "a.db") as archive:
+            archive.register_feed(feed.record())
+            daemon = Daemon([feed], archive, fetcher)
+            first = daemon.poll(feed)
+            srv.seen.clear()
+            start = time.perf_counter()
+            second = daemon.poll(feed)
+            seconds = time.perf_counter() - start
+            stored = archive.conn.execute(
+                "SELECT requests, bytes FROM polls ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        assert first is not None and second is not None
+        # The naive poll: GET the whole look-back window again and parse every row.
+        start = time.perf_counter()
+        nbytes = 0
+        with httpx.Client() as client:
+            for offset in range(0, window, 1000):
+                body = client.get(
+                    url,
+                    params={"$order": "datetime, :id", "$limit": 1000, "$offset": offset},
+                ).content
+                nbytes += len(body)
+                parse_page(feed, body)
+        naive = time.perf_counter() - start
+    print(f"(a) unchanged incremental poll, {window:,} rows in the look-back window")
+    print(f"    first poll: {first.outcome}, {first.new:,} new")
+    print(
+        f"    dispatchwatch: outcome {second.outcome}, {stored[0]} request(s), "
+        f"{stored[1]:,} bytes, {seconds * 1000:.1f} ms, rows parsed: 0"
+    )
+    print(
+        f"    naive re-read:  {-(-window // 1000)} requests, {nbytes:,} bytes, "
+        f"{naive * 1000:.1f} ms, rows parsed: {window:,}"
+    )
+    print(f"    bytes ratio {stored[1] / nbytes:.5f}; time ratio {seconds / naive:.3f}")
+
+
+def bulk_ingest(count: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="dispatchwatch-bench-") as tmp:
+        work = Path(tmp)
+        rows = seattle_rows(count, datetime(2024, 1, 1))
+        files = []
+        for number, offset in enumerate(range(0, count, 1000)):
+            path = work / f"page_{number:05d}.json"
+            path.write_text(json.dumps(rows[offset : offset + 1000]))
+            files.append(str(path))
+        megabytes = sum(Path(f).stat().st_size for f in files) / 1e6
+        scripts = str(Path(sys.executable).parent)
+        command = shutil.which("dispatchwatch", path=scripts) or "dispatchwatch"
+
+        def fresh(name: str) -> str:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{work / name}{suffix}").unlink(missing_ok=True)
+            return str(work / name)
+
+        def raw() -> None:
+            subprocess.run([sys.executable, "-c", RAW, fresh("raw.db"), *files], check=True)
+
+        def ours() -> None:
+            subprocess.run(
+                [command, "ingest", "seattle-fire-open-data", "--db", fresh("ours.db"), *files],
+                check=True,
+                capture_output=True,
+            )
+
+        raw_seconds = best_of(runs, raw)
+        our_seconds = best_of(runs, ours)
+    print(f"(b) bulk ingest, {count:,} Socrata rows in {len(files)} pages ({megabytes:.1f} MB)")
+    for label, seconds in (
+        ("raw (json + sqlite3 executemany)", raw_seconds),
+        ("dispatchwatch ingest", our_seconds),
+    ):
+        print(f"    {label:<34} {seconds:6.2f} s  {count / seconds:>9,.0f} rows/s")
+    print(f"    ratio (raw time / ours): {raw_seconds / our_seconds:.0%}  (target >= 50%)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=5_000)
+    parser.add_argument("--runs", type=int, default=3, help="best of this many runs")
+    args = parser.parse_args()
+    unchanged_poll(args.window)
+    bulk_ingest(args.rows, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
