@@ -34,7 +34,6 @@ NO_RESPONSE_TIMES = "(no feed here publishes dispatch and on-scene times)"
 
 #: Vega-Lite renders SVG (readable by tests and screen readers) without the export menu.
 _EMBED = {"usermeta": {"embedOptions": {"renderer": "svg", "actions": False}}}
-_FEED_COLOR = {"field": "feed", "type": "nominal", "title": "feed"}
 
 
 def _first_of(keys: tuple[str, ...]) -> str:
@@ -43,6 +42,20 @@ def _first_of(keys: tuple[str, ...]) -> str:
 
 def _vega(display: dict[str, Any]) -> dict[str, Any]:
     return {**display, **_EMBED}
+
+
+def _bars(x: dict[str, Any], count: str, color: str = "feed") -> dict[str, Any]:
+    """Stacked bars of ``count`` over ``x``, coloured by ``color``."""
+    return _vega(
+        {
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": x,
+                "y": {"field": count, "type": "quantitative", "title": count},
+                "color": {"field": color, "type": "nominal", "title": color},
+            },
+        }
+    )
 
 
 CALLS_TODAY_SQL = f"""
@@ -186,35 +199,20 @@ def build_dashboards(
             "Calls per hour today (local time)",
             CALLS_TODAY_SQL,
             "vega-lite",
-            _vega(
-                {
-                    "mark": {"type": "bar", "tooltip": True},
-                    "encoding": {
-                        "x": {"field": "hour", "type": "ordinal", "title": "hour (local)"},
-                        "y": {"field": "calls", "type": "quantitative", "title": "calls"},
-                        "color": _FEED_COLOR,
-                    },
-                }
-            ),
+            _bars({"field": "hour", "type": "ordinal", "title": "hour (local)"}, "calls"),
         ),
         "calls-per-day": chart(
             "Calls per day, last 30 days (local days)",
             CALLS_PER_DAY_SQL,
             "vega-lite",
-            _vega(
+            _bars(
                 {
-                    "mark": {"type": "bar", "tooltip": True},
-                    "encoding": {
-                        "x": {
-                            "field": "day",
-                            "type": "temporal",
-                            "timeUnit": "utcyearmonthdate",
-                            "title": "day (local)",
-                        },
-                        "y": {"field": "calls", "type": "quantitative", "title": "calls"},
-                        "color": _FEED_COLOR,
-                    },
-                }
+                    "field": "day",
+                    "type": "temporal",
+                    "timeUnit": "utcyearmonthdate",
+                    "title": "day (local)",
+                },
+                "calls",
             ),
         ),
         "top-call-types": chart(
@@ -241,16 +239,7 @@ def build_dashboards(
             "Feed health: polls by outcome, last 24 hours",
             POLLS_BY_OUTCOME_SQL,
             "vega-lite",
-            _vega(
-                {
-                    "mark": {"type": "bar", "tooltip": True},
-                    "encoding": {
-                        "x": {"field": "feed", "type": "nominal", "title": ""},
-                        "y": {"field": "polls", "type": "quantitative", "title": "polls"},
-                        "color": {"field": "outcome", "type": "nominal"},
-                    },
-                }
-            ),
+            _bars({"field": "feed", "type": "nominal", "title": ""}, "polls", color="outcome"),
         ),
         "coverage": _coverage_chart(database, coverage_columns),
     }
