@@ -383,6 +383,24 @@ def test_run_leaves_a_foreign_file_unchanged(tmp_path: Path, kind: str) -> None:
     assert _state(path) == before
 
 
+def test_demo_never_deletes_a_foreign_file(tmp_path: Path) -> None:
+    """``demo`` deletes a previous demo archive (all its feeds on 127.0.0.1). A foreign file
+    with an empty ``feeds`` table has no feed elsewhere either: it must still be kept."""
+    path = tmp_path / "data" / "dispatch.db"
+    path.parent.mkdir()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE feeds (url TEXT PRIMARY KEY, title TEXT)")
+    conn.commit()
+    conn.close()
+    before = _state(path)
+    line = one_line_error(
+        dispatchwatch("demo", "--db", str(path), "--duration", "1s", cwd=tmp_path)
+    )
+    assert "is not a previous demo archive" in line
+    assert _state(path) == before
+
+
 def test_only_new_empty_or_own_files_are_written(tmp_path: Path) -> None:
     page = str(MKE_PAGES[0])
     zero = tmp_path / "zero.db"

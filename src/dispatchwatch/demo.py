@@ -86,14 +86,20 @@ def simulation_start(duration: float, speed: float, now: datetime | None = None)
 
 
 def _is_previous_demo(path: Path) -> bool:
-    """True when ``path`` is an archive whose feeds all point at a loopback simulation."""
+    """True when ``path`` is an archive whose feeds all point at a loopback simulation.
+    Another application's file (even one with a ``feeds`` table) never is, and is not
+    touched by asking (see database.py)."""
+    from .database import ARCHIVE, connect_read_only, identify
+
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        if identify(path)[0] != ARCHIVE:
+            return False
+        conn = connect_read_only(path)
         try:
             urls = [row[0] for row in conn.execute("SELECT url FROM feeds")]
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, DispatchwatchError):
         return False
     return all(url.startswith("http://127.0.0.1:") for url in urls)
 
