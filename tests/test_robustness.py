@@ -99,6 +99,19 @@ def test_every_duration_and_size_is_bounded(option: str, value: str, message: st
         parse_config(f"defaults:\n  {option}: {value}\nfeeds: {{}}\n", Path("config.yaml"))
 
 
+@pytest.mark.parametrize("value", [".inf", ".nan", "1.0e+308", "100000000000d"])
+def test_adapter_durations_go_through_the_same_bounds(value: str) -> None:
+    text = (
+        "feeds:\n  cincy:\n    adapter: socrata\n"
+        "    url: https://data.cincinnati-oh.gov/resource/gexm-h6bt.json\n"
+        "    timezone: America/New_York\n"
+        "    fields: {incident_id: event_number, received: create_time_incident}\n"
+        f"    look_back: {value}\n"
+    )
+    with pytest.raises(ConfigError, match=r"line 7: feeds.cincy: look_back must be a duration"):
+        parse_config(text, Path("config.yaml"))
+
+
 def test_values_within_bounds_load() -> None:
     config = parse_config(
         "feeds:\n  seattle-fire:\n    interval: 7d\n    timeout: 1h\n    max_bytes: 1GB\n"
