@@ -607,6 +607,7 @@ def test_serve_lists_tables_and_views(server: Server) -> None:
         "poll_log",
         "coverage",
         "coverage_days",
+        "calls_by_type_month",
     }
 
 

@@ -256,7 +256,11 @@ def _migration_4(db: sqlite_utils.Database) -> None:
 
 
 def _migration_5(db: sqlite_utils.Database) -> None:
-    """Reserved: history imports (``call_counts``, import bookkeeping)."""
+    """History imports: ``imports`` (files imported), ``call_counts`` and the
+    ``calls_by_type_month`` view (see :mod:`dispatchwatch.imports.schema`)."""
+    from .imports.schema import create_tables
+
+    create_tables(db.conn)
 
 
 def _migration_6(db: sqlite_utils.Database) -> None:

@@ -107,6 +107,7 @@ class LazyGroup(click.Group):
         "snapshot": "dispatchwatch.cli_publish:snapshot",
         "export": "dispatchwatch.cli_export:export",
         "coverage": "dispatchwatch.cli_coverage:coverage",
+        "import": "dispatchwatch.cli_import:import_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -157,6 +158,8 @@ def feeds(config_path: Path | None, plugins_dir: Path | None) -> None:
             kind = f"{scraper.adapter}, incremental"
         elif scraper.adapter:
             kind = f"{scraper.adapter}, snapshot"
+        if scraper.options.get("import_only"):
+            kind = "import only"
         click.echo(
             f"  {slug:<{width}}  {scraper.name} ({scraper.city}; {scraper.timezone}; "
             f"every {scraper.interval}; {kind})"
@@ -170,6 +173,8 @@ def feeds(config_path: Path | None, plugins_dir: Path | None) -> None:
     for slug, feed in config.feeds.items():
         state = "enabled " if feed.enabled else "disabled"
         every = f"every {feed.interval:g}s"
+        if feed.import_only:
+            state, every = "import  ", "import only"
         click.echo(
             f"  {slug:<{width}}  {feed.scraper.slug:<{scraper_width}}  {every:<11}  {state}  "
             f"{feed.url}"

@@ -174,6 +174,11 @@ class Feed:
     options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
+    def import_only(self) -> bool:
+        """No URL, never polled: filled by ``dispatchwatch import`` only."""
+        return bool(self.scraper.options.get("import_only"))
+
+    @property
     def zone(self) -> str:
         return self.timezone or self.scraper.timezone
 
@@ -216,7 +221,7 @@ class Config:
 
     @property
     def enabled_feeds(self) -> list[Feed]:
-        return [feed for feed in self.feeds.values() if feed.enabled]
+        return [feed for feed in self.feeds.values() if feed.enabled and not feed.import_only]
 
 
 def default_feed(slug: str, plugins_dir: Path | None = None) -> Feed:
@@ -275,6 +280,8 @@ def _converted(key: str, value: Any, convert: Callable[[Any], Any], where: str) 
         raise ConfigError(f"{where}: {key}: {exc}") from None
 
 
+#: What describes an import-only feed (``import_only: true``: no URL, never polled).
+IMPORT_ONLY_KEYS = ("name", "agency", "city")
 TOP_LEVEL_KEYS = {"database", "contact", "feeds", "plugins_dir", "defaults"}
 FEED_KEYS = {
     "scraper",
@@ -288,8 +295,9 @@ FEED_KEYS = {
     "timeout",
     "max_bytes",
     "mass_gone",
+    "import_only",
 }
-DEFAULT_KEYS = FEED_KEYS - {"scraper", "url"}
+DEFAULT_KEYS = FEED_KEYS - {"scraper", "url", "import_only"}
 #: (least, most) seconds of every duration option, checked at load.
 DURATION_BOUNDS = {
     "interval": (MIN_INTERVAL, MAX_INTERVAL),
@@ -443,6 +451,12 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             options = {}
         _typed(f"feeds.{slug}", value_node, options, dict, where)
         option_nodes = _mapping(value_node) if isinstance(value_node, yaml.MappingNode) else {}
+        described: dict[str, str] = {}
+        if options.get("import_only") is True:  # its description is the engine's, not an adapter's
+            described = {k: options[k] for k in IMPORT_ONLY_KEYS if k in options}
+            for key, value in described.items():
+                _typed(f"feeds.{slug}.{key}", value_node, value, str, where)
+            options = {k: v for k, v in options.items() if k not in described}
         # Keys the engine does not know belong to the feed's adapter (Socrata, ArcGIS), which
         # validates them itself: a config-only city, or options of a built-in adapter feed.
         engine_options = {k: v for k, v in options.items() if k in FEED_KEYS}
@@ -460,7 +474,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         }
         scraper_slug = values.pop("scraper", slug)
         feed_options: dict[str, Any] = {}
-        if adapter is not None and "adapter" in options:
+        if values.pop("import_only", False):
+            scraper = _import_only(slug, scraper_slug, described, values, plugins_dir, where)
+        elif adapter is not None and "adapter" in options:
             scraper = _adapter_scraper(
                 slug, adapter, {**adapter_options, **_engine_view(values)}, option_nodes,
                 key_node, path,
@@ -532,6 +548,36 @@ def _adapter_scraper(
         raise ConfigError(f"{_where(node, path)}: feeds.{slug}: {exc}") from None
 
 
+def _import_only(
+    slug: str,
+    scraper_slug: str,
+    described: dict[str, Any],
+    values: dict[str, Any],
+    plugins_dir: Path | None,
+    where: str,
+) -> Scraper:
+    """The scraper of an import-only feed: a scraper of that name (e.g. the built-in
+    ``chicago-police``), else one made from ``name``, ``agency``, ``city`` and ``timezone``."""
+    from dataclasses import replace
+
+    from .imports.feeds import import_only_scraper
+
+    try:
+        scraper = get_scraper(scraper_slug, plugins_dir)
+    except UnknownFeedError:
+        if "timezone" not in values:
+            raise ConfigError(f"{where}: import-only feed {slug!r} needs a timezone") from None
+        return import_only_scraper(
+            slug,
+            name=described.get("name"),
+            agency=described.get("agency", ""),
+            city=described.get("city", ""),
+            timezone=values["timezone"],
+        )
+    overrides = {k: v for k, v in described.items() if k in ("name", "agency", "city")}
+    return replace(scraper, options={**scraper.options, "import_only": True}, **overrides)
+
+
 def _feed_options(
     prefix: str,
     options: dict[str, Any],
@@ -550,7 +596,10 @@ def _feed_options(
             )
         if key in ("scraper", "url", "timezone", "precision"):
             _typed(name, value_node, value, str, where)
-        if key == "enabled":
+        if key == "import_only":
+            _typed(name, value_node, value, bool, where)
+            values[key] = value
+        elif key == "enabled":
             _typed(name, value_node, value, bool, where)
             values["enabled"] = value
         elif key in DURATION_BOUNDS:

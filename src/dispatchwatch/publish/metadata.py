@@ -463,6 +463,9 @@ def build_metadata(
         tables["incident_points"]["plugins"] = {"datasette-cluster-map": _MAP}
     else:
         tables["incident_points"]["hidden"] = True
+    from ..imports.schema import metadata_tables  # history imports: call_counts, imports
+
+    tables.update(metadata_tables())
     queries = {
         key: {
             "title": q["title"],

@@ -1,0 +1,389 @@
+"""``dispatchwatch import``: archive exported files through a mapping.
+
+Each row becomes a :class:`~dispatchwatch.scraper.RawRow` and goes through the same
+normalization (:func:`~dispatchwatch.normalize.normalize_rows`: UTC, block level) and the same
+archive write (:meth:`~dispatchwatch.archive.Archive.record_success`, never a snapshot, so an
+import never marks anything gone) as a polled page. Rows are archived in batches
+(``batch_size`` rows, one transaction and one poll of kind ``import`` each), so memory stays
+constant whatever the size of the file.
+
+``on_error="stop"`` (the default) reads the whole file first and writes nothing of it when
+any row cannot be read; ``"skip"`` archives the readable rows and reports the others. Either
+way a row is reported by its number and the reason, never by its content. A file whose
+SHA-256 (under the same mapping) was imported completely before is skipped at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..archive import Archive, utc_now
+from ..config import Feed
+from ..errors import DispatchwatchError, PageError
+from ..incident import Incident
+from ..normalize import normalize_rows
+from ..scraper import RawRow
+from .mapping import ImportMapping
+from .readers import Table, _Unreadable, open_table
+from .rows import RowError, compile_calls
+
+__all__ = [
+    "BATCH_SIZE",
+    "FileReport",
+    "ImportError_",
+    "RowProblem",
+    "file_sha256",
+    "import_file",
+    "import_files",
+]
+
+BATCH_SIZE = 10_000
+#: How many bad rows a report lists one by one (the rest are counted).
+SHOWN_PROBLEMS = 20
+
+
+class ImportError_(DispatchwatchError):  # noqa: N801 - ImportError is a builtin
+    """An import that stopped (a bad row with ``--on-error stop``, an unreadable file)."""
+
+    kind = "import"
+
+
+@dataclass(slots=True)
+class RowProblem:
+    """A row that could not be read: its number as a person sees it, and why."""
+
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass
+class FileReport:
+    """What importing one file did.
+
+    ``outcome`` is ``imported``, ``already_imported`` (same SHA-256 and mapping as a complete
+    earlier import: nothing read) or ``failed`` (nothing of the file written).
+    """
+
+    path: Path
+    feed: str
+    outcome: str = "imported"
+    kind: str = "calls"
+    sha256: str = ""
+    rows: int = 0
+    imported: int = 0
+    bad: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    incidents: int = 0
+    new: int = 0
+    changed: int = 0
+    polls: int = 0
+    counts: int = 0
+    error: str | None = None
+    previous: str | None = None
+    seconds: float = 0.0
+
+    def add_problem(self, problem: RowProblem) -> None:
+        self.bad += 1
+        if len(self.problems) < SHOWN_PROBLEMS:
+            self.problems.append(problem)
+
+    def summary(self) -> str:
+        """One line for the command line."""
+        if self.outcome == "already_imported":
+            return (
+                f"{self.path}: already imported ({self.previous}, same SHA-256 and mapping); "
+                "nothing to do (--force imports it again)"
+            )
+        if self.outcome == "failed":
+            return f"{self.path}: {self.error}"
+        bad = f", {self.bad} unreadable rows skipped" if self.bad else ""
+        if self.kind == "counts":
+            return f"{self.path}: {self.rows} rows, {self.counts} counts stored{bad}"
+        return (
+            f"{self.path}: {self.rows} rows, {self.imported} archived as {self.incidents} "
+            f"incidents: {self.new} new, {self.changed} changed{bad} ({self.polls} polls)"
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def previous_import(archive: Archive, feed: str, sha256: str, mapping: ImportMapping) -> str | None:
+    """``completed_at`` of an earlier complete import of the same bytes with the same mapping."""
+    row = archive.conn.execute(
+        "SELECT completed_at FROM imports WHERE feed = ? AND sha256 = ? AND mapping_sha256 = ? "
+        "AND completed_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+        [feed, sha256, mapping.sha256],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def insert_import(
+    conn: sqlite3.Connection, report: FileReport, mapping: ImportMapping, **values: Any
+) -> int:
+    """Insert the ``imports`` row of a completed import (inside the caller's transaction);
+    returns its id."""
+    row = {
+        "feed": report.feed,
+        "kind": report.kind,
+        "file": str(report.path),
+        "sha256": report.sha256,
+        "bytes": report.path.stat().st_size,
+        "mapping": mapping.name,
+        "mapping_sha256": mapping.sha256,
+        "rows": report.rows,
+        "imported": report.imported,
+        "skipped": report.bad,
+        "new": report.new,
+        "changed": report.changed,
+        **values,
+    }
+    cursor = conn.execute(
+        f"INSERT INTO imports ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
+    return cursor.lastrowid or 0
+
+
+def open_for(path: Path, mapping: ImportMapping) -> Table:
+    return open_table(
+        path,
+        mapping.format,
+        sheet=mapping.sheet,
+        encoding=mapping.encoding,
+        delimiter=mapping.delimiter,
+    )
+
+
+def _mapped_rows(
+    table: Table, mapper: Callable[[Any], tuple[RawRow, Any]]
+) -> Iterator[tuple[int, tuple[RawRow, Any] | RowProblem]]:
+    for number, row in table.rows:
+        if isinstance(row, _Unreadable):
+            yield number, RowProblem(number, row.reason)
+            continue
+        try:
+            yield number, mapper(row)
+        except RowError as exc:
+            yield number, RowProblem(number, str(exc))
+
+
+def import_file(
+    archive: Archive,
+    feed: Feed,
+    path: Path,
+    mapping: ImportMapping,
+    *,
+    on_error: str = "stop",
+    batch_size: int = BATCH_SIZE,
+    force: bool = False,
+    on_progress: Callable[[float], None] | None = None,
+) -> FileReport:
+    """Import one file into ``feed``; see the module docstring.
+
+    Returns a :class:`FileReport` (``failed`` when ``on_error="stop"`` found bad rows: then
+    nothing of the file was written). Raises :class:`ImportError_` or
+    :class:`~dispatchwatch.errors.ConfigError` when the file as a whole cannot be read or
+    lacks a mapped column (before anything is written).
+    """
+    if on_error not in ("stop", "skip"):
+        raise ValueError("on_error must be 'stop' or 'skip'")
+    if mapping.kind == "counts":
+        from .counts import import_counts
+
+        return import_counts(archive, feed, path, mapping, on_error=on_error, force=force)
+    clock = time.perf_counter()
+    report = FileReport(path, feed.slug, sha256=file_sha256(path))
+    if not force:
+        report.previous = previous_import(archive, feed.slug, report.sha256, mapping)
+        if report.previous is not None:
+            report.outcome = "already_imported"
+            return report
+    zone = mapping.timezone or feed.zone
+    passes = 2 if on_error == "stop" else 1
+
+    def progress(table: Table, done_passes: int) -> None:
+        if on_progress is not None:
+            done, total = table.progress()
+            on_progress((done_passes + (done / total if total else 1.0)) / passes)
+
+    if on_error == "stop":
+        # First pass: read and check every row, write nothing.
+        with open_for(path, mapping) as table:
+            mapper = compile_calls(
+                mapping,
+                table.header,
+                keyed=table.keyed,
+                zone=zone,
+                where=str(path),
+                check_only=True,
+            )
+            for count, (_number, result) in enumerate(_mapped_rows(table, mapper), 1):
+                if isinstance(result, RowProblem):
+                    report.add_problem(result)
+                if count % batch_size == 0:
+                    progress(table, 0)
+            if report.bad:
+                report.outcome = "failed"
+                first = report.problems[0]
+                report.error = (
+                    f"{report.bad} unreadable rows (first: {first}); nothing of this file was "
+                    "imported (--on-error skip imports the readable rows)"
+                )
+                report.seconds = time.perf_counter() - clock
+                return report
+            report.bad = 0
+            report.problems.clear()
+
+    archive.register_feed(feed.record())
+    started_at = utc_now()
+    poll_ids: list[int] = []
+    with open_for(path, mapping) as table:
+        mapper = compile_calls(mapping, table.header, keyed=table.keyed, zone=zone, where=str(path))
+        for batch, first, last in _batches(
+            _mapped_rows(table, mapper), batch_size, report, on_error
+        ):
+            summary = _archive_batch(archive, feed, mapping, path, batch, first, last)
+            poll_ids.append(summary.poll_id)
+            report.imported += len(batch)
+            report.incidents += summary.incidents
+            report.new += summary.new
+            report.changed += summary.changed
+            report.polls += 1
+            progress(table, passes - 1)
+    report.rows = report.imported + report.bad
+    with archive.transaction() as conn:
+        insert_import(
+            conn,
+            report,
+            mapping,
+            first_poll_id=poll_ids[0] if poll_ids else None,
+            last_poll_id=poll_ids[-1] if poll_ids else None,
+            started_at=started_at,
+            completed_at=utc_now(),
+        )
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+def _batches(
+    results: Iterable[tuple[int, tuple[RawRow, Any] | RowProblem]],
+    size: int,
+    report: FileReport,
+    on_error: str,
+) -> Iterator[tuple[list[tuple[RawRow, Any]], int, int]]:
+    """Batches of mapped rows with their first and last row numbers. A batch is cut only
+    between two incident IDs, so the rows of one incident listed together stay together."""
+    batch: list[tuple[RawRow, Any]] = []
+    first = last = 0
+    for number, result in results:
+        if isinstance(result, RowProblem):
+            if on_error == "stop":  # the file changed since it was checked
+                raise ImportError_(
+                    f"{report.path}: {result} (the file changed while it was imported; "
+                    f"rows before {number} were archived)"
+                )
+            report.add_problem(result)
+            continue
+        if len(batch) >= size and result[0].incident_id != batch[-1][0].incident_id:
+            yield batch, first, last
+            batch = []
+        if not batch:
+            first = number
+        batch.append(result)
+        last = number
+    if batch:
+        yield batch, first, last
+
+
+def _archive_batch(
+    archive: Archive,
+    feed: Feed,
+    mapping: ImportMapping,
+    path: Path,
+    batch: list[tuple[RawRow, Any]],
+    first: int,
+    last: int,
+) -> Any:
+    clock = time.perf_counter()
+    started_at = utc_now()
+    scraper = feed.scraper
+    city_codes = {**scraper.city_codes, **mapping.city_codes}
+    default_city = mapping.constants.get("city", scraper.default_city)
+    by_city: dict[Any, list[RawRow]] = {}
+    for raw, city in batch:
+        by_city.setdefault(city, []).append(raw)
+    incidents: list[Incident] = []
+    try:
+        for city, raws in by_city.items():
+            incidents += normalize_rows(
+                raws,
+                feed=feed.slug,
+                timezone=mapping.timezone or feed.zone,
+                city_codes=city_codes,
+                default_city=city or default_city,
+                precision=mapping.precision or feed.precision,
+            )
+    except PageError as exc:  # its message may quote a cell: never pass it on
+        raise ImportError_(
+            f"{path}: rows {first}-{last} could not be normalized ({exc.kind})"
+        ) from None
+    observed_at = max((i.received_at for i in incidents if i.received_at), default=started_at)
+    return archive.record_success(
+        feed.slug,
+        incidents,
+        observed_at=observed_at,
+        snapshot=False,
+        started_at=started_at,
+        duration_ms=round((time.perf_counter() - clock) * 1000, 3),
+        source=f"import {path} rows {first}-{last}",
+        kind="import",
+    )
+
+
+def import_files(
+    archive: Archive,
+    feed: Feed,
+    paths: Iterable[Path],
+    mapping: ImportMapping,
+    *,
+    on_error: str = "stop",
+    batch_size: int = BATCH_SIZE,
+    force: bool = False,
+    on_file: Callable[[FileReport], None] | None = None,
+    on_progress: Callable[[Path, float], None] | None = None,
+) -> list[FileReport]:
+    """Import files in order. With ``on_error="stop"`` the run stops at the first file that
+    has unreadable rows (nothing of that file is written; files before it stay imported)."""
+    reports = []
+    for path in paths:
+        report = import_file(
+            archive,
+            feed,
+            path,
+            mapping,
+            on_error=on_error,
+            batch_size=batch_size,
+            force=force,
+            on_progress=(lambda f, p=path: on_progress(p, f)) if on_progress else None,
+        )
+        reports.append(report)
+        if on_file is not None:
+            on_file(report)
+        if report.outcome == "failed":
+            break
+    return reports
