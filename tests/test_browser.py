@@ -6,8 +6,10 @@ the machine."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from bs4 import BeautifulSoup
 from test_publish import ZONES, Sample, Server  # pytest puts tests/ on sys.path
 
+from dispatchwatch.demo import run_demo
 from dispatchwatch.publish import dashboards
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -125,3 +128,35 @@ def test_canned_query_page_renders(browsed: tuple[Server, Path, Sample]) -> None
         "seattle-fire",
     ]
     assert page.select_one("form.sql select[name=feed]").get("id") == "qp1"
+
+
+def test_demo_archive_in_the_browser(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The issue's check on a real demo archive: the incidents page shows rows in local
+    time, says it is simulated and has no map; the dashboard draws calls per hour."""
+    tmp = tmp_path_factory.mktemp("demo-browser")
+    run_demo(tmp / "demo.db", duration=2, speed=600, interval=0.5, out=io.StringIO())
+    server = Server(tmp / "demo.db", tmp / "serve.log")
+    try:
+        page = dump_dom(f"{server.url}/demo/incidents", tmp / "profile")
+        assert page.select_one("h1").get_text(strip=True) == "Incidents"
+        rows = page.select("table.rows-and-columns tbody tr")
+        assert rows
+        shown = [row.select_one("td.col-received_at").get_text(strip=True) for row in rows]
+        assert all(text.endswith((" PST", " PDT", " CST", " CDT")) for text in shown), shown
+        assert not page.select(".leaflet-container")
+        styles = " ".join(link.get("href", "") for link in page.select("link[rel=stylesheet]"))
+        assert "SIMULATED" in urllib.parse.unquote(styles)  # the banner atop every page
+        board = dump_dom(f"{server.url}/-/dashboards/{dashboards.DASHBOARD}", tmp / "profile")
+        assert board.select_one("h1").get_text(strip=True).startswith("SIMULATED")
+        bars = board.select("#chart-calls-today svg g.mark-rect path[aria-label]")
+        calls = sum(int(bar["aria-label"].split("calls: ")[1].split(";")[0]) for bar in bars)
+        today = {feed: datetime.now(ZONES[feed]).date().isoformat() for feed in ZONES}
+        expected = sum(
+            1
+            for row in server.rows("incidents_local", _size="max")
+            if row["received_local"][:10] == today[row["feed"]]
+        )
+        assert len(bars) == 48 and calls == expected
+    finally:
+        server.client.close()
+        server.stop()

@@ -329,3 +329,22 @@ def test_serve_brings_an_older_archives_views_up_to_date(sample: Sample, tmp_pat
     assert not views.views_outdated(conn)
     conn.close()
     assert query(db, "SELECT count(*) AS n FROM poll_log") == [{"n": 10}]
+
+
+def test_plugin_leaves_databases_without_our_metadata_alone(sample: Sample, tmp_path: Path) -> None:
+    """The plugin is installed with dispatchwatch, so it loads in any Datasette of that
+    environment: without the generated metadata it must change nothing."""
+    import asyncio
+
+    from datasette.app import Datasette
+
+    db = tmp_path / "plain.db"
+    with sqlite3.connect(sample.path) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    dst.close()
+    src.close()
+    plain = Datasette([str(db)])
+    assert "dispatchwatch" in {p["name"] for p in plain._plugins()}
+    page = asyncio.run(plain.client.get("/plain/incidents")).text
+    assert "dw-local" not in page and "· history" not in page
+    assert re.search(r">\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ<", page)  # UTC, untouched

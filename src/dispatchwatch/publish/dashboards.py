@@ -150,19 +150,26 @@ ORDER BY 1, 2
 FEEDS_SQL = "SELECT slug FROM feeds ORDER BY slug"
 
 
+#: The coverage panel's columns, in this order, where the ``coverage`` view has them.
+COVERAGE_COLUMNS = ("feed", "kind", "description", "minutes", "failed_polls", "errors")
+
+
 def _coverage_chart(database: str, coverage_columns: list[str] | None) -> dict[str, Any]:
-    """The coverage panel: the archive's ``coverage`` view when it has one."""
+    """The coverage panel: the newest windows of the archive's ``coverage`` view (the
+    coverage feature's own view; this only shows it) when it has one."""
     if not coverage_columns:
         return {
             "library": "markdown",
             "display": "### Coverage\n\nThis archive has no `coverage` view yet: a newer "
             "dispatchwatch adds it, listing the windows in which the archive was blind.",
         }
+    shown = [c for c in COVERAGE_COLUMNS if c in coverage_columns] or ["*"]
     where = " [[ WHERE feed = :feed ]]" if "feed" in coverage_columns else ""
+    order = " ORDER BY starts_at DESC" if "starts_at" in coverage_columns else ""
     return {
-        "title": "Coverage: when the archive was blind",
+        "title": "Coverage: when the archive was blind or incomplete (newest first)",
         "db": database,
-        "query": f"SELECT * FROM coverage{where} LIMIT 200",
+        "query": f"SELECT {', '.join(shown)} FROM coverage{where}{order} LIMIT 50",
         "library": "table",
     }
 

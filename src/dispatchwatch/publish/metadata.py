@@ -333,7 +333,9 @@ def _feed_item(feed: dict[str, Any]) -> str:
     return "<li>" + "; ".join(parts) + "</li>"
 
 
-def _start_here(name: str, *, dashboards: bool, points: bool, feeds: list[str]) -> str:
+def _start_here(
+    name: str, *, dashboards: bool, points: bool, coverage: bool, feeds: list[str]
+) -> str:
     """Links to what a person opens first. Relative (``dispatch/incidents``), so they work
     from the home page and the database page alike, under any ``base_url``."""
     db = urllib.parse.quote(name)
@@ -349,6 +351,8 @@ def _start_here(name: str, *, dashboards: bool, points: bool, feeds: list[str]) 
     ]
     if points:
         pages.append(link(f"{db}/incident_points", "Map of calls with coordinates"))
+    if coverage:
+        pages.append(link(f"{db}/coverage", "Coverage: when the archive was blind"))
     text = "<p><strong>Start here:</strong> " + " · ".join(pages) + "</p>"
     if dashboards:
         board = f"-/dashboards/{DASHBOARD}"
@@ -419,7 +423,11 @@ def build_metadata(
     if simulated and "SIMULATED" not in title.upper():
         title = f"SIMULATED {title} (dispatchwatch demo, not real calls)"
     start = _start_here(
-        name, dashboards=dashboards, points=points, feeds=[f["slug"] for f in feeds]
+        name,
+        dashboards=dashboards,
+        points=points,
+        coverage=bool(coverage),
+        feeds=[f["slug"] for f in feeds],
     )
     description = ""
     if simulated:
