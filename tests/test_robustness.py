@@ -374,6 +374,7 @@ def test_every_command_leaves_a_foreign_file_unchanged(
         ["serve", "--db", db, "--port", "1"],
         ["snapshot", str(tmp_path / "copy.db"), "--db", db],
         ["export", "-f", "csv", "-o", "-", "--db", db],
+        ["coverage", "--db", db],
     ]
     for args in commands:
         result = CliRunner().invoke(cli, args)
@@ -543,6 +544,10 @@ def test_every_read_only_command_works_for_a_user_who_cannot_write_the_folder(
     done = run("export", "-f", "csv", "-o", "-", "--db", str(path), "-q")
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip().splitlines()) == incidents + 1  # and the header
+
+    done = run("coverage", "--db", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    assert '"feed": "milwaukee-police"' in done.stdout
 
     # Serving live needs the WAL index, which this user cannot create: said exactly.
     done = run("serve", "--db", str(path), "--port", "1")

@@ -376,9 +376,10 @@ class FeedCoverage:
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise CoverageError(f"no archive at {path}")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    from .database import connect_read_only
+
+    # One line for a missing or foreign file; works for a user who may only read it.
+    conn = connect_read_only(path)
     conn.row_factory = sqlite3.Row
     return conn
 
