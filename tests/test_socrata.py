@@ -538,3 +538,50 @@ def test_the_readme_cincinnati_block_archives_with_no_code(
     assert result.returncode == 0, result.stderr
     assert len(soda.seen) == 1
     assert rows(db, "SELECT outcome FROM polls ORDER BY id DESC LIMIT 1") == [("unchanged",)]
+
+
+def test_a_backfill_queries_its_range_and_never_moves_the_watermark(
+    tmp_path: Path, soda: SodaServer, fetcher: Fetcher
+) -> None:
+    feed = config_feed(tmp_path, YEARLY.format(url=soda.url("es9j-6y5d")), "nola")
+    db = tmp_path / "a.db"
+    soda.put("4xwx-sfte", [
+        {"_key": f"a{i}", "nopd_item": f"L{i:04d}25", "timecreate": f"2025-12-{i:02d}T12:00:00.000",
+         "typetext": "NOISE"} for i in range(1, 32)
+    ])  # fmt: skip
+    soda.put("es9j-6y5d", [
+        {"_key": f"b{i}", "nopd_item": f"A{i:04d}26", "timecreate": f"2026-01-{i:02d}T12:00:00.000",
+         "typetext": "THEFT"} for i in range(1, 10)
+    ])  # fmt: skip
+    with Archive(db) as archive:
+        archive.register_feed(feed.record())
+        archive.set_feed_state("nola", {"watermark:es9j-6y5d": "2026-01-09T12:00:00.000"})
+        report = run_poll(
+            archive, feed, lambda r, e, m: fetcher.fetch(feed, request=r),
+            now=datetime(2026, 1, 20, tzinfo=UTC), kind="backfill",
+            since=datetime(2025, 12, 30, 6, tzinfo=UTC),  # 2025-12-30 00:00 CST
+            until=datetime(2026, 1, 3, 6, tzinfo=UTC),  # 2026-01-03 00:00 CST
+        )  # fmt: skip
+    # Both years' datasets, no probe, the range in local (floating) time: 12-30, 12-31,
+    # 01-01 and 01-02 at noon.
+    assert (report.outcome, report.new) == ("new", 4)
+    wheres = [parse_qs(urlsplit(p).query)["$where"][0] for p, _ in soda.seen]
+    assert (
+        wheres
+        == ["timecreate >= '2025-12-30T00:00:00.000' AND timecreate < '2026-01-03T00:00:00.000'"]
+        * 2
+    )
+    assert [urlsplit(p).path for p, _ in soda.seen] == [
+        "/resource/4xwx-sfte.json", "/resource/es9j-6y5d.json",
+    ]  # fmt: skip
+    assert rows(db, "SELECT kind FROM polls") == [("backfill",)]
+    assert dict(rows(db, "SELECT key, value FROM feed_state")) == {
+        "watermark:es9j-6y5d": "2026-01-09T12:00:00.000"
+    }
+    # A snapshot feed of active calls has no range to query: a clear error, nothing written.
+    dallas = default_feed("dallas-police")
+    context = PlanContext(feed="dallas-police", url=dallas.url, zone=dallas.zone,
+                          now=datetime(2026, 1, 20, tzinfo=UTC),
+                          since=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+    with pytest.raises(ConfigError, match="a backfill needs a time_field"):
+        dallas.scraper.requests(context)

@@ -407,34 +407,33 @@ def _records(page: Page) -> list[Any]:
     raise LayoutError(f"not a SODA answer: a JSON {type(data).__name__}, not an array")
 
 
+_TEXT_FIELDS = (
+    "incident_id", "received", "call_type", "priority", "status", "disposition", "address",
+    "district", "beat", "units",
+)  # fmt: skip
+
+
 def _mapped_row(spec: SocrataSpec) -> RowHook:
+    """The row builder of a ``fields`` mapping (on the ingest hot path: the column pairs are
+    worked out once, and plain text values skip :func:`text`)."""
     fields = dict(spec.fields)
     used = set(fields.values())
     location = fields.pop("location", None)
+    lat_column, lon_column = fields.get("latitude", ""), fields.get("longitude", "")
+    pairs = [(name, fields[name]) for name in _TEXT_FIELDS if name in fields]
     keep = spec.extra
 
     def build(record: Mapping[str, Any]) -> RawRow:
+        values: dict[str, Any] = {}
+        for name, column in pairs:
+            value = record.get(column)
+            values[name] = (value.strip() or None) if value.__class__ is str else text(value)
         lat, lon = point(record.get(location)) if location else (None, None)
         if lat is None:
-            lat, lon = (
-                record.get(fields.get("latitude", "")),
-                record.get(fields.get("longitude", "")),
-            )
-        return RawRow(
-            incident_id=text(record.get(fields["incident_id"])) or "",
-            received=text(record.get(fields.get("received", ""))),
-            call_type=text(record.get(fields.get("call_type", ""))),
-            priority=text(record.get(fields.get("priority", ""))),
-            status=text(record.get(fields.get("status", ""))),
-            disposition=text(record.get(fields.get("disposition", ""))),
-            address=text(record.get(fields.get("address", ""))),
-            district=text(record.get(fields.get("district", ""))),
-            beat=text(record.get(fields.get("beat", ""))),
-            units=text(record.get(fields.get("units", ""))),
-            latitude=lat,
-            longitude=lon,
-            extra=extras(record, used, keep),
-        )
+            lat, lon = record.get(lat_column), record.get(lon_column)
+        values["incident_id"] = values.get("incident_id") or ""
+        values.setdefault("received", None)
+        return RawRow(latitude=lat, longitude=lon, extra=extras(record, used, keep), **values)
 
     return build
 
