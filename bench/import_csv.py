@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import shutil
 import sqlite3
@@ -128,13 +129,20 @@ def baseline(csv_path: str, db_path: str) -> int:
     return total
 
 
-def timed(command: list[str], cwd: Path) -> float:
+def timed(command: list[str], cwd: Path) -> tuple[float, int]:
+    """Wall-clock seconds and peak resident memory (bytes, ``ru_maxrss``) of one process.
+    The commands print a few lines only, so waiting before reading their pipes is safe."""
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
-    return elapsed
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stdout, stderr = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{stdout}\n{stderr}")
+    return elapsed, usage.ru_maxrss * 1024  # KiB on Linux
 
 
 def main() -> int:
@@ -162,36 +170,41 @@ def main() -> int:
         )
         (tmp / "config.yaml").write_text(CONFIG)
 
-        def project(*extra: str) -> float:
-            best = float("inf")
+        def project(*extra: str) -> tuple[float, int]:
+            best, peak = float("inf"), 0
             for run in range(args.runs):
                 db = tmp / f"project_{run}_{len(extra)}.db"
                 cmd = [command, "import", str(data), "--feed", "new-orleans", "--mapping",
                        "new-orleans-socrata-csv", "--db", str(db), *extra]  # fmt: skip
-                best = min(best, timed(cmd, tmp))
+                seconds, rss = timed(cmd, tmp)
+                best, peak = min(best, seconds), max(peak, rss)
                 db.unlink()
-            return best
+            return best, peak
 
-        def raw() -> float:
-            best = float("inf")
+        def raw() -> tuple[float, int]:
+            best, peak = float("inf"), 0
             for run in range(args.runs):
                 db = tmp / f"raw_{run}.db"
                 cmd = [sys.executable, __file__, "--baseline", str(data), str(db)]
-                best = min(best, timed(cmd, tmp))
+                seconds, rss = timed(cmd, tmp)
+                best, peak = min(best, seconds), max(peak, rss)
                 db.unlink()
-            return best
+            return best, peak
 
-        raw_seconds = raw()
+        raw_seconds, raw_peak = raw()
         results = {"import (--on-error stop)": project()}
         if args.skip:
             results["import (--on-error skip)"] = project("--on-error", "skip")
         raw_rate = args.rows / raw_seconds
-        print(f"{'raw csv + sqlite3 executemany':<30} {raw_seconds:8.2f}s {raw_rate:12,.0f} rows/s")
-        for name, seconds in results.items():
+        print(
+            f"{'raw csv + sqlite3 executemany':<30} {raw_seconds:8.2f}s {raw_rate:10,.0f} rows/s"
+            f"  peak RSS {raw_peak / 2**20:5.0f} MiB"
+        )
+        for name, (seconds, peak) in results.items():
             rate = args.rows / seconds
             print(
-                f"{name:<30} {seconds:8.2f}s {rate:12,.0f} rows/s  "
-                f"{rate / raw_rate:6.1%} of the baseline (target >= 50%)"
+                f"{name:<30} {seconds:8.2f}s {rate:10,.0f} rows/s  peak RSS {peak / 2**20:5.0f} MiB"
+                f"  {rate / raw_rate:6.1%} of the baseline (target >= 50%)"
             )
     return 0
 
