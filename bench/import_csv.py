@@ -16,7 +16,7 @@ order. Whole process against whole process, each a subprocess, best of --runs:
   (feed, incident_id), 10,000 rows per transaction, WAL, synchronous=NORMAL: the least work
   that still stores the file.
 
-Printed: rows/s of both and the ratio (target: >= 50%).
+Printed: rows/s of both, the ratio (target: >= 50%) and each process's peak memory.
 """
 
 from __future__ import annotations
