@@ -24,6 +24,7 @@ from dispatchwatch.normalize import (
     split_units,
     to_utc,
 )
+from dispatchwatch.normalize.postal import STATES
 from dispatchwatch.scraper import RawRow
 
 SEATTLE = "America/Los_Angeles"
@@ -336,17 +337,38 @@ _EDGES = re.compile(r"^\W+|\W+$")
 # and "N15XX" are fine, and so is a grid line followed by a block on the other axis: "W156 N115XX").
 _GRID_HOUSE = re.compile(r"[NSEW]\d+(?:-?[NSEW]\d+)?(?:[A-Z]|-\d+[A-Z]?|-[A-Z])?")
 _GRID_BLOCK = re.compile(r"[NSEW]\d*XX")
+# A "/" separates two streets, except between digits ("SEVEN 1/2 MILE RD") and in a direction
+# of travel ("I 45 N/B"); a number before a direction of travel is a route ("94 EB AT ...").
+_NOT_A_SEPARATOR = re.compile(r"(?<![^\W\d_])[NSEW]/B(?![^\W\d_])|\d/\d")
+_BOUNDS = {"NB", "SB", "EB", "WB", "IB", "OB", "N/B", "S/B", "E/B", "W/B"}
+# Nothing finer than a block survives anywhere: no coordinate written as text (a decimal of 3+
+# places), no ZIP code after a state and no zero-padded block ("054XX" is "54XX").
+_LEAKS = re.compile(
+    rf"\d\.\d{{3}}|(?<![^\s,])(?:{'|'.join(STATES)}) \d{{5}}(?![\w-])|(?<![^\s(])0\d+XX(?=[\s,)]|$)"
+)
+
+
+def segments_of(address: str) -> list[str]:
+    kept = _NOT_A_SEPARATOR.sub(lambda m: m.group().replace("/", "\x00"), address)
+    return [part.replace("\x00", "/") for part in kept.split("/")]
 
 
 def assert_block_level(address: str | None) -> None:
     if address is None:
         return
-    for segment in address.split("/"):
+    leak = _LEAKS.search(address)
+    assert leak is None, f"{address!r} keeps {leak.group()!r}"
+    for segment in segments_of(address):
         tokens = segment.split()
         assert tokens, f"empty segment in {address!r}"
         first = _EDGES.sub("", tokens[0])
         if first and first[0].isdecimal():
-            assert _SAFE_FIRST.fullmatch(first), f"{address!r} starts with {tokens[0]!r}"
+            route = (
+                len(tokens) > 1
+                and re.fullmatch(r"\d{1,4}", first)
+                and tokens[1].rstrip(",") in _BOUNDS
+            )
+            assert route or _SAFE_FIRST.fullmatch(first), f"{address!r} starts with {tokens[0]!r}"
         if _GRID_HOUSE.fullmatch(first):
             second = _EDGES.sub("", tokens[1]) if len(tokens) > 1 else ""
             assert _GRID_BLOCK.fullmatch(second) and (first[0] in "NS") != (second[0] in "NS"), (
@@ -521,8 +543,9 @@ def test_block_address_empty_is_none(text: str | None) -> None:
     [
         # The invariant wins over fidelity: a segment never starts with a bare number, even
         # in text that is not an address at all.
-        ("5/5", "0XX / 0XX"),
-        ("3/31/2024", "0XX / 0XX / 20XX"),
+        ("5/5", "0XX"),  # one token, as "1/2" is: "/" between digits is no intersection
+        ("3/31/2024", "0XX"),
+        ("3/31 / 2024", "0XX / 20XX"),
         ("1512", "15XX"),
         ("12:30 MAIN", "0XX MAIN"),
         ("١٥١٢ Main St", "15XX MAIN ST"),  # digits of any script

@@ -11,10 +11,12 @@ import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 
+from .postal import STATES, split_postal_tail
+
 __all__ = ["block_address", "split_city"]
 
 # "1512 1/2": the fraction is dropped first, before "/" splits an intersection in two.
-_FRACTION = re.compile(r"(?<!\S)(\d+[A-Z]?|\d+XX)(?:\s+|-)\d{1,2}/\d{1,2}(?!\S)")
+_FRACTION = re.compile(r"(?<![\w.])(\d+[A-Z]?|\d+XX)(?:(?:\s+|-)\d{1,2}/\d{1,2}(?!\S))+")
 # "4700-BLK", "4700 BLK", "4700 BLOCK OF" -> "47XX"; "4700A BLK" too, so that reducing
 # "4700A BLK" (to "47XX BLK" otherwise) and reducing the result give the same.
 _BLOCK_WORD = re.compile(
@@ -24,16 +26,24 @@ _BLOCK_WORD = re.compile(
 # digit or be one letter, so a street like "RUE STE CATHERINE" is not cut. (Lookbehinds, not
 # a leading "[\s,]+", keep the search linear on junk like ", , , , ...".)
 _UNIT_WORD = r"(?:APT|APARTMENT|UNIT|STE|SUITE|RM|ROOM|LOT|SPC|SPACE|BLDG|TRLR)\.?\s*#?\s*"
-_UNIT_VALUE = r"(?:[A-Z]?-?\d+[A-Z]?(?:-\d+)?|[A-Z])[\s,]*$"
+_UNIT_ID = r"(?:[A-Z]?-?\d+[A-Z]?(?:-[A-Z0-9]+)?|[A-Z](?:-?\d+)?)"
+_UNIT_VALUE = rf"{_UNIT_ID}[\s,]*$"
 _UNIT_DESIGNATOR = re.compile(rf"(?:(?<![^\s,]){_UNIT_WORD}|#\s*){_UNIT_VALUE}")
 # The same, for a designator that starts the (trimmed) segment: nothing is before it.
 _UNIT_AT_START = re.compile(rf"(?:{_UNIT_WORD}|#\s*){_UNIT_VALUE}")
 _UNIT_TAIL = 48
+# A designator that starts a segment and is followed by the house number: "APT 4 1512 ELM ST".
+_UNIT_BEFORE_NUMBER = re.compile(rf"(?:{_UNIT_WORD}|#\s*){_UNIT_ID}[\s,]+(?=\d)")
 # A token's core: from its first to its last word character (one greedy match, linear time).
 _CORE = re.compile(r"\w(?:.*\w)?", re.S)
 _LEADING_DIGITS = re.compile(r"\d+")
 # What may start a segment: a hundred block or an ordinal street ("3RD AVE").
 _SAFE_NUMBER = re.compile(r"\d+XX|\d+(?:ST|ND|RD|TH)")
+# A hundred block as some sources write it already: "054XX" (New Orleans) is "54XX".
+_XX_BLOCK = re.compile(r"(\d*)XX")
+# Direction of travel: "94 EB" is I-94 eastbound, "I 45 N/B" I-45 northbound.
+_BOUNDS = frozenset({"NB", "SB", "EB", "WB", "IB", "OB", "N/B", "S/B", "E/B", "W/B"})
+_ROUTE_AT_START = re.compile(r"\d{1,4}")
 # A house number inside the text: 1-6 digits, maybe "1512A", "1512-1520", "1512-A".
 _HOUSE_TAIL = r"(?:[A-Z]|-\d+[A-Z]?|-[A-Z])?"
 _HOUSE_NUMBER = re.compile(rf"\d{{1,6}}{_HOUSE_TAIL}")
@@ -47,7 +57,11 @@ _GRID_BLOCK = re.compile(r"[NSEW]\d*XX")  # "N115XX", as reduced already
 # Numbers after these words name a road, an exit or a mile post, not a house ...
 _ROUTE_WORDS = frozenset(
     {"I", "IH", "SR", "SH", "HWY", "HIGHWAY", "US", "ROUTE", "RT", "RTE", "EXIT", "MP"}
-    | {"MILE", "MILEPOST", "CR", "FM"}
+    | {"MILE", "MILEPOST", "CR", "FM", "LOOP", "SPUR", "BELTWAY", "BUS", "BYP", "BYPASS", "BW"}
+    # State routes ("NB MD 300 N", "TX 1604"): the state codes that are not also a word, a
+    # direction or a street suffix ("IN", "NE", "CT", "WA" are read as those).
+    | (STATES - {"AL", "AR", "AS", "CO", "CT", "DE", "GA", "HI", "ID", "IN", "LA", "MA", "ME"})
+    - {"MS", "MT", "NE", "OH", "OK", "OR", "PA", "WA"}
 )
 # ... unless a street name and a street suffix follow ("RT 1512 SUMMIT AVE"). Such a name is
 # at most this many words ("MARTIN LUTHER KING JR WAY") and holds none of these words.
@@ -67,6 +81,24 @@ _DIRECTIONS = frozenset({"N", "S", "E", "W", "NE", "NW", "SE", "SW"})
 _ROAD_CLASSES = frozenset(
     {"COUNTY", "CO", "CTY", "STATE", "FOREST", "FARM", "RANCH", "TOWN", "TOWNSHIP", "TWP"}
 )
+# Exact coordinates written into the text ("LL(47.60164,-122.32766)", "47.60164 -122.32766"):
+# any decimal of 3+ places goes (3 places are the block precision of the coordinates stored
+# apart), with a label and brackets around a pair.
+_DECIMAL = r"[-+]?\d+\.\d{3,}"
+_COORDINATES = re.compile(
+    r"(?:(?<![^\W\d_])(?:LL|LATLON|LATLONG|LAT/LON|LAT/LONG|GPS|COORDS?|XY)\s*[:=]?\s*)?"
+    rf"(?:[(\[]\s*{_DECIMAL}\s*[,;/ ]\s*{_DECIMAL}\s*[)\]]|(?<!\d){_DECIMAL}(?!\d))"
+)
+# A house number glued to what is before it: "**CODE RED**1127", "NEAR:1512" (a space goes
+# in), "REAR-1512" (the hyphen becomes one; not after a route word or a state: "SR-520").
+_GLUED_PUNCTUATION = re.compile(r"(?<=[^\W\d_])([^\w\s()\[\]{}#/.,'\"-]+)(?=\d)")
+_GLUED_HYPHEN = re.compile(r"(?<!\w)([^\W\d_]{2,})-(?=\d)")
+# ... or to the street after it: "1512ELM ST" (not "12TH", "3RD", "15XX", "1512A").
+_GLUED_STREET = re.compile(r"(?<!\w)(\d+)(?!(?:ST|ND|RD|TH|XX)(?!\w))(?=[^\W\d_]{2})")
+# "/" splits an intersection, but not inside "1/2" ("SEVEN 1/2 MILE RD") or "N/B".
+_SLASH = re.compile(r"(?<![^\W\d_])[NSEW]/B(?![^\W\d_])|\d/\d|/")
+# A ZIP code after a state: dropped ("WA 98101" -> "WA"); it is no house number.
+_STATE_ZIP = re.compile(r"(?<![^\s,])([A-Z]{2})(?:\s+\d{5}(?:-\d{4})?(?![\w-]))+")
 # Brackets: a pair around the whole segment, or a bracket without its partner, is trimmed.
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
@@ -180,6 +212,8 @@ def _is_trailing_house_number(tokens: list[str], i: int, core: str) -> bool:
     if digits is None or len(digits.group()) < 3:
         return False
     j = i - 1
+    if _core(tokens[j]) in _ROUTE_WORDS:  # "SW LOOP 410", "N US 59": the route's number
+        return False
     if j > 0 and _core(tokens[j]) in _DIRECTIONS:
         j -= 1
     return (
@@ -214,8 +248,18 @@ def _is_grid_house_number(tokens: list[str], i: int, core: str) -> bool:
 
 def _reduced(tokens: list[str], i: int, core: str) -> str | None:
     """The block-level form of ``core``, the core of ``tokens[i]``; ``None``: keep it."""
+    if core == "XX" and i == 0 and len(tokens) > 1:  # New Orleans' block 0-99: "XX SWAN ST"
+        return "0XX"
     if core[0].isdecimal():
+        xx = _XX_BLOCK.fullmatch(core)
+        if xx:  # a block already; "054XX" -> "54XX"
+            block = _hundred_block(xx.group(1) + "00")
+            return None if block == core else block
         if i == 0:
+            # "94 EB AT N 27TH ST": a number before a direction of travel is the route.
+            following = tokens[1].rstrip(",") if len(tokens) > 1 else ""
+            if _ROUTE_AT_START.fullmatch(tokens[0]) and following in _BOUNDS:
+                return None
             # The privacy invariant: a segment never starts with a finer number than a block.
             return None if _SAFE_NUMBER.fullmatch(core) else _block_of(core)
         if not _HOUSE_NUMBER.fullmatch(core):
@@ -239,14 +283,14 @@ def _reduced(tokens: list[str], i: int, core: str) -> str | None:
     return None
 
 
-def _reduce_segment(segment: str, *, again: bool = True) -> str:
-    """One side of an intersection with every house number cut to its hundred block."""
-    lo, hi, _ = _trim(segment, 0, len(segment), None)
-    # After the trim, so that "(4700 BLK" reads as "4700 BLK" does.
-    segment = _BLOCK_WORD.sub(_block_word, segment[lo:hi])
-    lo, hi, partners = 0, len(segment), None
-    # "BLDG 2 APT 3" loses both. Only the tail is searched: a designator is short, and
-    # that keeps junk like "APT 3 APT 3 ..." from costing quadratic time.
+def _without_units(
+    segment: str, lo: int, hi: int, partners: dict[int, int] | None
+) -> tuple[int, int, dict[int, int] | None]:
+    """``segment[lo:hi]`` narrowed past trailing unit designators ("BLDG 2 APT 3" loses both).
+
+    Only the tail is searched: a designator is short, and that keeps junk like "APT 3 APT 3
+    ..." from costing quadratic time.
+    """
     while lo < hi:
         start = max(lo, hi - _UNIT_TAIL)
         if start == lo:  # the lookbehind must not see what was trimmed off before ``lo``
@@ -257,6 +301,34 @@ def _reduce_segment(segment: str, *, again: bool = True) -> str:
         if match is None:
             break
         lo, hi, partners = _trim(segment, lo, match.start(), partners)
+    return lo, hi, partners
+
+
+def _without_inner_units(segment: str) -> str:
+    """Each comma-separated part without its trailing units, the parts joined by ", ".
+
+    ``"8611 SW LOOP 410, UNIT 520, SAN ANTONIO"`` -> ``"8611 SW LOOP 410, SAN ANTONIO"``.
+    """
+    kept = []
+    for part in segment.split(","):
+        lo, hi, _ = _without_units(part, *_trim(part, 0, len(part), None))
+        if lo < hi:
+            kept.append(part[lo:hi])
+    return ", ".join(kept)
+
+
+def _reduce_segment(segment: str, *, again: bool = True) -> str:
+    """One side of an intersection with every house number cut to its hundred block."""
+    lo, hi, _ = _trim(segment, 0, len(segment), None)
+    # After the trim, so that "(4700 BLK" reads as "4700 BLK" does.
+    segment = _BLOCK_WORD.sub(_block_word, segment[lo:hi])
+    if "," in segment:  # "1512 ELM ST APT 12-B, SEATTLE": a unit inside goes too
+        segment = _without_inner_units(segment)
+    lo, hi, partners = _trim(segment, 0, len(segment), None)
+    leading = _UNIT_BEFORE_NUMBER.match(segment, lo, hi)
+    if leading:  # "APT 4 1512 ELM ST"
+        lo = leading.end()
+    lo, hi, partners = _without_units(segment, lo, hi, partners)
     tokens = segment[lo:hi].split()
     lost_a_bracket = False
     for i, token in enumerate(tokens):
@@ -271,7 +343,10 @@ def _reduce_segment(segment: str, *, again: bool = True) -> str:
     # Junk like "1512(A MAIN)" loses the "(" with the number, so the ")" has no partner now:
     # one more pass trims it, as reducing the result again would (a reduced token holds no
     # bracket, so a second pass loses none).
-    return _reduce_segment(reduced, again=False) if lost_a_bracket and again else reduced
+    # So does a number reduced before a block word: "0:0 BLK" -> "0XX BLK" -> "0XX".
+    if again and (lost_a_bracket or _BLOCK_WORD.search(reduced)):
+        return _reduce_segment(reduced, again=False)
+    return reduced
 
 
 @lru_cache(maxsize=16384)
@@ -298,19 +373,68 @@ def block_address(text: str | None) -> str | None:
       ``MAIN ST 12`` (too short to tell from a road number) or ``AT 1512`` (no street:
       Seattle writes ``SB I5 AT 130`` for "at NE 130th St").
 
+    Shapes found on real feeds (issue 8):
+
+    * units go wherever they stand: ``APT 12-B``, ``1512 ELM ST APT 3, SEATTLE``, and before
+      the house number (``APT 4 1512 ELM ST`` -> ``15XX ELM ST``);
+    * a ZIP code after a state is dropped, not reduced (``WA 98101`` -> ``WA``);
+    * route numbers stay: after a route word or a state (``N LOOP 1604 W``, ``SW LOOP 410``,
+      ``FM 1960``, ``NB MD 300 N``) and before a direction of travel (``94 EB AT N 27TH
+      ST``, ``I 45 N/B``);
+    * a ``/`` between digits or in ``N/B`` is no intersection (``SEVEN 1/2 MILE RD``);
+    * a house number glued to a word is one: ``REAR-1512`` -> ``REAR 15XX``, ``NEAR:1512``
+      -> ``NEAR: 15XX``, ``**CODE RED**1127`` -> ``CODE RED** 11XX``, ``1512ELM ST`` ->
+      ``15XX ELM ST``;
+    * blocks written by the source are normalized: ``054XX`` -> ``54XX``, ``XX SWAN ST`` ->
+      ``0XX SWAN ST``;
+    * coordinates written as text (``LL(47.60164,-122.32766)``, any decimal of 3+ places)
+      are dropped: the rounded coordinates are stored apart.
+
     Punctuation at the ends of a segment goes, and so do a bracket without its partner and a
     pair around the whole segment: ``(1512 Summit Ave)`` -> ``15XX SUMMIT AVE``.
 
-    Invariant: no ``/``-separated segment of the result starts with a number other than a
-    hundred block (``15XX``) or an ordinal (``3RD``), nor with a grid house number finer than
-    a block. Empty text gives ``None``.
+    Invariant: no segment of the result (split at the ``/`` that separate streets) starts with
+    a number other than a hundred block (``15XX``), an ordinal (``3RD``) or a route of 1-4
+    digits before a direction of travel (``94 EB``), nor with a grid house number finer than
+    a block; no ZIP code follows a state and no decimal of 3+ places is left. Reducing the
+    result again changes nothing. Empty text gives ``None``.
     """
     if text is None:
         return None
-    value = " ".join(text.upper().split())
+    value = text.upper()
+    if "." in value:
+        value = _COORDINATES.sub(" ", value)
+    value = _GLUED_STREET.sub(r"\1 ", _STATE_ZIP.sub(_without_zip, value))
+    if not value.replace(" ", "").isalnum():  # the common case has no punctuation at all
+        value = _GLUED_HYPHEN.sub(_unglue_hyphen, _GLUED_PUNCTUATION.sub(r"\1 ", value))
+    value = " ".join(value.split())
     value = _FRACTION.sub(r"\1", value)
-    segments = (_reduce_segment(part) for part in value.split("/"))
-    return " / ".join(s for s in segments if s) or None
+    segments = (_reduce_segment(part) for part in _segments(value))
+    # Once more: a reduced number can now stand before a fraction ("0:A 1/2" -> "0XX 1/2").
+    return _FRACTION.sub(r"\1", " / ".join(s for s in segments if s)) or None
+
+
+def _without_zip(match: re.Match[str]) -> str:
+    state = match.group(1)
+    return state if state in STATES else match.group()
+
+
+def _unglue_hyphen(match: re.Match[str]) -> str:
+    word = match.group(1)
+    return match.group() if word in _ROUTE_WORDS or word in STATES else word + " "
+
+
+def _segments(value: str) -> list[str]:
+    """``value`` split at each ``/`` that separates two streets (not ``1/2``, ``N/B``)."""
+    if "/" not in value:
+        return [value]
+    parts, start = [], 0
+    for match in _SLASH.finditer(value):
+        if match.group() == "/":
+            parts.append(value[start : match.start()])
+            start = match.end()
+    parts.append(value[start:])
+    return parts
 
 
 def _city_for(code: str, city_codes: Mapping[str, str]) -> str | None:
@@ -321,26 +445,62 @@ def _city_for(code: str, city_codes: Mapping[str, str]) -> str | None:
 
 
 _UNKNOWN_CODE = re.compile(r"[A-Z]{2,4}")
+# "WI", "WA 98101": a state, maybe with its ZIP code.
+_STATE_TAIL = re.compile(r"([A-Z]{2})(?:\s+\d{5}(?:-\d{4})?)?")
+# A place name: words of letters ("OAKCREEK", "SAN ANTONIO", "COEUR D'ALENE", "ST. PAUL").
+_PLACE_NAME = re.compile(r"[^\W\d_]+(?:[ .'-]+[^\W\d_]+)*\.?")
+_PLACE_STATE = re.compile(rf"({_PLACE_NAME.pattern}) ([A-Z]{{2}})(?: \d{{5}}(?:-\d{{4}})?)?")
 
 
 def split_city(
     text: str | None, city_codes: Mapping[str, str], default_city: str | None
 ) -> tuple[str | None, str | None]:
-    """Split a trailing city/jurisdiction code off an address.
+    """Split a trailing city (a jurisdiction code, or a "City, ST" tail) off an address.
 
     ``"3268 N 29TH ST,MKE"`` with ``{"MKE": "Milwaukee"}`` -> ``("3268 N 29TH ST",
     "Milwaukee")``; spaces around the code are fine (``,WA `` is how one source pads it).
-    A code missing from ``city_codes`` but made of 2-4 letters is returned itself, upper-cased.
-    Without a suffix: ``(text, default_city)``. The address is stripped, not block-reduced.
+    A code missing from ``city_codes`` but made of 2-4 letters is returned itself, upper-cased,
+    unless it is a US state after a place name: ``"500 E OAK ST, OAKCREEK, WI"`` and ``"1512
+    ELM ST, SEATTLE, WA 98101"`` give the city ``OAKCREEK`` / ``SEATTLE`` (upper-cased; the
+    state and ZIP code are dropped). Without commas, a tail that ends in a state code
+    (``"3500 AILSA AV BALTIMORE MD"``) is labelled by usaddress
+    (:func:`~dispatchwatch.normalize.postal.split_postal_tail`). Otherwise: ``(text,
+    default_city)``. The address is stripped, not block-reduced.
     """
     if text is None:
         return None, default_city
     head, comma, tail = text.rpartition(",")
     if comma:
-        code = tail.strip().upper()
+        code = " ".join(tail.split()).upper()
         city = _city_for(code, city_codes) if code else None
-        if city is None and _UNKNOWN_CODE.fullmatch(code):
-            city = code
+        if city is None:
+            place_state = _PLACE_STATE.fullmatch(code)
+            if place_state and place_state.group(2) in STATES:  # "..., SEATTLE WA 98101"
+                return head.strip() or None, place_state.group(1)
+            state = _STATE_TAIL.fullmatch(code)
+            if state and state.group(1) in STATES:
+                street, comma, place = head.rpartition(",")
+                place = " ".join(place.split()).upper()
+                if comma and _PLACE_NAME.fullmatch(place):  # "..., OAKCREEK, WI"
+                    return street.strip() or None, place
+            if _UNKNOWN_CODE.fullmatch(code):
+                city = code
         if city is not None:
             return head.strip() or None, city
+    found = _postal_tail(text)
+    if found is not None:
+        return found
     return text.strip() or None, default_city
+
+
+def _postal_tail(text: str) -> tuple[str | None, str] | None:
+    """``split_postal_tail`` of the last street of ``text`` (after its last ``/``)."""
+    value = " ".join(text.upper().split())
+    if len(value) < 4 or not value[-1].isalnum():
+        return None
+    before, slash, last = value.rpartition("/")
+    found = split_postal_tail(last.strip())
+    if found is None:
+        return None
+    street, city = found
+    return (f"{before}{slash}{' ' if slash else ''}{street}".strip() or None), city
