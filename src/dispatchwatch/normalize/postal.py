@@ -30,6 +30,9 @@ STATES = frozenset(_STATE_CODES.split())
 # ZIP code after them are they read as a state.
 _AMBIGUOUS = frozenset({"WA", "CT", "AL", "LA", "IN", "ME", "OR", "DE", "MT", "CO", "PA"})
 _TAIL = re.compile(r"(?:.*\s)?([A-Z]{2})(\s+\d{5}(?:-\d{4})?)?")
+# Longer text is no postal address, and the parser's time grows with it: a broken feed's
+# 10 MB cell must not stall ingest.
+_LONGEST = 200
 _STREET_LABELS = ("AddressNumber", "StreetName", "StreetNamePostType", "StreetNamePreType")
 
 
@@ -37,10 +40,12 @@ _STREET_LABELS = ("AddressNumber", "StreetName", "StreetNamePostType", "StreetNa
 def split_postal_tail(text: str) -> tuple[str, str] | None:
     """``(street, city)`` of upper-case, whitespace-collapsed ``text`` ending in a state code.
 
-    ``None`` when ``text`` does not end in a state code (or in an ambiguous one without a ZIP),
-    when usaddress does not label a place name right before the state, or when nothing of a
-    street is left before the place. State and ZIP are dropped.
+    ``None`` when ``text`` is longer than 200 characters, does not end in a state code (or in
+    an ambiguous one without a ZIP), when usaddress does not label a place name right before
+    the state, or when nothing of a street is left before the place. State and ZIP are dropped.
     """
+    if len(text) > _LONGEST:
+        return None
     tail = _TAIL.fullmatch(text)
     if tail is None or tail.group(1) not in STATES:
         return None
