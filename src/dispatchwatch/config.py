@@ -169,6 +169,8 @@ class Feed:
     #: A snapshot poll that would mark more than this share of the list gone at once waits
     #: for the next poll to confirm it (None: believe every poll at once).
     mass_gone_share: float | None = DEFAULT_MASS_GONE
+    #: Other hosts the feed's server may redirect to (e.g. a CDN); any other is an error.
+    redirect_hosts: tuple[str, ...] = ()
     #: Scraper or adapter options from config.yaml (a Socrata dataset, a field mapping...),
     #: over the scraper's own ``options``; scrapers read them in ``plan`` via the context.
     options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
@@ -296,6 +298,7 @@ FEED_KEYS = {
     "max_bytes",
     "mass_gone",
     "import_only",
+    "redirect_hosts",
 }
 DEFAULT_KEYS = FEED_KEYS - {"scraper", "url", "import_only"}
 #: (least, most) seconds of every duration option, checked at load.
@@ -612,6 +615,12 @@ def _feed_options(
                 values[key] = seconds
         elif key == "max_bytes":
             values["max_bytes"] = _converted(name, value, parse_size, where)
+        elif key == "redirect_hosts":
+            if not isinstance(value, list) or not all(
+                isinstance(h, str) and re.fullmatch(r"[A-Za-z0-9.-]+", h) for h in value
+            ):
+                raise ConfigError(f"{where}: {name} must be a list of host names, got {value!r}")
+            values["redirect_hosts"] = tuple(value)
         elif key == "mass_gone":
             values["mass_gone_share"] = _converted(name, value, parse_share, where)
         elif key == "timezone":

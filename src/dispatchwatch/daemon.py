@@ -50,6 +50,7 @@ from .archive import Archive, PollSummary, utc_now
 from .config import Config, Feed
 from .errors import DispatchwatchError, FetchError
 from .pipeline import run_poll
+from .runlock import RunLock
 from .scraper import Request
 from .status import failure_streaks, format_time, human_duration, parse_time
 
@@ -79,6 +80,10 @@ STOP_TIMEOUT = 10.0
 WRITE_GRACE = 2.0
 #: How often runs skipped for being behind schedule are summed up in the log.
 SKIP_REPORT_EVERY = 60.0
+#: How often polls running past their deadline are looked for, and how far past it they
+#: may run before they are reported.
+OVERDUE_CHECK_EVERY = 1.0
+OVERDUE_GRACE = 1.0
 
 
 class PollFetcher(Protocol):
@@ -268,6 +273,10 @@ class Daemon:
         self._in_flight = 0
         self._writers = 0
         self._skipped = 0
+        #: Polls in flight: feed -> time.monotonic() at their start; and those already
+        #: reported as running past their deadline.
+        self._running: dict[str, float] = {}
+        self._overdue: set[str] = set()
         for feed in feeds:
             archive.register_feed(feed.record())
         for slug, (count, last) in failure_streaks(archive.conn, list(self._states)).items():
@@ -303,11 +312,14 @@ class Daemon:
             if self._stopping:
                 return None
             self._in_flight += 1
+            self._running[feed.slug] = time.monotonic()
         try:
             return self._poll(feed, scheduled_at)
         finally:
             with self._cond:
                 self._in_flight -= 1
+                self._running.pop(feed.slug, None)
+                self._overdue.discard(feed.slug)
                 self._cond.notify_all()
 
     def _poll(self, feed: Feed, scheduled_at: datetime | None) -> PollReport | None:
@@ -514,7 +526,12 @@ class Daemon:
             raise RuntimeError("the daemon is already running")
         workers = self.settings.max_workers or max(1, min(32, len(self._states)))
         scheduler = BackgroundScheduler(
-            executors={"default": _Executor(workers, self._on_submit)},
+            # The overdue check has a thread of its own: it must run when every poll worker
+            # is stuck.
+            executors={
+                "default": _Executor(workers, self._on_submit),
+                "watchdog": ThreadPoolExecutor(1),
+            },
             timezone=UTC,
         )
         self._scheduler = scheduler
@@ -546,6 +563,14 @@ class Daemon:
             )
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.add_job(
+            self.check_overdue,
+            IntervalTrigger(seconds=OVERDUE_CHECK_EVERY),
+            id="_overdue",
+            executor="watchdog",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
             self._report_skipped,
             IntervalTrigger(seconds=SKIP_REPORT_EVERY),
             id="_skipped",
@@ -560,6 +585,42 @@ class Daemon:
             workers,
             "" if workers == 1 else "s",
         )
+
+    def check_overdue(self) -> list[str]:
+        """Report polls running past their deadline (a scraper that never returns, a server
+        that trickles forever): one warning and one ``error`` poll (``deadline_exceeded``)
+        each, so ``status`` shows the feed is stuck while other feeds go on. Returns the feeds
+        reported now. The stuck poll itself is abandoned at :meth:`stop`."""
+        now = time.monotonic()
+        with self._cond:
+            late = [
+                (slug, now - started)
+                for slug, started in self._running.items()
+                if slug not in self._overdue
+                and slug in self._states
+                and now - started > poll_deadline(self._states[slug].feed) + OVERDUE_GRACE
+            ]
+            self._overdue.update(slug for slug, _ in late)
+        for slug, running in late:
+            feed = self._states[slug].feed
+            message = (
+                f"poll still running after {running:.0f}s, past its {poll_deadline(feed):g}s "
+                "deadline (a scraper that never returns, or a server that never finishes); "
+                "the feed is not polled until it returns"
+            )
+            log.warning("%s: %s", slug, message)
+            try:
+                self._use_archive(
+                    partial(
+                        self.archive.record_error, slug, error_kind="deadline_exceeded",
+                        error=message, source=feed.url, duration_ms=round(running * 1000, 3),
+                    )
+                )  # fmt: skip
+            except _Abandoned:
+                break
+            except Exception:
+                log.exception("%s: could not record the overdue poll", slug)
+        return [slug for slug, _ in late]
 
     def _on_skipped(self, event: JobSubmissionEvent) -> None:
         # A run came due while the previous poll of the feed was still queued or running.
@@ -606,6 +667,9 @@ class Daemon:
 
         with self._cond:
             self._stopping = True
+        cancel = getattr(self.fetcher, "cancel", None)
+        if cancel is not None:
+            cancel()  # no poll waits out a retry's backoff once we are stopping
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         end = time.monotonic() + timeout
@@ -690,7 +754,9 @@ def run(
     fetcher = fetcher or Fetcher(config.user_agent)
     path = database or config.database
     clean = True
+    lock = RunLock(path)
     try:
+        lock.acquire()  # before the archive is opened: a second daemon touches nothing
         try:
             archive = Archive(path)
         except sqlite3.Error as exc:
@@ -720,6 +786,7 @@ def run(
                 clean = daemon.stop(settings.stop_timeout, abort=abort)
             return 0
     finally:
+        lock.release()
         if own_fetcher:
             if clean:
                 fetcher.close()

@@ -11,11 +11,17 @@ Error kinds (``FetchError.kind``):
 - ``too_many_requests``: a 429 that persisted (``.status`` 429).
 - ``too_large``: the body is larger than the feed's ``max_bytes`` (announced or streamed).
 - ``decoding``: a corrupt compressed body (bad gzip/deflate).
+- ``dns``: the host name does not resolve (offline, a typo in the URL). Not retried: waiting
+  does not make a name resolve, and a first run with no network should say so at once.
+- ``redirect_off_host``: the server redirected to another host, which the feed does not allow
+  (``redirect_hosts:``): its page is not the feed's page.
+- ``cancelled``: the daemon is stopping; a retry's backoff sleep is cut short.
 """
 
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +42,8 @@ from .scraper import Request
 MAX_RETRY_AFTER = 60.0
 #: Share of the feed's interval that retries may use, so a poll ends before the next is due.
 INTERVAL_SHARE = 0.8
+#: Redirects followed per request (all on the feed's host, or hosts it allows).
+MAX_REDIRECTS = 10
 
 
 @dataclass(slots=True)
@@ -95,10 +103,12 @@ class Fetcher:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         # httpx.Client is thread-safe; its pool keeps connections alive between polls.
+        self._cancelled = threading.Event()
         self._client = httpx.Client(
             headers={"User-Agent": user_agent},
             transport=transport,
-            follow_redirects=True,
+            # Redirects are followed by hand, so each hop's host can be checked.
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
         self._host_locks: dict[str, threading.Lock] = {}
@@ -106,6 +116,15 @@ class Fetcher:
 
     def close(self) -> None:
         self._client.close()
+
+    def cancel(self) -> None:
+        """Cut every retry's backoff sleep short from now on (the daemon is stopping): a
+        fetch waiting to retry gives up at once with kind ``cancelled``."""
+        self._cancelled.set()
+
+    def _sleep(self, seconds: float) -> None:
+        if self._cancelled.wait(seconds):
+            raise FetchError("the daemon is stopping: retry abandoned", "cancelled")
 
     def __enter__(self) -> Fetcher:
         return self
@@ -172,6 +191,7 @@ class Fetcher:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retryable),
             wait=self._wait,
+            sleep=self._sleep,
             stop=lambda state: time.monotonic() + (state.upcoming_sleep or 0.0) >= retry_until,
             reraise=True,
         )
@@ -217,9 +237,25 @@ class Fetcher:
             timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
             stage = "request"
             try:
-                with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
-                    stage = "body"
-                    return self._read(feed, url, resp, deadline)
+                for _hop in range(MAX_REDIRECTS + 1):
+                    with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+                        if resp.is_redirect and resp.next_request is not None:
+                            url = self._redirect(feed, url, str(resp.next_request.url))
+                            continue
+                        stage = "body"
+                        return self._read(feed, url, resp, deadline)
+                raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects", "http_status")
+            except httpx.ConnectError as exc:
+                host = _unresolved_host(exc, url)
+                if host is not None:
+                    raise FetchError(
+                        f"{url}: cannot resolve the host name {host!r} (no network, DNS down, "
+                        "or a typo in the feed's url: check `ping` / `nslookup` on this "
+                        "machine and the url in config.yaml)",
+                        "dns",
+                    ) from exc
+                kind = "connection"
+                raise _Retryable(f"{url}: {kind}: {exc}", kind) from exc
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"{url}: timed out ({type(exc).__name__})", "timeout") from exc
             except httpx.RemoteProtocolError as exc:
@@ -234,6 +270,18 @@ class Fetcher:
                 raise FetchError(f"{url}: {exc}", "http_status") from exc
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # e.g. a bad URL: no retry
                 raise FetchError(f"{url}: {exc}", "connection") from exc
+
+    def _redirect(self, feed: Feed, url: str, target: str) -> str:
+        """The next hop of a redirect, if it stays on the feed's host (or one it allows)."""
+        here, there = _host(url), _host(target)
+        allowed = {here, _host(feed.url), *(h.lower() for h in feed.redirect_hosts)}
+        if there not in allowed:
+            raise FetchError(
+                f"{url}: redirected to another host, {there} (not the feed's page; add it to "
+                "the feed's redirect_hosts if it is)",
+                "redirect_off_host",
+            )
+        return target
 
     def _read(self, feed: Feed, url: str, resp: httpx.Response, deadline: float) -> FetchResult:
         status = resp.status_code
@@ -279,3 +327,30 @@ class Fetcher:
             if time.monotonic() > deadline:
                 raise FetchError(f"{url}: deadline passed while reading the body", "timeout")
         return FetchResult(url, status, bytes(body), headers, etag, modified, False, 0.0, 0)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _unresolved_host(exc: BaseException, url: str) -> str | None:
+    """The host name, when ``exc`` is a failed name lookup (``socket.gaierror`` somewhere in
+    its chain, or the resolver's messages as httpcore words them)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return _host(url)
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).lower()
+    if any(
+        marker in text
+        for marker in (
+            "name or service not known",
+            "temporary failure in name resolution",
+            "nodename nor servname",
+            "no address associated",
+            "getaddrinfo failed",
+        )
+    ):
+        return _host(url)
+    return None
