@@ -108,6 +108,9 @@ class LazyGroup(click.Group):
         "export": "dispatchwatch.cli_export:export",
         "coverage": "dispatchwatch.cli_coverage:coverage",
         "import": "dispatchwatch.cli_import:import_command",
+        "backfill": "dispatchwatch.cli_backfill:backfill",
+        "import-git": "dispatchwatch.cli_history:import_git",
+        "import-snapshots": "dispatchwatch.cli_history:import_snapshots",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

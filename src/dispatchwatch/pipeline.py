@@ -125,6 +125,7 @@ def process_page(
     last_sha256: str | None | object = _LOOK_IT_UP,
     kind: str | None = None,
     older: str = "history",
+    snapshot: bool | None = None,
 ) -> PollSummary:
     """Archive one page as one poll and say what it did.
 
@@ -192,7 +193,7 @@ def process_page(
         feed.slug,
         parsed.incidents,
         observed_at=observed_at,
-        snapshot=feed.scraper.snapshot,
+        snapshot=feed.scraper.snapshot if snapshot is None else snapshot,
         duration_ms=elapsed(),
         etag=etag,
         last_modified=last_modified,
