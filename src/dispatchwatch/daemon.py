@@ -756,11 +756,17 @@ def run(
     clean = True
     lock = RunLock(path)
     try:
-        lock.acquire()  # before the archive is opened: a second daemon touches nothing
         try:
+            # First: a file that is not an archive is refused before anything (a lock file
+            # included) is created beside it.
             archive = Archive(path)
         except sqlite3.Error as exc:
             raise DispatchwatchError(f"cannot open the archive {path}: {exc}") from None
+        try:
+            lock.acquire()  # before any feed is registered or polled
+        except BaseException:
+            archive.close()
+            raise
         daemon: Daemon | None = None
         with _closing(archive, in_use=lambda: daemon is not None and daemon.writing > 0):
             daemon = Daemon(feeds, archive, fetcher, settings=settings, on_poll=on_poll)
