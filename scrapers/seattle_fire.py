@@ -27,7 +27,9 @@ Rollover: the live poll reads only today's page, so calls still active at midnig
 "active" forever. Today's page names its day; when that day moves on, the next polls also
 read the previous day's page (same host, ``?incDate=``) until none of its calls is active or
 :data:`ROLLOVER_BOUND` after its midnight has passed, and then record that day log complete
-(``day_logs``). A backfill (``PlanContext.since``/``until``) reads one day page per day.
+(``day_logs``). A previous day whose page still cannot be read twice that long after its
+midnight is left incomplete (coverage reports it) and no longer asked for. A backfill
+(``PlanContext.since``/``until``) reads one day page per day.
 """
 
 from __future__ import annotations
@@ -126,6 +128,10 @@ def plan(context: PlanContext) -> list[Request]:
         return [today]
     day = date.fromisoformat(open_day)
     midnight = datetime.combine(day + timedelta(days=1), time(0), zone)
+    if context.now >= midnight + 2 * ROLLOVER_BOUND:
+        # Its page could not be read in time (it kept failing): stop asking. The day stays
+        # out of day_logs, so coverage reports it as never completed.
+        return [today]
     final = context.now >= midnight + ROLLOVER_BOUND
     previous = Request(
         day_url(day, context.url),

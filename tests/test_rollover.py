@@ -167,3 +167,30 @@ def test_a_day_page_for_the_wrong_day_is_not_taken_for_it(
     assert "asked for the day log of 2024-07-04, got 2024-07-05" in (report.error or "")
     assert archive.completed_days(feed.slug) == set()
     assert _query(db, "SELECT count(*) FROM day_logs") == [(0,)]
+
+
+def test_the_simulation_serves_the_previous_day_and_the_day_completes(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from dispatchwatch.simulate import Simulation
+
+    start = datetime(2024, 4, 1, 6, 40, tzinfo=UTC)  # 23:40 PDT on 3/31
+    with Simulation(seed=3, speed=0, start=start) as sim:
+        feed = dataclasses.replace(default_feed("seattle-fire"), url=sim.url("seattle", "sfd"))
+        db = tmp_path / "sim.db"
+        with Archive(db) as archive, Fetcher(Config(contact="t@example.org").user_agent) as f:
+            archive.register_feed(feed.record())
+            clock = start
+            outcomes = []
+            for _ in range(40):  # 23:40 PDT to 06:20 PDT, every 10 minutes
+                outcomes.append(_poll(archive, feed, f, clock).outcome)
+                sim.advance(600)
+                clock += timedelta(minutes=10)
+            assert "partial" not in outcomes and "error" not in outcomes
+            assert archive.completed_days(feed.slug) == {"2024-03-31"}
+        stuck = _query(
+            db,
+            "SELECT count(*) FROM incidents WHERE status = 'active' "
+            "AND received_at < '2024-04-01T07:00:00Z'",
+        )
+        assert stuck == [(0,)]

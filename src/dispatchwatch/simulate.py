@@ -42,11 +42,11 @@ import time
 import zlib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .synthetic import MilwaukeeModel, SeattleModel
 
@@ -278,6 +278,19 @@ class Simulation:
             assert feed.cached is not None
             return feed.cached
 
+    def day_page(self, path: str, day_text: str) -> bytes:
+        """Seattle's page of the day ``M/D/YYYY`` at the simulated time."""
+        feed = self._feed("seattle", path)
+        try:
+            month, day, year = (int(part) for part in day_text.split("/"))
+            wanted = date(year, month, day)
+        except ValueError:
+            wanted = None
+        with feed.lock:
+            model = feed.model
+            assert isinstance(model, SeattleModel)
+            return model.page(wanted)
+
     def faulted_body(self, kind: str, path: str, fault: _Fault) -> bytes:
         rng = random.Random(f"{self.seed}:{path}:{fault.name}")
         if fault.name == "garbage":
@@ -355,6 +368,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._fault(kind, path, fault)
             return
         cached = sim.page(kind, path)
+        past = parse_qs(urlsplit(self.path).query).get("incDate", [""])[0]
+        if kind == "seattle" and past:
+            # A past day's page, like the real ?incDate=M/D/YYYY (not cached: rarely asked).
+            self._send(200, sim.day_page(path, past), {"Content-Type": "text/html"})
+            return
         last_modified = formatdate(cached.last_modified, usegmt=True)
         headers = {
             "ETag": cached.etag,

@@ -346,8 +346,10 @@ class SeattleModel:
         found.sort(key=lambda e: e.at)
         self.events.extend(found)
         self._now = new
-        today = self.day
-        self._incidents = [i for i in self._incidents if i.day >= today]
+        # Keep yesterday too: its day page is still served (the daemon reads it after
+        # midnight to see how the calls active at midnight ended).
+        yesterday = self.day - timedelta(days=1)
+        self._incidents = [i for i in self._incidents if i.day >= yesterday]
 
     @staticmethod
     def _event(at: datetime, kind: EventKind, incident_id: str, detail: str = "") -> Event:
@@ -434,14 +436,16 @@ class SeattleModel:
         now = self._now
         return sum(1 for i in self._visible(now, self.day) for d in i.dispatches if d.at <= now)
 
-    def page(self) -> bytes:
-        """The real ``getRecsForDatePub.asp`` day page (or its "no records" page)."""
+    def page(self, day: date | None = None) -> bytes:
+        """The real ``getRecsForDatePub.asp`` day page (or its "no records" page) of today,
+        or of ``day`` (yesterday or today; older days show no records)."""
         now = self._now
-        day = _sea_date(self.day)
+        shown = day or self.day
+        day_text = _sea_date(shown)
         parts = [_SEA_HEAD]
         row_id = 0
         count = 0
-        for inc in self._visible(now, self.day):
+        for inc in self._visible(now, shown):
             status = "closed" if now >= inc.closed_at else "active"
             head, tail = inc.head.replace(_CLASS, status), inc.tail.replace(_CLASS, status)
             for dispatch in inc.dispatches:
@@ -456,10 +460,10 @@ class SeattleModel:
                     f"{dispatch.units}</td>\r\n{tail}        </tr>\r\n      \r\n"
                 )
         if count == 0:
-            parts.append(_SEA_NO_RECORDS.format(day=day))
+            parts.append(_SEA_NO_RECORDS.format(day=day_text))
         else:
             parts.insert(1, _SEA_TABLE_HEAD)
-            parts.append(_SEA_TABLE_TAIL.format(n=count, day=day))
+            parts.append(_SEA_TABLE_TAIL.format(n=count, day=day_text))
         return "".join(parts).encode("ascii", "xmlcharrefreplace")
 
 
