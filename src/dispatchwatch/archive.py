@@ -459,6 +459,9 @@ class Archive:
             # (the listed incidents), so checkpointing every ~16 MB of WAL rather than 4 MB
             # syncs and copies a quarter as often; durability is the same.
             conn.execute("PRAGMA wal_autocheckpoint = 4000")
+            # A checkpoint blocked by a long reader lets the WAL grow; once a checkpoint
+            # resets it, truncate the file back to 32 MB instead of keeping its peak size.
+            conn.execute("PRAGMA journal_size_limit = 33554432")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
             self._lock = threading.RLock()
