@@ -433,24 +433,20 @@ def test_new_orleans_socrata_csv_and_the_same_rows_as_json_ndjson_and_socrata_ro
         )
     assert csv_path.exists()
     rows = dbs["nola.csv"]
-    assert rows[0][:11] == (
-        "B0100116",
-        "2016-01-01T06:01:02Z",
-        "FIREWORKS",
-        "1A",
-        "COHN ST & HAMILTON ST",
-        "New Orleans",
-        "2",
-        "2K04",
-        29.951,
-        -90.123,
-        "Necessary Action Taken",
-    )
+    assert rows[0][:8] == (
+        "B0100116", "2016-01-01T06:01:02Z", "FIREWORKS", "1A", "COHN ST & HAMILTON ST",
+        "New Orleans", "2", "2K04",
+    )  # fmt: skip
+    assert rows[0][10] == "Necessary Action Taken"
+    # Read by the live new-orleans-police reader: block without leading zeros, WKT Location in
+    # degrees (rounded); "(lat, lon)" is not its form, so MapX/MapY are projected instead.
     assert rows[1][1] == "2017-01-01T06:00:14Z" and rows[1][4] == "1XX S CORTEZ ST"
     assert rows[1][8:10] == (29.972, -90.091)
+    assert 29.9 < rows[0][8] < 30.0 and -90.2 < rows[0][9] < -90.0
     extra = json.loads(rows[0][11])
-    assert extra["TimeClosed"] == "1/1/2016 00:54:27" and extra["Zip"] == "70118"
-    assert "MapX" not in extra and "MapY" not in extra and "Location" not in extra
+    assert extra["time_closed"] == "1/1/2016 00:54:27" and extra["zip"] == "70118"
+    assert extra["type_code"] == "94F" and extra["initial_type"] == "FIREWORKS"
+    assert not {"MapX", "MapY", "mapx", "mapy", "Location", "location"} & set(extra)
     for name in ("nola.json", "nola.ndjson", "rows.json"):
         assert [r[:11] for r in dbs[name]] == [r[:11] for r in rows], name
 
@@ -579,6 +575,8 @@ def test_mapping_validation_errors() -> None:
         parse_mapping("fields: {incident_id: A, received: {column: B, formats: [dd/mm]}}")
     with pytest.raises(ConfigError, match="no mapping 'nope'"):
         load_mapping("nope")
+    with pytest.raises(ConfigError, match="row 'nowhere:row' cannot be loaded"):
+        parse_mapping("row: nowhere:row\nfields: {incident_id: A, received: B}")
     assert load_mapping("chicago-oemc-foia").drop == ("Location Remarks",)
 
 

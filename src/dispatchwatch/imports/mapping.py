@@ -65,7 +65,7 @@ COUNT_FIELDS = (
 _REQUIRED = {"calls": ("incident_id", "received"), "counts": ()}
 _TOP_KEYS = {
     "description", "kind", "timezone", "fields", "constants", "extra", "drop", "city_codes",
-    "format", "sheet", "encoding", "delimiter", "wide", "skip_labels", "precision",
+    "format", "sheet", "encoding", "delimiter", "wide", "skip_labels", "precision", "row",
 }  # fmt: skip
 _FIELD_KEYS = {"column", "columns", "join", "formats", "optional"}
 _FORMATS = ("csv", "tsv", "xlsx", "xls", "json", "ndjson")
@@ -114,6 +114,10 @@ class ImportMapping:
     skip_labels: tuple[str, ...] = ()
     #: Overrides the feed's precision (``block``/``exact``); normally left to the feed.
     precision: str | None = None
+    #: ``module:function`` reading one record (a dict of column -> value) into a RawRow:
+    #: a live scraper's own row reader, so imported rows equal polled ones. ``fields`` are
+    #: then only the columns the file must have.
+    row: str | None = None
     #: SHA-256 of the mapping's YAML: an import is "the same" only under the same mapping.
     sha256: str = ""
 
@@ -257,6 +261,11 @@ def parse_mapping(text: str, label: str = "mapping") -> ImportMapping:
             raise ConfigError(f"mapping {label}: {name} is both a field and a constant")
         constants[name] = str(value)
 
+    row = data.get("row")
+    if row is not None:
+        if kind != "calls" or not isinstance(row, str):
+            raise ConfigError(f"mapping {label}: row must be 'module:function' (calls only)")
+        row_function(row, label)
     for name in _REQUIRED[kind]:
         if name not in fields:
             raise ConfigError(f"mapping {label}: fields.{name} is required")
@@ -325,8 +334,23 @@ def parse_mapping(text: str, label: str = "mapping") -> ImportMapping:
         wide=wide,
         skip_labels=skip_labels,
         precision=precision,
+        row=row,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+
+
+def row_function(spec: str, label: str = "mapping") -> Any:
+    """The callable named ``module:function``; raises :class:`ConfigError`."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"mapping {label}: row {spec!r} cannot be loaded ({exc})") from None
+    if not callable(function):
+        raise ConfigError(f"mapping {label}: row {spec!r} is not a function")
+    return function
 
 
 def resolve_columns(

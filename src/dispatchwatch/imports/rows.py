@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import PageError
 from ..normalize import to_utc
 from ..scraper import RawRow
-from .mapping import ImportMapping, canonical, resolve_columns
+from .mapping import ImportMapping, canonical, resolve_columns, row_function
 
 __all__ = ["RowError", "cell_text", "compile_calls", "parse_point", "parse_time"]
 
@@ -184,6 +184,8 @@ def compile_calls(
         wanted += [(column, "extra", False) for column in mapping.extra]
     wanted += [(column, "drop", True) for column in mapping.drop]
     found = resolve_columns(header, wanted, where)
+    if mapping.row is not None:
+        return _function_mapper(mapping, header, keyed, zone, check_only)
     build = _build(mapping, zone, check_only)
     if keyed:
         return _keyed_mapper(mapping, build)
@@ -347,3 +349,28 @@ def _keyed_mapper(mapping: ImportMapping, build: Build) -> RowMapper:
 
 
 _canonical = lru_cache(maxsize=4096)(canonical)
+
+
+def _function_mapper(
+    mapping: ImportMapping, header: Sequence[str], keyed: bool, zone: str, check_only: bool
+) -> RowMapper:
+    """Rows read by the mapping's ``row`` function (a scraper's own reader)."""
+    function = row_function(str(mapping.row), mapping.name)
+    names = list(header)
+
+    def map_row(row: Any) -> Any:
+        record = row if keyed else dict(zip(names, row, strict=False))
+        try:
+            raw = function(record)
+        except Exception as exc:  # a reader's error text may quote the cell: keep the type
+            raise RowError(f"the mapping's row function failed ({type(exc).__name__})") from None
+        if not isinstance(raw, RawRow) or not _text(raw.incident_id):
+            raise RowError("no incident ID")
+        if isinstance(raw.received, str):
+            try:
+                parse_time(raw.received, ("auto",), zone)
+            except RowError:
+                raise RowError("unreadable time") from None
+        return None if check_only else (raw, None)
+
+    return map_row
