@@ -132,7 +132,8 @@ def run(
         )
     from .starter import contact_warning
 
-    if warning := contact_warning(config.contact):
+    # A placeholder, not a missing contact: a config without one is a deliberate choice.
+    if config.contact and (warning := contact_warning(config.contact)):
         log.warning("%s (%s)", warning, config.path)
     settings = DaemonSettings(
         max_workers=workers, backoff_max=backoff_max, stop_timeout=stop_timeout
