@@ -299,3 +299,8 @@ def test_export_uses_the_config_database(archive_path: Path, tmp_path: Path) -> 
                                       "--config", str(config), "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(result.output.splitlines()) == len(rows_of(archive_path, "polls"))
+    # The group's --quiet silences the summary line too.
+    out = archive_path.parent / "quiet.csv"
+    quiet = CliRunner().invoke(cli, ["--quiet", "export", "-f", "csv", "-o", str(out), "--replace",
+                                     "--config", str(config)])  # fmt: skip
+    assert quiet.exit_code == 0 and quiet.output == "" and out.exists()

@@ -111,6 +111,7 @@ class LazyGroup(click.Group):
         "backfill": "dispatchwatch.cli_backfill:backfill",
         "import-git": "dispatchwatch.cli_history:import_git",
         "import-snapshots": "dispatchwatch.cli_history:import_snapshots",
+        "init": "dispatchwatch.cli_init:init",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -129,7 +130,15 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="dispatchwatch")
-def cli() -> None:
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append the log here instead of stderr (reopened after logrotate moves it).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.pass_context
+def cli(ctx: click.Context, log_file: Path | None, quiet: bool) -> None:
     """Archive near-real-time police and fire dispatch feeds into SQLite.
 
     \b
@@ -140,7 +149,11 @@ def cli() -> None:
     dispatchwatch ingest milwaukee-police a.html b.html --db dispatch.db
     dispatchwatch stats --db dispatch.db
     dispatchwatch serve --db dispatch.db         browse with Datasette
+    dispatchwatch init                           write a starter config.yaml
     """
+    from .logs import remember_options
+
+    remember_options(ctx, log_file, quiet)
 
 
 @cli.command()

@@ -23,25 +23,12 @@ log = logging.getLogger("dispatchwatch.daemon")
 
 
 def setup_logging(verbose: bool) -> None:
-    """Log to stderr, one line per event: what systemd, containers and cron all collect.
+    """Log to stderr (or the group's ``--log-file``), one line per event; ``--quiet``: only
+    warnings and errors (see :func:`dispatchwatch.logs.setup_logging`)."""
+    from .logs import context_options
+    from .logs import setup_logging as setup
 
-    Under systemd (``JOURNAL_STREAM`` set) journald stamps each line itself, so we don't."""
-    fmt = (
-        "%(levelname)s %(message)s"
-        if os.environ.get("JOURNAL_STREAM")
-        else ("%(asctime)s %(levelname)s %(message)s")
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("dispatchwatch").setLevel(logging.DEBUG if verbose else logging.INFO)
-    # Third-party chatter (one line per request / per job run) only repeats our poll line,
-    # and APScheduler's warning per skipped run is summed up by the daemon once a minute.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    setup(verbose, **context_options())  # type: ignore[arg-type]
 
 
 def install_stop_signals(stop: threading.Event, abort: threading.Event) -> None:
@@ -140,7 +127,14 @@ def run(
     setup_logging(verbose)
     config = load_optional_config(config_path)
     if config is None:
-        raise ConfigError("no config.yaml here: pass --config (see docs/daemon.md)")
+        raise ConfigError(
+            "no config.yaml here: pass --config, or write one with `dispatchwatch init`"
+        )
+    from .starter import contact_warning
+
+    # A placeholder, not a missing contact: a config without one is a deliberate choice.
+    if config.contact and (warning := contact_warning(config.contact)):
+        log.warning("%s (%s)", warning, config.path)
     settings = DaemonSettings(
         max_workers=workers, backoff_max=backoff_max, stop_timeout=stop_timeout
     )

@@ -91,7 +91,9 @@ def export(
     observed_at (incident_versions) or started_at (polls).
     """
     from .export import export as run_export
+    from .logs import context_options
 
+    quiet = quiet or bool(context_options().get("quiet"))  # `dispatchwatch --quiet export`
     database = resolve_db(db_path, config_path)
     bar: Any = None
     show_bar = not quiet and sys.stderr.isatty()

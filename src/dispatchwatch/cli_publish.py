@@ -8,21 +8,33 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 import tempfile
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import click
 
 from . import publish
-from .cli import clean_errors
+from .cli import clean_errors, config_option, db_option, resolve_db
+from .errors import DispatchwatchError
 
-_DB_OPTION = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="dispatch.db",
-    show_default=True,
-    help="The archive.",
-)
+
+def _DB_OPTION(function: Callable[..., Any]) -> Callable[..., Any]:  # noqa: N802
+    """``--db`` and ``--config``: the archive is ``--db``, else the config's ``database:``
+    (``--config``, or ./config.yaml when it exists), else dispatch.db."""
+
+    @db_option
+    @config_option
+    @wraps(function)
+    def wrapper(*args: Any, db_path: Path | None, config_path: Path | None, **kwargs: Any) -> Any:
+        try:
+            database = resolve_db(db_path, config_path)
+        except DispatchwatchError as exc:
+            raise click.ClickException(str(exc)) from None
+        return function(*args, db_path=database, **kwargs)
+
+    return wrapper
 
 
 def _metadata_for(
