@@ -193,6 +193,7 @@ def _page_request(
     offset: int,
     seen: Mapping[str, list[str]],
     high: str | None = None,
+    number: int = 1,
 ) -> Request:
     """One page of the query. ``seen`` (identity key -> fingerprints of the features read
     so far in this poll) and ``high`` (the greatest time so far) ride along in ``meta``."""
@@ -210,8 +211,15 @@ def _page_request(
     return Request(
         spec.query_url,
         params=tuple(params),
-        meta={"spec": spec, "where": where, "offset": offset, "seen": seen, "high": high},
-        label=f"page {offset // spec.page_size + 1}" if spec.paging else "query",
+        meta={
+            "spec": spec,
+            "where": where,
+            "offset": offset,
+            "seen": seen,
+            "high": high,
+            "number": number,
+        },  # fmt: skip
+        label=f"page {number}" if spec.paging else "query",
     )
 
 
@@ -443,7 +451,14 @@ def _parse(spec: ArcGISSpec, page: Page) -> ParseResult:
     follow = []
     if more:
         follow.append(
-            _page_request(spec, meta["where"], meta["offset"] + len(features), seen, high)
+            _page_request(
+                spec,
+                meta["where"],
+                meta["offset"] + len(features),
+                seen,
+                high,
+                meta.get("number", 1) + 1,
+            )  # fmt: skip
         )
     return ParseResult(rows, follow=follow, state=state)
 
