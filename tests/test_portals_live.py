@@ -191,7 +191,8 @@ feeds:
     page_size: 20
     fields: {{incident_id: event_number, received: create_time_incident,
              call_type: incident_type_desc, address: address_x, district: district,
-             beat: beat, disposition: disposition_text, priority: priority}}
+             beat: beat, disposition: disposition_text, priority: priority,
+             latitude: latitude_x, longitude: longitude_x}}
 """
 
 
@@ -218,6 +219,10 @@ def test_simulated_socrata_dataset_with_the_socrata_adapter(
     assert report.changed > 0  # calls closed with a disposition since
     stored = rows(db, "SELECT count(*) FROM incidents WHERE disposition IS NOT NULL")[0][0]
     assert stored == sum(1 for r in later if r.get("disposition_text"))
+    # Block precision: coordinates rounded, addresses at the hundred block.
+    coords = rows(db, "SELECT latitude, longitude, address FROM incidents")
+    assert all(round(lat, 3) == lat and round(lon, 3) == lon for lat, lon, _ in coords)
+    assert all(a.split(" ")[0].endswith("XX") for _, _, a in coords)
 
 
 def test_the_simulated_query_endpoints(sim: Simulation) -> None:

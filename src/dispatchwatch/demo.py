@@ -49,7 +49,8 @@ DEMO_BLOCKS = {
         "look_back: 30d",
         "fields: {incident_id: event_number, received: create_time_incident, "
         "call_type: incident_type_desc, address: address_x, district: district, beat: beat, "
-        "disposition: disposition_text, priority: priority}",
+        "disposition: disposition_text, priority: priority, latitude: latitude_x, "
+        "longitude: longitude_x}",
         "name: Cincinnati Police Calls for Service",
         "agency: Cincinnati Police Department",
         "city: Cincinnati",

@@ -61,6 +61,8 @@ class _Call:
     address: str
     district: str
     beat: str
+    latitude: str
+    longitude: str
     # (when, column, value): what happens to the row later, in time order.
     changes: list[tuple[datetime, str, str]]
 
@@ -132,6 +134,8 @@ class SocrataModel:
             address=f"{block + rng.randint(0, 99)} {rng.choice(STREETS)}",
             district=f"DISTRICT {rng.randint(1, 5)}",
             beat=f"P{rng.randint(1, 5)}{rng.randint(1, 4)}",
+            latitude=f"{39.05 + rng.random() * 0.15:.6f}",
+            longitude=f"{-84.65 + rng.random() * 0.25:.6f}",
             changes=changes,
         )
 
@@ -155,6 +159,8 @@ class SocrataModel:
                 "address_x": call.address,
                 "district": call.district,
                 "beat": call.beat,
+                "latitude_x": call.latitude,
+                "longitude_x": call.longitude,
                 "status": "PENDING",
             }
             updated = call.received
