@@ -201,7 +201,10 @@ def run_demo(
     database = Path(database)
     prepare_database(database)
     stop = stop or threading.Event()
-    sim = Simulation(port=port, seed=seed, speed=speed, start=simulation_start(duration, speed))
+    sim = Simulation(
+        port=port, seed=seed, speed=speed, start=simulation_start(duration, speed),
+        not_after_real_time=True,
+    )  # fmt: skip
     base_url = sim.start()
     began = time.monotonic()
     result = DemoResult(database=database, base_url=base_url, seconds=0.0)

@@ -151,6 +151,7 @@ class Simulation:
         socrata_rate: float = 40.0,
         arcgis_rate: float = 60.0,
         arcgis_max_records: int = 1000,
+        not_after_real_time: bool = False,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must not be negative")
@@ -159,6 +160,8 @@ class Simulation:
         self.milwaukee_rate, self.seattle_rate = milwaukee_rate, seattle_rate
         self.socrata_rate, self.arcgis_rate = socrata_rate, arcgis_rate
         self.arcgis_max_records = arcgis_max_records
+        #: The simulated clock never passes the real one (the demo: no call in the future).
+        self.not_after_real_time = not_after_real_time
         self._t0 = time.monotonic()
         self._offset = 0.0  # simulated seconds added by advance()
         self._lock = threading.Lock()
@@ -221,7 +224,10 @@ class Simulation:
     def now(self) -> datetime:
         """The simulated time (UTC)."""
         elapsed = (time.monotonic() - self._t0) * self.speed + self._offset
-        return self.start_time + timedelta(seconds=elapsed)
+        simulated = self.start_time + timedelta(seconds=elapsed)
+        if self.not_after_real_time:
+            return min(simulated, datetime.now(UTC))
+        return simulated
 
     def advance(self, seconds: float) -> None:
         """Jump simulated time forward (tests use this with ``speed=0``)."""
