@@ -46,19 +46,20 @@ def simulate(port: int, seed: int, speed: float) -> None:
     """
     sim = Simulation(port=port, seed=seed, speed=speed)
     base = sim.start()
-    click.echo(f"Simulating dispatch feeds at {base} (speed x{speed:g}, seed {seed})")
-    click.echo(f"  Milwaukee: {sim.url('milwaukee', 'mke')}")
-    click.echo(f"  Seattle:   {sim.url('seattle', 'sea')}")
-    click.echo(f"  Socrata:   {sim.socrata_url()}?$limit=5")
-    click.echo(f"  ArcGIS:    {sim.arcgis_url()}/query?where=1%3D1&outFields=*&f=json")
-    click.echo(f"  Stats:     {base}/_stats")
-    click.echo(
-        f"  Faults:    curl -X POST {base}/_faults -d "
-        '\'{"path": "/milwaukee/mke", "fault": "http500", "count": 1}\''
-    )
-    click.echo(f"             ({', '.join(FAULTS)})")
-    click.echo("Press Ctrl-C to stop.")
     try:
+        # Ctrl-C while the banner prints still stops the server cleanly.
+        click.echo(f"Simulating dispatch feeds at {base} (speed x{speed:g}, seed {seed})")
+        click.echo(f"  Milwaukee: {sim.url('milwaukee', 'mke')}")
+        click.echo(f"  Seattle:   {sim.url('seattle', 'sea')}")
+        click.echo(f"  Socrata:   {sim.socrata_url()}?$limit=5")
+        click.echo(f"  ArcGIS:    {sim.arcgis_url()}/query?where=1%3D1&outFields=*&f=json")
+        click.echo(f"  Stats:     {base}/_stats")
+        click.echo(
+            f"  Faults:    curl -X POST {base}/_faults -d "
+            '\'{"path": "/milwaukee/mke", "fault": "http500", "count": 1}\''
+        )
+        click.echo(f"             ({', '.join(FAULTS)})")
+        click.echo("Press Ctrl-C to stop.")
         threading.Event().wait()  # the server runs in its own thread
     except KeyboardInterrupt:
         pass
