@@ -79,7 +79,7 @@ def test_demo_archives_both_feeds_and_says_how_to_browse(tmp_path: Path) -> None
     assert again.returncode == 0, again.stderr
     with closing(sqlite3.connect(tmp_path / "demo.db")) as conn:
         assert conn.execute("SELECT min(id) FROM polls").fetchone()[0] == 1
-        assert conn.execute("SELECT count(*) FROM feeds").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM feeds").fetchone()[0] == len(DEMO_FEEDS)
     assert first_url.startswith("http://127.0.0.1:")
 
 

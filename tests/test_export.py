@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from dispatchwatch.archive import Archive, FeedRecord
 from dispatchwatch.cli import cli
-from dispatchwatch.demo import run_demo
+from dispatchwatch.demo import DEMO_FEEDS, run_demo
 from dispatchwatch.export import MANIFEST, TABLES, ExportError, export
 from dispatchwatch.incident import Incident
 
@@ -91,7 +91,8 @@ def month_of(row: dict, table: str) -> str:
 @pytest.mark.parametrize("table", list(TABLES))
 def test_parquet_round_trip_with_pyarrow(archive_path: Path, tmp_path: Path, table: str) -> None:
     expected = rows_of(archive_path, table)
-    assert len({row["feed"] for row in expected}) == 3 and len(expected) > 5
+    # The demo's feeds and "open-data".
+    assert len({row["feed"] for row in expected}) == len(DEMO_FEEDS) + 1 and len(expected) > 5
     out = tmp_path / "lake"
     result = export(archive_path, out, "parquet", table=table, row_group_rows=50)
     assert result.rows == len(expected)
@@ -160,7 +161,8 @@ def test_parquet_read_by_duckdb_with_hive_partitioning(archive_path: Path, tmp_p
         cli, ["export", "--format", "parquet", "-o", str(out), "--db", str(archive_path)]
     )
     assert result.exit_code == 0, result.output
-    assert "Exported" in result.output and "incidents rows (3 feeds" in result.output
+    feeds = len(DEMO_FEEDS) + 1
+    assert "Exported" in result.output and f"incidents rows ({feeds} feeds" in result.output
     expected = Counter(
         (r["feed"], month_of(r, "incidents")) for r in rows_of(archive_path, "incidents")
     )

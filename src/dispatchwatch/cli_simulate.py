@@ -36,24 +36,30 @@ from .simulate import FAULTS, Simulation
     help="Simulated seconds per real second (60: a minute each second).",
 )
 def simulate(port: int, seed: int, speed: float) -> None:
-    """Serve Milwaukee- and Seattle-format pages that evolve over time, with faults on demand.
+    """Serve Milwaukee- and Seattle-format pages, a Socrata dataset and an ArcGIS layer that
+    evolve over time, with faults on demand.
 
-    Any path /milwaukee/NAME or /seattle/NAME is a feed of its own. Inject a fault with
-    POST /_faults {"path": "/milwaukee/a", "fault": "http500", "count": 2}; see GET /_stats.
+    Any path /milwaukee/NAME or /seattle/NAME is a feed of its own, and so is any Socrata
+    dataset /resource/ID.json and ArcGIS layer /arcgis/rest/services/NAME/MapServer/0/query.
+    Inject a fault with POST /_faults {"path": "/milwaukee/a", "fault": "http500", "count": 2}
+    ("match": "resultOffset=1000" limits it to one page of a query); see GET /_stats.
     """
     sim = Simulation(port=port, seed=seed, speed=speed)
     base = sim.start()
-    click.echo(f"Simulating dispatch feeds at {base} (speed x{speed:g}, seed {seed})")
-    click.echo(f"  Milwaukee: {sim.url('milwaukee', 'mke')}")
-    click.echo(f"  Seattle:   {sim.url('seattle', 'sea')}")
-    click.echo(f"  Stats:     {base}/_stats")
-    click.echo(
-        f"  Faults:    curl -X POST {base}/_faults -d "
-        '\'{"path": "/milwaukee/mke", "fault": "http500", "count": 1}\''
-    )
-    click.echo(f"             ({', '.join(FAULTS)})")
-    click.echo("Press Ctrl-C to stop.")
     try:
+        # Ctrl-C while the banner prints still stops the server cleanly.
+        click.echo(f"Simulating dispatch feeds at {base} (speed x{speed:g}, seed {seed})")
+        click.echo(f"  Milwaukee: {sim.url('milwaukee', 'mke')}")
+        click.echo(f"  Seattle:   {sim.url('seattle', 'sea')}")
+        click.echo(f"  Socrata:   {sim.socrata_url()}?$limit=5")
+        click.echo(f"  ArcGIS:    {sim.arcgis_url()}/query?where=1%3D1&outFields=*&f=json")
+        click.echo(f"  Stats:     {base}/_stats")
+        click.echo(
+            f"  Faults:    curl -X POST {base}/_faults -d "
+            '\'{"path": "/milwaukee/mke", "fault": "http500", "count": 1}\''
+        )
+        click.echo(f"             ({', '.join(FAULTS)})")
+        click.echo("Press Ctrl-C to stop.")
         threading.Event().wait()  # the server runs in its own thread
     except KeyboardInterrupt:
         pass

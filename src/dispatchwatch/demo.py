@@ -19,16 +19,43 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .config import Config, Feed, parse_config
 from .daemon import DaemonSettings, PollReport, run
 from .errors import DispatchwatchError
 from .publish.metadata import SIMULATED_NOTE
 
+if TYPE_CHECKING:
+    from .simulate import Simulation
+
 #: Feed slug -> simulated kind and path name. The real slugs (so the same queries work), but
 #: every description of the feeds says they are simulated (:func:`simulated_feed`).
-DEMO_FEEDS = {"seattle-fire": ("seattle", "fire"), "milwaukee-police": ("milwaukee", "police")}
+DEMO_FEEDS = {
+    "seattle-fire": ("seattle", "fire"),
+    "milwaukee-police": ("milwaukee", "police"),
+    "houston-emergency": ("arcgis", "HEC_Active_Incidents"),  # the ArcGIS adapter
+    "cincinnati-police": ("socrata", "gexm-h6bt"),  # a config-only Socrata city
+}
+#: Config lines of the demo's config-only feeds (as the README's Cincinnati example).
+DEMO_BLOCKS = {
+    "cincinnati-police": [
+        "adapter: socrata",
+        "timezone: America/New_York",
+        "mode: incremental",
+        "time_field: create_time_incident",
+        # The simulated clock starts up to days before the real one, where the first
+        # incremental poll begins reading: read back far enough to see every simulated call.
+        "look_back: 30d",
+        "fields: {incident_id: event_number, received: create_time_incident, "
+        "call_type: incident_type_desc, address: address_x, district: district, beat: beat, "
+        "disposition: disposition_text, priority: priority, latitude: latitude_x, "
+        "longitude: longitude_x}",
+        "name: Cincinnati Police Calls for Service",
+        "agency: Cincinnati Police Department",
+        "city: Cincinnati",
+    ],
+}
 
 
 @dataclass(slots=True)
@@ -72,10 +99,20 @@ def demo_config(database: Path, urls: dict[str, str], interval: float) -> Config
     lines = [f"database: {database.resolve()}", "contact: demo@localhost", "feeds:"]
     for slug, url in urls.items():
         lines += [f"  {slug}:", f"    url: {url}", f"    interval: {interval}s"]
+        lines += [f"    {line}" for line in DEMO_BLOCKS.get(slug, ())]
     config = parse_config("\n".join(lines) + "\n", database.parent / "demo-config.yaml")
     return replace(
         config, feeds={slug: simulated_feed(feed) for slug, feed in config.feeds.items()}
     )
+
+
+def demo_url(sim: Simulation, kind: str, name: str) -> str:
+    """Where the simulation serves a demo feed: a page, a Socrata dataset or an ArcGIS layer."""
+    if kind == "socrata":
+        return sim.socrata_url(name)
+    if kind == "arcgis":
+        return sim.arcgis_url(name)
+    return sim.url(kind, name)
 
 
 def simulation_start(duration: float, speed: float, now: datetime | None = None) -> datetime:
@@ -164,12 +201,15 @@ def run_demo(
     database = Path(database)
     prepare_database(database)
     stop = stop or threading.Event()
-    sim = Simulation(port=port, seed=seed, speed=speed, start=simulation_start(duration, speed))
+    sim = Simulation(
+        port=port, seed=seed, speed=speed, start=simulation_start(duration, speed),
+        not_after_real_time=True,
+    )  # fmt: skip
     base_url = sim.start()
     began = time.monotonic()
     result = DemoResult(database=database, base_url=base_url, seconds=0.0)
     try:
-        urls = {slug: sim.url(kind, name) for slug, (kind, name) in DEMO_FEEDS.items()}
+        urls = {slug: demo_url(sim, kind, name) for slug, (kind, name) in DEMO_FEEDS.items()}
         config = demo_config(database, urls, interval)
         out.write(
             f"Simulated feeds at {base_url} ({speed:g} simulated seconds per second)\n"

@@ -380,7 +380,7 @@ def run_poll(
     moved = completed_days or any(state.get(k) != v for k, v in new_state.items())
     if (
         complete
-        and not single
+        and made > 1  # (one request was compared above; a paged poll may plan just one)
         and not moved
         and sha256 is not None
         and sha256 == last.get("sha256")

@@ -9,9 +9,19 @@ models in :mod:`dispatchwatch.synthetic`:
 - Simulated time runs at ``speed`` times the wall clock from ``start`` (``advance()`` jumps).
   Milwaukee pages are rebuilt every 5 simulated minutes, as MPD's are; Seattle pages change
   whenever a dispatch or a closure happens.
+- ``GET /resource/<id>.json``: a Socrata SODA dataset (any id; Cincinnati's columns), growing
+  and rewriting rows as calls progress (:class:`~dispatchwatch.synthetic.SocrataModel`);
+  ``$where``/``$order``/``$limit``/``$offset``/``$select`` as in
+  :func:`~dispatchwatch.simulate_portals.soda_answer`.
+- ``GET /arcgis/rest/services/<name>/MapServer/0/query`` (or ``FeatureServer``): an ArcGIS
+  layer of Houston's active incidents (:class:`~dispatchwatch.synthetic.ArcGISModel`), with
+  ``where``/``orderByFields``/``resultOffset``/``resultRecordCount``/``exceededTransferLimit``
+  as in :func:`~dispatchwatch.simulate_portals.arcgis_answer` (``arcgis_max_records`` a page).
 - ``POST /_faults`` ``{"path": "/milwaukee/a", "fault": "http500", "count": 2, ...options}``
   queues faults for a path (Python: :meth:`Simulation.inject`); each request to the path
-  consumes one. ``GET /_stats`` returns per-path counters; ``GET /`` lists example URLs.
+  consumes one. The option ``match`` limits a fault to requests whose query string contains
+  it (``"match": "resultOffset=100"``: only page 2 of a paged query fails).
+  ``GET /_stats`` returns per-path counters; ``GET /`` lists example URLs.
 
 Faults and what the :class:`~dispatchwatch.fetch.Fetcher` makes of them:
 
@@ -37,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 import zlib
@@ -46,12 +57,20 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from .synthetic import MilwaukeeModel, SeattleModel
+from .simulate_portals import arcgis_answer, soda_answer
+from .synthetic import ArcGISModel, MilwaukeeModel, SeattleModel, SocrataModel
+from .synthetic.arcgis import FIELDS as ARCGIS_FIELDS
 
 FAULTS = ("http500", "http429", "slow", "truncated", "garbage", "oversize", "layout", "drop")
 KINDS = ("milwaukee", "seattle")
+#: Query endpoints of the portal families (answers depend on the query, not only the path).
+PORTALS = ("socrata", "arcgis")
+_RESOURCE = re.compile(r"^/resource/([a-z0-9]{4}-[a-z0-9]{4})\.json$")
+_LAYER_QUERY = re.compile(
+    r"^/arcgis/rest/services/([A-Za-z0-9_]+)/(?:MapServer|FeatureServer)/0/query$"
+)
 #: MPD rebuilds its page every 5 minutes.
 MILWAUKEE_REFRESH = 300.0
 
@@ -94,7 +113,7 @@ class _Cached:
 @dataclass
 class _Feed:
     kind: str
-    model: MilwaukeeModel | SeattleModel
+    model: MilwaukeeModel | SeattleModel | SocrataModel | ArcGISModel
     lock: threading.Lock = field(default_factory=threading.Lock)
     cached: _Cached | None = None
 
@@ -129,12 +148,20 @@ class Simulation:
         start: datetime | None = None,
         milwaukee_rate: float = 60.0,
         seattle_rate: float = 30.0,
+        socrata_rate: float = 40.0,
+        arcgis_rate: float = 60.0,
+        arcgis_max_records: int = 1000,
+        not_after_real_time: bool = False,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must not be negative")
         self.host, self.port, self.seed, self.speed = host, port, seed, speed
         self.start_time = (start or datetime.now(UTC)).astimezone(UTC)
         self.milwaukee_rate, self.seattle_rate = milwaukee_rate, seattle_rate
+        self.socrata_rate, self.arcgis_rate = socrata_rate, arcgis_rate
+        self.arcgis_max_records = arcgis_max_records
+        #: The simulated clock never passes the real one (the demo: no call in the future).
+        self.not_after_real_time = not_after_real_time
         self._t0 = time.monotonic()
         self._offset = 0.0  # simulated seconds added by advance()
         self._lock = threading.Lock()
@@ -184,12 +211,23 @@ class Simulation:
             raise ValueError(f"unknown feed kind {kind!r} (expected one of {', '.join(KINDS)})")
         return f"{self.base_url}/{kind}/{name}"
 
+    def socrata_url(self, dataset: str = "gexm-h6bt") -> str:
+        """A simulated Socrata dataset (``/resource/<dataset>.json``)."""
+        return f"{self.base_url}/resource/{dataset}.json"
+
+    def arcgis_url(self, name: str = "HEC_Active_Incidents") -> str:
+        """A simulated ArcGIS layer (``…/MapServer/0``; queries go to ``…/0/query``)."""
+        return f"{self.base_url}/arcgis/rest/services/{name}/MapServer/0"
+
     # --- time ---------------------------------------------------------------------------------
 
     def now(self) -> datetime:
         """The simulated time (UTC)."""
         elapsed = (time.monotonic() - self._t0) * self.speed + self._offset
-        return self.start_time + timedelta(seconds=elapsed)
+        simulated = self.start_time + timedelta(seconds=elapsed)
+        if self.not_after_real_time:
+            return min(simulated, datetime.now(UTC))
+        return simulated
 
     def advance(self, seconds: float) -> None:
         """Jump simulated time forward (tests use this with ``speed=0``)."""
@@ -202,7 +240,7 @@ class Simulation:
 
     def inject(self, path: str, fault: str, count: int = 1, **options: Any) -> None:
         """Serve ``fault`` to the next ``count`` requests for ``path`` (e.g. ``/milwaukee/a``
-        or a full URL)."""
+        or a full URL); with ``match="text"``, only to requests whose query contains it."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (expected one of {', '.join(FAULTS)})")
         if count < 1:
@@ -222,13 +260,16 @@ class Simulation:
         with self._lock:
             return {path: s.as_json() for path, s in sorted(self._stats.items())}
 
-    def _next_fault(self, path: str) -> _Fault | None:
+    def _next_fault(self, path: str, query: str = "") -> _Fault | None:
         with self._lock:
             self._stats[path].requests += 1
             queue = self._faults.get(path)
             if not queue:
                 return None
-            fault = queue.popleft()
+            fault = next((f for f in queue if str(f.options.get("match", "")) in query), None)
+            if fault is None:
+                return None
+            queue.remove(fault)
             self._stats[path].faults[fault.name] += 1
             return fault
 
@@ -248,9 +289,13 @@ class Simulation:
         # request for the same path builds an identical model and setdefault keeps one.
         # A stable per-path seed: the same path shows the same calls on every run.
         seed = (self.seed * 1_000_003 + zlib.crc32(path.encode())) & 0x7FFFFFFF
-        model: MilwaukeeModel | SeattleModel
+        model: MilwaukeeModel | SeattleModel | SocrataModel | ArcGISModel
         if kind == "milwaukee":
             model = MilwaukeeModel(seed, self.start_time, self.milwaukee_rate)
+        elif kind == "socrata":
+            model = SocrataModel(seed, self.start_time, self.socrata_rate)
+        elif kind == "arcgis":
+            model = ArcGISModel(seed, self.start_time, self.arcgis_rate)
         else:
             model = SeattleModel(seed, self.start_time, self.seattle_rate)
         with self._lock:
@@ -291,13 +336,44 @@ class Simulation:
             assert isinstance(model, SeattleModel)
             return model.page(wanted)
 
-    def faulted_body(self, kind: str, path: str, fault: _Fault) -> bytes:
+    def query(self, kind: str, path: str, query: str) -> tuple[int, bytes]:
+        """``(status, JSON body)`` of a portal query (``kind`` in :data:`PORTALS`), its model
+        brought up to the simulated time."""
+        feed = self._feed(kind, path)
+        now = self.now()
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        with feed.lock:
+            model = feed.model
+            assert isinstance(model, SocrataModel | ArcGISModel)
+            behind = (now - model.now).total_seconds()
+            if behind > 0:
+                model.advance(behind)
+            if isinstance(model, SocrataModel):
+                status, data = soda_answer(model.rows(), params)
+            else:
+                status, data = arcgis_answer(
+                    model.features(), ARCGIS_FIELDS, params, object_id="UID",
+                    max_record_count=self.arcgis_max_records,
+                )  # fmt: skip
+        return status, json.dumps(data).encode()
+
+    def body(self, kind: str, path: str, query: str = "") -> bytes:
+        """What ``path`` would answer now (a page, or a portal query's JSON)."""
+        if kind in PORTALS:
+            return self.query(kind, path, query)[1]
+        return self.page(kind, path).body
+
+    def faulted_body(self, kind: str, path: str, fault: _Fault, query: str = "") -> bytes:
         rng = random.Random(f"{self.seed}:{path}:{fault.name}")
         if fault.name == "garbage":
             return rng.randbytes(int(fault.options.get("size", 4096)))
         if fault.name == "layout":
+            if kind == "arcgis":  # ArcGIS's error body, with HTTP 200
+                return b'{"error": {"code": 500, "message": "Error performing query operation"}}'
+            if kind == "socrata":
+                return b'{"error": true, "message": "Internal error"}'
             return redesigned_page(kind, self.seed)
-        return self.page(kind, path).body
+        return self.body(kind, path, query)
 
 
 class _Server(ThreadingHTTPServer):
@@ -332,12 +408,18 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "milwaukee": sim.url("milwaukee", "example"),
                     "seattle": sim.url("seattle", "example"),
+                    "socrata": sim.socrata_url(),
+                    "arcgis": sim.arcgis_url() + "/query?where=1%3D1&outFields=*&f=json",
                     "faults": list(FAULTS),
                     "simulated_time": sim.now().isoformat(),
                 },
             )
         elif len(parts) == 2 and parts[0] in KINDS and parts[1]:
             self._feed_page(parts[0], path)
+        elif _RESOURCE.match(path):
+            self._portal("socrata", path)
+        elif _LAYER_QUERY.match(path):
+            self._portal("arcgis", path)
         else:
             self._send(404, b"not found\n", {"Content-Type": "text/plain"})
 
@@ -360,6 +442,17 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     # --- responses ----------------------------------------------------------------------------
+
+    def _portal(self, kind: str, path: str) -> None:
+        sim = self.server.sim
+        query = urlsplit(self.path).query
+        fault = sim._next_fault(path, query)
+        if fault is not None:
+            self._fault(kind, path, fault, query)
+            return
+        status, body = sim.query(kind, path, query)
+        sim._count(path, "ok")
+        self._send(status, body, {"Content-Type": "application/json;charset=utf-8"})
 
     def _feed_page(self, kind: str, path: str) -> None:
         sim = self.server.sim
@@ -399,7 +492,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
         return False
 
-    def _fault(self, kind: str, path: str, fault: _Fault) -> None:
+    def _fault(self, kind: str, path: str, fault: _Fault, query: str = "") -> None:
         sim, options = self.server.sim, fault.options
         name = fault.name
         if name == "http500":
@@ -416,10 +509,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif name == "slow":
             sim._stopping.wait(float(options.get("seconds", 5.0)))
-            body = sim.page(kind, path).body
+            body = sim.body(kind, path, query)
             self._send(200, body, {"Content-Type": "text/html"})
         elif name == "truncated":
-            body = sim.page(kind, path).body
+            body = sim.body(kind, path, query)
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
@@ -432,7 +525,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "drop":
             self.close_connection = True  # no status line at all
         else:  # garbage, layout: a 200 the parser must reject
-            self._send(200, sim.faulted_body(kind, path, fault), {"Content-Type": "text/html"})
+            self._send(
+                200, sim.faulted_body(kind, path, fault, query), {"Content-Type": "text/html"}
+            )
 
     def _stream(self, size: int) -> None:
         self.send_response(200)

@@ -18,22 +18,27 @@ Ground truth for exact-count tests: ``snapshot()`` (what the page shows now, per
 ``listed_ids()``, ``events`` (everything that happened since ``start``) and :func:`diff`.
 
 One file per job: ``common.py`` (events, diffs, seeded draws), ``milwaukee.py`` and
-``seattle.py`` (one model and its page renderer each).
+``seattle.py`` (one model and its page renderer each), ``socrata.py`` (a SODA dataset that
+grows and rewrites rows) and ``arcgis.py`` (Houston's active-incidents layer).
 """
 
+from .arcgis import ArcGISModel
 from .common import CHICAGO, LOS_ANGELES, Diff, Event, diff
 from .milwaukee import MilwaukeeCall, MilwaukeeModel, milwaukee_pages
 from .seattle import SeattleIncident, SeattleModel, seattle_pages
+from .socrata import SocrataModel
 
 __all__ = [
     "CHICAGO",
     "LOS_ANGELES",
+    "ArcGISModel",
     "Diff",
     "Event",
     "MilwaukeeCall",
     "MilwaukeeModel",
     "SeattleIncident",
     "SeattleModel",
+    "SocrataModel",
     "diff",
     "milwaukee_pages",
     "seattle_pages",
