@@ -254,20 +254,30 @@ def _kept_headers(headers: Mapping[str, str] | None) -> str | None:
 
 
 def request_json(request: Request | None) -> str | None:
-    """What a re-parse needs of a request: URL, params, label, meta (never its headers)."""
+    """What a re-parse needs of a request: URL, params, label, meta (never its headers, nor
+    any meta value that holds one)."""
     if request is None:
         return None
-    return json.dumps(
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+    # A scraper may carry its request headers (an app token) in meta for the next page:
+    # whatever holds a header's value is left out.
+    secrets = [value for _, value in request.headers if value]
+    meta = {
+        key: value
+        for key, value in request.meta.items()
+        if not any(secret in dumps(value) for secret in secrets)
+    }
+    return dumps(
         {
             "url": request.url,
             "params": [list(pair) for pair in request.params],
             "label": request.label,
             "conditional": request.conditional,
-            "meta": dict(request.meta),
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        default=str,
+            "meta": meta,
+        }
     )
 
 
