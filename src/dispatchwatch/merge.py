@@ -21,8 +21,6 @@ from .errors import DispatchwatchError
 #: Tables rebuilt from others (search index, zone offsets) or internal to SQLite.
 _SKIP_PREFIXES = ("sqlite_", "incidents_fts")
 _SKIP = {"zone_offsets"}
-#: Columns holding a poll id, a version id or a page id, by table.
-_POLL_ID = "poll_id"
 
 
 class MergeError(DispatchwatchError):
@@ -94,19 +92,25 @@ def merge(out: str | Path, inputs: Sequence[str | Path]) -> MergeResult:
 
 
 def _copy(conn: sqlite3.Connection, result: MergeResult) -> None:
-    def offset(table: str) -> int:
-        return conn.execute(f"SELECT coalesce(max(id), 0) FROM main.[{table}]").fetchone()[0]
-
-    shift = {"polls": offset("polls"), "incident_versions": offset("incident_versions")}
-    shift["pages"] = offset("pages")
     tables = [
         row[0]
         for row in conn.execute(
             "SELECT name FROM src.sqlite_master WHERE type = 'table' ORDER BY "
             # Referenced tables first.
-            "CASE name WHEN 'feeds' THEN 0 WHEN 'polls' THEN 1 WHEN 'pages' THEN 2 ELSE 3 END, name"
+            "CASE name WHEN 'feeds' THEN 0 WHEN 'polls' THEN 1 WHEN 'pages' THEN 2 "
+            "WHEN 'imports' THEN 3 ELSE 4 END, name"
         )
     ]
+    # Every table with an integer id is renumbered past the ids already in ``out``, and so is
+    # every column that refers to one (``poll_id``, ``first_poll_id``, ``page_id``, ...).
+    shift: dict[str, int] = {}
+    for (table,) in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'"):
+        if "id" in _columns(conn, "main", table) and not table.startswith(_SKIP_PREFIXES):
+            shift[table] = conn.execute(
+                f"SELECT coalesce(max(id), 0) FROM main.[{table}]"
+            ).fetchone()[0]
+    refers = {"poll_id": "polls", "first_poll_id": "polls", "last_poll_id": "polls",
+              "page_id": "pages", "import_id": "imports"}  # fmt: skip
     known = {
         row[0] for row in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")
     }
@@ -125,14 +129,11 @@ def _copy(conn: sqlite3.Connection, result: MergeResult) -> None:
         columns = [c for c in _columns(conn, "main", table) if c in source]
         expressions = []
         for column in columns:
-            if table in shift and column == "id":
-                expressions.append(f"id + {shift[table]}")
-            elif column == _POLL_ID:
-                expressions.append(f"{_POLL_ID} + {shift['polls']}")
-            elif table == "pages" and column in ("base", "chain"):
-                expressions.append(f"{column} + {shift['pages']}")
-            elif table == "poll_pages" and column == "page_id":
-                expressions.append(f"page_id + {shift['pages']}")
+            target = table if column == "id" else refers.get(column)
+            if table == "pages" and column in ("base", "chain"):
+                target = "pages"
+            if target in shift:
+                expressions.append(f"[{column}] + {shift[target]}")
             else:
                 expressions.append(f"[{column}]")
         order = " ORDER BY rowid" if table != "poll_pages" else ""
