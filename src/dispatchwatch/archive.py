@@ -29,6 +29,7 @@ import sqlite_utils
 
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .incident import TRACKED_FIELDS, Incident
+from .pagestore import Response, store_pages
 
 SCHEMA_VERSION = 7
 
@@ -252,7 +253,10 @@ def _migration_3(db: sqlite_utils.Database) -> None:
 
 
 def _migration_4(db: sqlite_utils.Database) -> None:
-    """Reserved: the raw page store (``pages``) and the scraper version of each poll."""
+    """The raw page store (``pages``, ``poll_pages``) and ``polls.scraper_version``."""
+    from .pagestore import _migration
+
+    _migration(db)
 
 
 def _migration_5(db: sqlite_utils.Database) -> None:
@@ -361,7 +365,7 @@ _INSERT_VERSION = _insert_sql(
 _POLL_COLUMNS = (
     "feed", "started_at", "observed_at", "duration_ms", "outcome", "http_status", "bytes",
     "sha256", "etag", "last_modified", "incidents", "new", "changed", "gone", "returned",
-    "error_kind", "error", "source", "kind", "requests",
+    "error_kind", "error", "source", "kind", "requests", "scraper_version",
 )  # fmt: skip
 _INSERT_POLL = _insert_sql("polls", _POLL_COLUMNS)
 _POLL_COUNTS = {"new": 0, "changed": 0, "gone": 0, "returned": 0}
@@ -628,6 +632,7 @@ class Archive:
         source: str | None = None,
         kind: str | None = None,
         requests: int | None = None,
+        scraper_version: str | None = None,
     ) -> PollSummary:
         """Record a failed poll. No incident row is touched."""
         with self.transaction() as conn:
@@ -635,6 +640,7 @@ class Archive:
                 conn, feed=feed, started_at=started_at or utc_now(), duration_ms=duration_ms,
                 outcome="error", http_status=http_status, bytes=nbytes, sha256=sha256,
                 error_kind=error_kind, error=error, source=source, kind=kind, requests=requests,
+                scraper_version=scraper_version,
             )  # fmt: skip
         return PollSummary(poll_id, feed, "error", error_kind=error_kind, error=error)
 
@@ -690,6 +696,8 @@ class Archive:
         mass_gone_share: float | None = None,
         history_only: str | None = None,
         completed_days: Sequence[str] = (),
+        scraper_version: str | None = None,
+        pages: Sequence[Response] | None = None,
     ) -> PollSummary:
         """Archive one parsed poll (one page, or every page of a paged query) in one
         transaction.
@@ -713,6 +721,9 @@ class Archive:
         incidents the archive has never seen are added; known ones are left as they are, so
         versions stay in time order; nothing is marked gone. Recorded as ``partial``
         (``error_kind`` ``history``).
+
+        ``pages`` (the responses parsed) go to the raw page store in the same transaction;
+        ``scraper_version`` is the version of the scraper that parsed them.
         """
         if history_only is not None:
             complete, reason = False, history_only
@@ -798,9 +809,12 @@ class Archive:
                 duration_ms=duration_ms, outcome=outcome, http_status=http_status, bytes=nbytes,
                 sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(by_id),
                 new=new, changed=changed, gone=gone, returned=returned, source=source,
-                kind=kind, requests=requests, error_kind=error_kind,
+                kind=kind, requests=requests, scraper_version=scraper_version,
+                error_kind=error_kind,
                 error=None if complete else (reason or "the list may be incomplete"),
             )  # fmt: skip
+            if pages:
+                store_pages(conn, feed, poll_id, pages, utc_now())
             if state:
                 _store_state(conn, feed, state, poll_id, observed_at)
             if complete and completed_days:

@@ -106,6 +106,8 @@ class LazyGroup(click.Group):
         "serve": "dispatchwatch.cli_publish:serve",
         "snapshot": "dispatchwatch.cli_publish:snapshot",
         "export": "dispatchwatch.cli_export:export",
+        "reparse": "dispatchwatch.cli_reparse:reparse",
+        "merge": "dispatchwatch.cli_reparse:merge",
         "coverage": "dispatchwatch.cli_coverage:coverage",
         "import": "dispatchwatch.cli_import:import_command",
         "backfill": "dispatchwatch.cli_backfill:backfill",

@@ -133,6 +133,11 @@ def serve(db_path: Path, host: str, port: int) -> None:
 )
 @click.option("--replace", is_flag=True, help="Overwrite OUT if it exists.")
 @clean_errors
+@click.option(
+    "--with-pages",
+    is_flag=True,
+    help="Keep the raw page store (pages, poll_pages); left out by default.",
+)
 def snapshot(
     out: Path,
     db_path: Path,
@@ -140,6 +145,7 @@ def snapshot(
     since: str | None,
     until: str | None,
     replace: bool,
+    with_pages: bool,
 ) -> None:
     """Copy the archive to OUT consistently (safe while the daemon writes), ready for
     `datasette publish`."""
@@ -151,6 +157,7 @@ def snapshot(
             since=publish.parse_bound(since) if since else None,
             until=publish.parse_bound(until, end=True) if until else None,
             replace=replace,
+            with_pages=with_pages,
         )
     except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -31,6 +31,7 @@ import yaml
 from . import __version__
 from .archive import FeedRecord
 from .errors import ConfigError, UnknownFeedError
+from .pagestore import DEFAULT_RETENTION, Retention, parse_retention
 from .plugins import get_scraper
 from .scraper import Scraper
 
@@ -171,6 +172,8 @@ class Feed:
     mass_gone_share: float | None = DEFAULT_MASS_GONE
     #: Other hosts the feed's server may redirect to (e.g. a CDN); any other is an error.
     redirect_hosts: tuple[str, ...] = ()
+    #: How much of the raw pages to keep (``keep_pages:``; see :mod:`dispatchwatch.pagestore`).
+    keep_pages: Retention = DEFAULT_RETENTION
     #: Scraper or adapter options from config.yaml (a Socrata dataset, a field mapping...),
     #: over the scraper's own ``options``; scrapers read them in ``plan`` via the context.
     options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
@@ -299,6 +302,7 @@ FEED_KEYS = {
     "mass_gone",
     "import_only",
     "redirect_hosts",
+    "keep_pages",
 }
 DEFAULT_KEYS = FEED_KEYS - {"scraper", "url", "import_only"}
 #: (least, most) seconds of every duration option, checked at load.
@@ -623,6 +627,8 @@ def _feed_options(
             values["redirect_hosts"] = tuple(value)
         elif key == "mass_gone":
             values["mass_gone_share"] = _converted(name, value, parse_share, where)
+        elif key == "keep_pages":
+            values["keep_pages"] = _converted(name, value, parse_retention, where)
         elif key == "timezone":
             try:
                 ZoneInfo(value)

@@ -84,6 +84,9 @@ SKIP_REPORT_EVERY = 60.0
 #: may run before they are reported.
 OVERDUE_CHECK_EVERY = 1.0
 OVERDUE_GRACE = 1.0
+#: How often the raw page store is pruned to each feed's ``keep_pages`` (first run after
+#: one period): one short transaction per chain of pages, between polls.
+PRUNE_EVERY = 600.0
 
 
 class PollFetcher(Protocol):
@@ -577,6 +580,13 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        scheduler.add_job(
+            self._prune_pages,
+            IntervalTrigger(seconds=PRUNE_EVERY),
+            id="_prune_pages",
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         log.info(
             "polling %d feed%s with %d worker%s",
@@ -640,6 +650,25 @@ class Daemon:
                 "" if skipped == 1 else "s",
                 SKIP_REPORT_EVERY,
             )
+
+    def _prune_pages(self) -> None:
+        """Delete the raw pages each feed's ``keep_pages`` lets go (never raises)."""
+        from .pagestore import prune
+
+        retention = {slug: state.feed.keep_pages for slug, state in self._states.items()}
+        try:
+            result = prune(self.archive, retention, use=self._use_archive)
+        except _Abandoned:
+            return
+        except Exception:
+            log.exception("pruning the raw page store failed")
+            return
+        if result.pages:
+            log.info(
+                "pruned %d raw page%s (%d bytes) of %d feed%s",
+                result.pages, "" if result.pages == 1 else "s", result.bytes,
+                result.feeds, "" if result.feeds == 1 else "s",
+            )  # fmt: skip
 
     def _on_submit(self, slug: str, run_time: datetime) -> None:
         state = self._states.get(slug)

@@ -26,6 +26,7 @@ from .config import Feed
 from .errors import DispatchwatchError, FetchError, PageError
 from .incident import Incident
 from .normalize import normalize_rows, to_utc
+from .pagestore import Response
 from .scraper import Page, ParseResult, PlanContext, RawRow, Request
 
 if TYPE_CHECKING:
@@ -173,8 +174,9 @@ def process_page(
         kind = exc.kind if isinstance(exc, PageError) else "parse_error"
         log.debug("parse of %s failed", feed.slug, exc_info=True)
         return archive.record_error(
-            feed.slug, error_kind=kind, error=_error_text(exc), duration_ms=elapsed(), **common
-        )
+            feed.slug, error_kind=kind, error=_error_text(exc), duration_ms=elapsed(),
+            scraper_version=feed.scraper.version, **common,
+        )  # fmt: skip
     observed_at = (
         parsed.as_of
         or fetched_at
@@ -204,6 +206,10 @@ def process_page(
         mass_gone_share=feed.mass_gone_share,
         history_only=history_only,
         kind=kind,
+        scraper_version=feed.scraper.version,
+        pages=[Response(body, url or feed.url, http_status, headers, None, sha256)]
+        if feed.keep_pages.keeps
+        else None,
         **common,
     )
 
@@ -291,6 +297,7 @@ def run_poll(
     unchanged = False
     first: FetchResult | None = None
     http_status: int | None = None
+    responses: list[Response] = []  # parsed ones, for the raw page store
     while queue:
         request = queue.popleft()
         if made >= scraper.max_requests:
@@ -352,10 +359,14 @@ def run_poll(
                     feed.slug, error_kind=error_kind, error=_error_text(exc),
                     started_at=started_at, duration_ms=elapsed(), http_status=result.status,
                     nbytes=nbytes, sha256=digest, source=result.url, kind=kind, requests=made,
+                    scraper_version=scraper.version,
                 )  # fmt: skip
             complete = False
             reason = f"request {made} ({request.describe()}): {error_kind}: {_error_text(exc)}"
             break
+        responses.append(
+            Response(result.body, result.url, result.status, result.headers, request, digest)
+        )
         rows.extend(parsed.rows)
         new_state.update(parsed.state)
         completed_days.extend(parsed.completed_days)
@@ -419,6 +430,8 @@ def run_poll(
         mass_gone_share=feed.mass_gone_share,
         history_only=_older_than_archive(utc_as_of, last),
         completed_days=completed_days,
+        scraper_version=scraper.version,
+        pages=responses if feed.keep_pages.keeps else None,
         **common,
     )
 

@@ -188,6 +188,16 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
             "started_at": "When the poll started, UTC",
         },
     },
+    "pages": {
+        "title": "Raw pages",
+        "description": "Compressed raw bodies of parsed responses (for reparse).",
+        "hidden": True,
+    },
+    "poll_pages": {
+        "title": "Pages of each poll",
+        "description": "Which raw pages each poll parsed, in order.",
+        "hidden": True,
+    },
     "zone_offsets": {
         "title": "Time zone offsets",
         "description": "UTC offsets of each feed's time zone between DST transitions "

@@ -60,6 +60,7 @@ def snapshot(
     since: str | None = None,
     until: str | None = None,
     replace: bool = False,
+    with_pages: bool = False,
 ) -> SnapshotResult:
     """Copy the archive at ``source`` to ``out``, consistently, while the daemon writes.
 
@@ -69,7 +70,8 @@ def snapshot(
     versions, the polls of the kept feeds in that range and every poll a kept version
     refers to. The copy is brought to the current schema, switched out of WAL (one
     self-contained file for ``datasette publish``), its search index rebuilt and, when
-    rows were removed, vacuumed. The copy is written beside ``out`` and renamed into place.
+    rows were removed, vacuumed. The raw page store (``pages``, ``poll_pages``) is emptied
+    unless ``with_pages``. The copy is written beside ``out`` and renamed into place.
     """
     import sqlite_utils
 
@@ -102,6 +104,7 @@ def snapshot(
         dst.execute("PRAGMA journal_mode = DELETE")
         migrate(sqlite_utils.Database(dst))
         removed = _limit(dst, feeds, since, until)
+        removed += _limit_pages(dst, with_pages)
         dst.execute("BEGIN")
         ensure_zone_offsets(dst, refresh=True)
         if views_outdated(dst):
@@ -135,6 +138,21 @@ def snapshot(
         partial.unlink(missing_ok=True)
         raise
     return SnapshotResult(out, counts, out.stat().st_size, first, last, kept_feeds)
+
+
+def _limit_pages(conn: sqlite3.Connection, with_pages: bool) -> int:
+    """Empty the raw page store, or (``with_pages``) keep the pages of the kept feeds whole
+    (a delta needs its chain) and the links of the kept polls. Returns the rows deleted."""
+    before = conn.total_changes
+    conn.execute("BEGIN")
+    if with_pages:
+        conn.execute("DELETE FROM poll_pages WHERE poll_id NOT IN (SELECT id FROM polls)")
+        conn.execute("DELETE FROM pages WHERE feed NOT IN (SELECT slug FROM feeds)")
+    else:
+        conn.execute("DELETE FROM poll_pages")
+        conn.execute("DELETE FROM pages")
+    conn.execute("COMMIT")
+    return conn.total_changes - before
 
 
 def _limit(
