@@ -272,6 +272,9 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     from .coverage import install_coverage_views  # lazy: coverage imports publish
 
     install_coverage_views(db.conn)
+    from .alerts import ensure_tables
+
+    ensure_tables(db.conn)
 
 
 def _migration_7(db: sqlite_utils.Database) -> None:

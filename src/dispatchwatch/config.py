@@ -215,6 +215,8 @@ class Config:
     feeds: dict[str, Feed] = field(default_factory=dict)
     plugins_dir: Path | None = None
     path: Path | None = None
+    #: Watch rules by name (:class:`dispatchwatch.alerts.AlertRule`), from ``alerts:``.
+    alerts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def user_agent(self) -> str:
@@ -287,7 +289,7 @@ def _converted(key: str, value: Any, convert: Callable[[Any], Any], where: str) 
 
 #: What describes an import-only feed (``import_only: true``: no URL, never polled).
 IMPORT_ONLY_KEYS = ("name", "agency", "city")
-TOP_LEVEL_KEYS = {"database", "contact", "feeds", "plugins_dir", "defaults"}
+TOP_LEVEL_KEYS = {"database", "contact", "feeds", "plugins_dir", "defaults", "alerts"}
 FEED_KEYS = {
     "scraper",
     "url",
@@ -511,12 +513,15 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             options=feed_options,
             **values,
         )
+    from .alerts import parse_alerts
+
     return Config(
         database=database if database.is_absolute() else base / database,
         contact=contact,
         feeds=feeds,
         plugins_dir=plugins_dir,
         path=path,
+        alerts=parse_alerts(data.get("alerts"), node_of("alerts"), path, set(feeds)),
     )
 
 

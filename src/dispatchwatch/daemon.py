@@ -797,7 +797,8 @@ def run(
             archive.close()
             raise
         daemon: Daemon | None = None
-        with _closing(archive, in_use=lambda: daemon is not None and daemon.writing > 0):
+        alerts, on_poll = _with_alerts(config, path, on_poll)
+        with _closing(archive, in_use=lambda: daemon is not None and daemon.writing > 0), alerts:
             daemon = Daemon(feeds, archive, fetcher, settings=settings, on_poll=on_poll)
             if not feeds:
                 log.warning("no enabled feeds in the config: nothing to poll")
@@ -831,6 +832,37 @@ def run(
                 threading.Thread(
                     target=fetcher.close, name="dispatchwatch-close", daemon=True
                 ).start()
+
+
+@contextmanager
+def _alert_worker(worker: Any) -> Iterator[None]:
+    if worker is not None:
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def _with_alerts(
+    config: Config, path: Path, on_poll: Callable[[PollReport], None] | None
+) -> tuple[Any, Callable[[PollReport], None] | None]:
+    """With watch rules configured: a background :class:`~dispatchwatch.alerts.AlertWorker`
+    (as a context) fed each committed poll, and ``on_poll`` wrapped to feed it."""
+    if not config.alerts:
+        return _alert_worker(None), on_poll
+    from .alerts import AlertWorker
+
+    worker = AlertWorker(path, config.alerts)
+
+    def fed(report: PollReport) -> None:
+        if report.new and report.poll_id:
+            worker.submit(report.poll_id)
+        if on_poll is not None:
+            on_poll(report)
+
+    return _alert_worker(worker), fed
 
 
 @contextmanager

@@ -420,6 +420,9 @@ def build_metadata(
     try:
         feeds = _feed_rows(conn)
         points, coverage = _archive_facts(conn)
+        from ..alerts import atom_queries
+
+        alert_queries = atom_queries(conn)
     finally:
         conn.close()
     name = database_name or Path(path).stem
@@ -494,6 +497,7 @@ def build_metadata(
         }
         for key, q in CANNED_QUERIES.items()
     }
+    queries.update(alert_queries)
     metadata["databases"] = {
         name: {
             "description_html": (
