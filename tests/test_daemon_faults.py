@@ -244,7 +244,7 @@ def test_a_second_daemon_on_the_same_archive_is_refused_naming_the_first(
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(
-        "database: dispatch.db\ncontact: tests@example.org\nfeeds:\n  milwaukee-police:\n"
+        "database: dispatch.db\ncontact: dispatchwatch-tests@localhost\nfeeds:\n  milwaukee-police:\n"
         f"    url: http://127.0.0.1:{server.server_port}/page\n    interval: 30s\n"
     )
     first = subprocess.Popen(
