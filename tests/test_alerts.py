@@ -185,7 +185,11 @@ def test_failed_delivery_is_retried_while_polling_continues(
         while receiver.refused < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert receiver.refused >= 2  # retried
+        # The worker records an attempt just after the receiver refused it: wait for it.
         rows = sent_rows(db)
+        while rows[0][4] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            rows = sent_rows(db)
         assert rows[0][3] == 0 and rows[0][4] >= 2 and rows[0][5]  # not sent, attempts, error
         with sqlite3.connect(db) as conn:
             polls_before = conn.execute("SELECT count(*) FROM polls").fetchone()[0]
