@@ -138,9 +138,8 @@ def backfill(
             archive, feed, fetch, kind="backfill", since=start, until=end, now=end,
         )  # fmt: skip
         _count(summary, result)
-        if result.outcome in ("new", "unchanged") and day.isoformat() not in (
-            archive.completed_days(feed.slug)
-        ):
+        if result.outcome in ("new", "unchanged"):
+            # An upsert: a day the poll itself already recorded (day logs) stays as it is.
             archive.complete_day(feed.slug, day.isoformat(), result.poll_id)
         if on_day is not None:
             on_day(day, result)
