@@ -1,4 +1,4 @@
-"""``dispatchwatch run``, ``status`` and ``demo``: thin click layers over daemon.py,
+"""``dispatchwatch run``, ``status`` and ``demo``: thin click layers over the daemon package,
 status.py and demo.py. The lead registers them on the group in cli.py."""
 
 from __future__ import annotations
