@@ -32,9 +32,27 @@ from dispatchwatch.scraper import RawRow
         ("I 45 N/B", "I 45 N/B"),
         ("I 45 N/B / 1512 ELM ST", "I 45 N/B / 15XX ELM ST"),
         # House numbers glued to a prefix (edge punctuation goes, as it always did).
-        ("**CODE RED**1127 N WATER ST", "CODE RED** 11XX N WATER ST"),
         ("REAR-1512 ELM ST", "REAR 15XX ELM ST"),
         ("NEAR:1512 ELM ST", "NEAR: 15XX ELM ST"),
+        # ... also with no street after it: after NEAR, REAR... a number is a house.
+        ("NEAR:1512", "NEAR: 15XX"),
+        ("REAR-1512", "REAR 15XX"),
+        ("ACROSS FROM 1512", "ACROSS FROM 15XX"),
+        ("SB I5 AT 130", "SB I5 AT 130"),  # Seattle's "at NE 130th St" stays
+        ("NEAR 94 EB", "NEAR 94 EB"),  # a route before its direction of travel
+        # A flag between asterisks is no part of the place, wherever it stands.
+        ("**CODE RED**1127 N WATER ST", "11XX N WATER ST"),
+        ("**CODE RED** 1127 N WATER ST", "11XX N WATER ST"),
+        ("1127 N WATER ST **CODE RED**", "11XX N WATER ST"),
+        ("*HOT*1127 N WATER ST / W WELLS ST", "11XX N WATER ST / W WELLS ST"),
+        ("**N WATER ST**", "N WATER ST"),  # the whole address starred: kept
+        ("**1127 N WATER ST**", "11XX N WATER ST"),
+        # Routes keep their numbers, a house number before them is reduced.
+        ("9900 E LOOP 820", "99XX E LOOP 820"),
+        ("9900 E LOOP 820 S", "99XX E LOOP 820 S"),
+        ("1512 FM 1960 RD W", "15XX FM 1960 RD W"),
+        ("1512 US HWY 59 N", "15XX US HWY 59 N"),
+        ("1512 COUNTY RD 120", "15XX COUNTY RD 120"),
         ("SR-520 / 1512 ELM ST", "SR-520 / 15XX ELM ST"),  # a route keeps its hyphen
         # ... or to the street.
         ("1512ELM ST", "15XX ELM ST"),
@@ -74,9 +92,14 @@ def test_block_address_of_the_issue_shapes(text: str, expected: str | None) -> N
         # Without commas, usaddress labels the place name.
         ("3500 AILSA AV BALTIMORE MD", ("3500 AILSA AV", "BALTIMORE")),
         ("1512 ELM ST SAN ANTONIO TX 78245", ("1512 ELM ST", "SAN ANTONIO")),
-        # A code of the feed wins; a state alone after the street stays the code it was.
+        # A code of the feed wins ...
         ("6900 W NORTH AV,WA ", ("6900 W NORTH AV", "Wauwatosa")),
-        ("1512 ELM ST, WI", ("1512 ELM ST", "WI")),
+        # ... but a state alone after the street is a state, not a city: it goes.
+        ("1512 ELM ST, WI", ("1512 ELM ST", None)),
+        ("1512 ELM ST,WI 53202", ("1512 ELM ST", None)),
+        ("1512 ELM ST, TX 78245-1234", ("1512 ELM ST", None)),
+        # Codes that are no state stay the code they were.
+        ("1512 ELM ST, XYZ", ("1512 ELM ST", "XYZ")),
         # "WA" ending a Milwaukee street is a way, not Washington.
         ("1 S BREWERS WA", ("1 S BREWERS WA", None)),
         # Junk is not parsed (the parser's time grows with the text).
@@ -95,6 +118,9 @@ def test_normalize_rows_stores_the_issue_shapes() -> None:
         RawRow("2", "3/31/2024 11:04:58 PM", address="500 E OAK ST, OAKCREEK, WI"),
         RawRow("3", "3/31/2024 11:04:58 PM", address="1512 ELM ST, SEATTLE, WA 98101"),
         RawRow("4", "3/31/2024 11:04:58 PM", address="1512 ELM ST LL(47.60164,-122.32766)"),
+        RawRow("5", "3/31/2024 11:04:58 PM", address="**CODE RED**1127 N WATER ST"),
+        RawRow("6", "3/31/2024 11:04:58 PM", address="1512 ELM ST, WI"),
+        RawRow("7", "3/31/2024 11:04:58 PM", address="9900 E LOOP 820"),
     ]
     stored = normalize_rows(rows, feed="f", timezone="America/Chicago", default_city="Dflt")
     assert [(i.address, i.city) for i in stored] == [
@@ -102,6 +128,9 @@ def test_normalize_rows_stores_the_issue_shapes() -> None:
         ("5XX E OAK ST", "OAKCREEK"),
         ("15XX ELM ST", "SEATTLE"),
         ("15XX ELM ST", "Dflt"),
+        ("11XX N WATER ST", "Dflt"),
+        ("15XX ELM ST", "Dflt"),
+        ("99XX E LOOP 820", "Dflt"),
     ]
     exact = normalize_rows(rows, feed="f", timezone="America/Chicago", precision="exact")
     assert [(i.address, i.city) for i in exact][1:3] == [
@@ -112,7 +141,8 @@ def test_normalize_rows_stores_the_issue_shapes() -> None:
 
 # (written before the house number, how it is stored): prefixes glued to the number.
 GLUED_PREFIXES = st.sampled_from(
-    [("", ""), ("REAR-", "REAR "), ("NEAR:", "NEAR: "), ("X **CODE RED**", "X **CODE RED** ")]
+    [("", ""), ("REAR-", "REAR "), ("NEAR:", "NEAR: "), ("X **CODE RED**", "X ")]
+    + [("**CODE RED**", ""), ("*HOT* ", "")]
     + [("APT 4 ", ""), ("#12 ", ""), ("UNIT 5B, ", "")]
 )
 # (written after the street, the city found): units, "City, ST ZIP" tails, coordinates.
@@ -165,3 +195,58 @@ def test_a_house_number_glued_to_the_street_is_the_hundred_block(
         return  # "1512N 29TH": a letter alone is the house number's; "12TH": an ordinal
     stored = block_address(f"{written}{street}")
     assert stored == f"{n // 100}XX {street.upper()}"
+
+
+# Words that place a call by a house, with the punctuation sources glue them with.
+BY_A_HOUSE = st.sampled_from(["NEAR", "REAR", "BEHIND", "IFO", "OPPOSITE", "ACROSS FROM"])
+GLUE = st.sampled_from([" ", ":", "-", ": ", " - "])
+
+
+@given(number=house_numbers(), word=BY_A_HOUSE, glue=GLUE)
+def test_a_number_after_near_or_rear_is_a_house_number(
+    number: tuple[int, str], word: str, glue: str
+) -> None:
+    n, written = number
+    stored = block_address(f"{word}{glue}{written}")
+    assert stored is not None
+    assert f"{n // 100}XX" in stored.split()[-1], stored
+    assert not any(ch.isdigit() for ch in stored.replace(f"{n // 100}XX", "")), stored
+    assert block_address(stored) == stored
+
+
+# Numbered routes: the house number before them is reduced, the route's own number never.
+ROUTES = st.sampled_from(
+    ["LOOP", "FM", "SPUR", "HWY", "US HWY", "STATE HWY", "COUNTY RD", "SH", "IH", "RT", "ROUTE"]
+)
+DIRECTIONS = st.sampled_from(["", "N ", "S ", "E ", "W ", "NE ", "SW "])
+AFTER_ROUTE = st.sampled_from(["", " N", " E", " W", " S", " RD", " RD W", " FWY"])
+
+
+@given(
+    number=house_numbers(),
+    direction=DIRECTIONS,
+    route=ROUTES,
+    route_number=st.integers(1, 9999),
+    after=AFTER_ROUTE,
+)
+def test_a_route_number_is_never_reduced(
+    number: tuple[int, str], direction: str, route: str, route_number: int, after: str
+) -> None:
+    n, written = number
+    stored = block_address(f"{written} {direction}{route} {route_number}{after}")
+    assert stored == f"{n // 100}XX {direction}{route} {route_number}{after}"
+    assert_block_level(stored)
+
+
+STATE_TAILS = st.sampled_from(["WI", "TX", "WA", "OR", "CT", "IN", "NY"])
+ZIPS = st.sampled_from(["", " 53202", " 98101-1234"])
+
+
+@given(number=house_numbers(), street=STREETS, state=STATE_TAILS, zip_code=ZIPS)
+def test_a_state_alone_after_a_comma_is_no_city(
+    number: tuple[int, str], street: str, state: str, zip_code: str
+) -> None:
+    n, written = number
+    address, city = split_city(f"{written} {street}, {state}{zip_code}", {}, "Dflt")
+    assert city == "Dflt"
+    assert block_address(address) == f"{n // 100}XX {street.upper()}"

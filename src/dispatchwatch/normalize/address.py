@@ -77,6 +77,9 @@ _STREET_SUFFIXES = frozenset(
     | {"SQ", "SQUARE", "LOOP", "CRES", "CRESCENT", "ALY", "ALLEY", "XING", "PIKE"}
 )
 _DIRECTIONS = frozenset({"N", "S", "E", "W", "NE", "NW", "SE", "SW"})
+# After these words a number is the house the call is placed by, even with no street after it
+# ("NEAR 1512", "REAR-1512", "ACROSS FROM 1512"). Not "AT": Seattle writes "SB I5 AT 130".
+_BY_A_HOUSE = frozenset({"NEAR", "REAR", "BEHIND", "IFO", "OPPOSITE", "OPP", "BESIDE", "ACROSS"})
 # "COUNTY RD 120", "FOREST RD 2810": the number after such a road names the road.
 _ROAD_CLASSES = frozenset(
     {"COUNTY", "CO", "CTY", "STATE", "FOREST", "FARM", "RANCH", "TOWN", "TOWNSHIP", "TWP"}
@@ -89,8 +92,11 @@ _COORDINATES = re.compile(
     r"(?:(?<![^\W\d_])(?:LL|LATLON|LATLONG|LAT/LON|LAT/LONG|GPS|COORDS?|XY)\s*[:=]?\s*)?"
     rf"(?:[(\[]\s*{_DECIMAL}\s*[,;/ ]\s*{_DECIMAL}\s*[)\]]|(?<!\d){_DECIMAL}(?!\d))"
 )
-# A house number glued to what is before it: "**CODE RED**1127", "NEAR:1512" (a space goes
-# in), "REAR-1512" (the hyphen becomes one; not after a route word or a state: "SR-520").
+# A flag of the call between asterisks ("**CODE RED**", "*HOT*"): no part of the place, it goes
+# (unless nothing else is left: "**ELM ST**" is then the address, its asterisks trimmed).
+_MARKER = re.compile(r"\*+[^*\d]*\*+")
+# A house number glued to what is before it: "NEAR:1512" (a space goes in), "REAR-1512" (the
+# hyphen becomes one; not after a route word or a state: "SR-520").
 _GLUED_PUNCTUATION = re.compile(r"(?<=[^\W\d_])([^\w\s()\[\]{}#/.,'\"-]+)(?=\d)")
 _GLUED_HYPHEN = re.compile(r"(?<!\w)([^\W\d_]{2,})-(?=\d)")
 # ... or to the street after it: "1512ELM ST" (not "12TH", "3RD", "15XX", "1512A").
@@ -221,6 +227,23 @@ def _is_trailing_house_number(tokens: list[str], i: int, core: str) -> bool:
     )
 
 
+def _after_a_route_word(tokens: list[str], i: int) -> bool:
+    """Is ``tokens[i]`` a road's number: after ``I``, ``HWY``, ``LOOP``..., or ``COUNTY RD``?"""
+    previous = _core(tokens[i - 1])
+    return previous in _ROUTE_WORDS or (
+        i > 1 and previous in ("RD", "ROAD") and _core(tokens[i - 2]) in _ROAD_CLASSES
+    )
+
+
+def _by_a_house(tokens: list[str], i: int) -> bool:
+    """Does a word placing the call by a house (``NEAR``, ``ACROSS FROM``) precede ``tokens[i]``?"""
+    words = (word for word in map(_core, reversed(tokens[max(0, i - 4) : i])) if word)
+    previous = next(words, "")
+    if previous == "FROM":
+        previous = next(words, "")
+    return previous in _BY_A_HOUSE
+
+
 def _grid_line_of_other_axis(word: str, house: str) -> bool:
     """Is ``word`` a grid number (``"W156"``, ``"W1XX"``) on the other axis than ``house``?"""
     return (
@@ -255,22 +278,24 @@ def _reduced(tokens: list[str], i: int, core: str) -> str | None:
         if xx:  # a block already; "054XX" -> "54XX"
             block = _hundred_block(xx.group(1) + "00")
             return None if block == core else block
+        # "94 EB AT N 27TH ST", "NEAR 94 EB": a number before a direction of travel is the route.
+        following = tokens[i + 1].rstrip(",") if i + 1 < len(tokens) else ""
+        if following in _BOUNDS and _ROUTE_AT_START.fullmatch(tokens[i]):
+            return None
         if i == 0:
-            # "94 EB AT N 27TH ST": a number before a direction of travel is the route.
-            following = tokens[1].rstrip(",") if len(tokens) > 1 else ""
-            if _ROUTE_AT_START.fullmatch(tokens[0]) and following in _BOUNDS:
-                return None
             # The privacy invariant: a segment never starts with a finer number than a block.
             return None if _SAFE_NUMBER.fullmatch(core) else _block_of(core)
         if not _HOUSE_NUMBER.fullmatch(core):
             return None
+        if _by_a_house(tokens, i):
+            return _block_of(core)
         if i + 1 == len(tokens):
             return _block_of(core) if _is_trailing_house_number(tokens, i, core) else None
         if not _STREET_TOKEN.match(_core(tokens[i + 1])):
             return None
         # "NEAR 1512 SUMMIT AVE": a house number behind a leading word. Behind a route word
         # ("I 94 EB", "MP 12") the number is the route, unless a street follows it.
-        if _core(tokens[i - 1]) not in _ROUTE_WORDS or _names_a_street(tokens, i + 1):
+        if not _after_a_route_word(tokens, i) or _names_a_street(tokens, i + 1):
             return _block_of(core)
         return None
     if core[0] in "NSEW":
@@ -383,8 +408,11 @@ def block_address(text: str | None) -> str | None:
       ST``, ``I 45 N/B``);
     * a ``/`` between digits or in ``N/B`` is no intersection (``SEVEN 1/2 MILE RD``);
     * a house number glued to a word is one: ``REAR-1512`` -> ``REAR 15XX``, ``NEAR:1512``
-      -> ``NEAR: 15XX``, ``**CODE RED**1127`` -> ``CODE RED** 11XX``, ``1512ELM ST`` ->
-      ``15XX ELM ST``;
+      -> ``NEAR: 15XX``, ``1512ELM ST`` -> ``15XX ELM ST``; after a word placing the call by
+      a house (``NEAR``, ``REAR``, ``BEHIND``, ``IFO``, ``ACROSS FROM``...) a number is a
+      house number even with no street after it (``NEAR 1512`` -> ``NEAR 15XX``);
+    * a flag between asterisks is no part of the place: ``**CODE RED**1127 N WATER ST`` ->
+      ``11XX N WATER ST``;
     * blocks written by the source are normalized: ``054XX`` -> ``54XX``, ``XX SWAN ST`` ->
       ``0XX SWAN ST``;
     * coordinates written as text (``LL(47.60164,-122.32766)``, any decimal of 3+ places)
@@ -402,6 +430,8 @@ def block_address(text: str | None) -> str | None:
     if text is None:
         return None
     value = text.upper()
+    if "*" in value:
+        value = _without_markers(value)
     if "." in value:
         value = _COORDINATES.sub(" ", value)
     value = _GLUED_STREET.sub(r"\1 ", _STATE_ZIP.sub(_without_zip, value))
@@ -412,6 +442,12 @@ def block_address(text: str | None) -> str | None:
     segments = (_reduce_segment(part) for part in _segments(value))
     # Once more: a reduced number can now stand before a fraction ("0:A 1/2" -> "0XX 1/2").
     return _FRACTION.sub(r"\1", " / ".join(s for s in segments if s)) or None
+
+
+def _without_markers(value: str) -> str:
+    """``value`` without the flags between asterisks, unless nothing else is left."""
+    kept = _MARKER.sub(" ", value)
+    return kept if any(c.isalnum() for c in kept) else value
 
 
 def _without_zip(match: re.Match[str]) -> str:
@@ -460,11 +496,12 @@ def split_city(
     ``"3268 N 29TH ST,MKE"`` with ``{"MKE": "Milwaukee"}`` -> ``("3268 N 29TH ST",
     "Milwaukee")``; spaces around the code are fine (``,WA `` is how one source pads it).
     A code missing from ``city_codes`` but made of 2-4 letters is returned itself, upper-cased,
-    unless it is a US state after a place name: ``"500 E OAK ST, OAKCREEK, WI"`` and ``"1512
+    unless it is a US state: after a place name, ``"500 E OAK ST, OAKCREEK, WI"`` and ``"1512
     ELM ST, SEATTLE, WA 98101"`` give the city ``OAKCREEK`` / ``SEATTLE`` (upper-cased; the
-    state and ZIP code are dropped). Without commas, a tail that ends in a state code
-    (``"3500 AILSA AV BALTIMORE MD"``) is labelled by usaddress
-    (:func:`~dispatchwatch.normalize.postal.split_postal_tail`). Otherwise: ``(text,
+    state and ZIP code are dropped); alone, ``"1512 ELM ST, WI"`` and ``"1512 ELM ST, WA
+    98101"`` give ``("1512 ELM ST", default_city)``: a state is no city. Without commas, a
+    tail that ends in a state code (``"3500 AILSA AV BALTIMORE MD"``) is labelled by
+    usaddress (:func:`~dispatchwatch.normalize.postal.split_postal_tail`). Otherwise: ``(text,
     default_city)``. The address is stripped, not block-reduced.
     """
     if text is None:
@@ -483,6 +520,7 @@ def split_city(
                 place = " ".join(place.split()).upper()
                 if comma and _PLACE_NAME.fullmatch(place):  # "..., OAKCREEK, WI"
                     return street.strip() or None, place
+                return head.strip() or None, default_city  # "..., WI": a state, no city
             if _UNKNOWN_CODE.fullmatch(code):
                 city = code
         if city is not None:
