@@ -7,13 +7,12 @@ import json
 import sqlite3
 import threading
 import time
-import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_publish import Server  # pytest puts tests/ on sys.path
+from test_publish import Server, atom_entries  # pytest puts tests/ on sys.path
 
 from dispatchwatch import alerts
 from dispatchwatch.config import parse_config
@@ -147,22 +146,17 @@ def test_one_notification_per_new_match_across_restarts(tmp_path: Path, servers:
     assert sent_rows(db) == [("theft", "milwaukee-police", "240740531", 1, 1, None)]
 
     # The Atom feed of the rule, from a real Datasette process.
-    server = Server(db, tmp_path / "serve.log")
+    server = Server(db, tmp_path / "serve.log", "--config", str(tmp_path / "config.yaml"))
     try:
-        response = server.get(f"/{server.db_name}/alerts_theft.atom")
-        assert response.status_code == 200, response.text[:300]
-        root = ET.fromstring(response.content)
-        ns = {"a": "http://www.w3.org/2005/Atom"}
-        assert root.tag == "{http://www.w3.org/2005/Atom}feed"
-        for required in ("id", "title", "updated"):
-            assert root.find(f"a:{required}", ns) is not None, required
-        entries = root.findall("a:entry", ns)
-        assert len(entries) == 1
-        entry = entries[0]
-        for required in ("id", "title", "updated"):
-            assert (entry.findtext(f"a:{required}", namespaces=ns) or "").strip(), required
-        assert "THEFT VEHICLE" in entry.findtext("a:title", namespaces=ns)
-        assert "240740531" in entry.findtext("a:id", namespaces=ns)
+        [entry] = atom_entries(server.get(f"/{server.db_name}/alerts_theft.atom"))
+        assert "THEFT VEHICLE" in entry["title"]
+        assert "240740531" in entry["id"]
+        # A configured rule that never fired has its feed too: valid, and empty.
+        assert atom_entries(server.get(f"/{server.db_name}/alerts_never.atom")) == []
+        # The home page links every rule's feed.
+        home = server.get("/").text
+        for query in ("alerts_theft", "alerts_never"):
+            assert f'href="{server.db_name}/{query}.atom"' in home
     finally:
         server.stop()
 

@@ -19,10 +19,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from bs4 import BeautifulSoup
+from test_coverage import Outage, local_span
 from test_publish import ZONES, Sample, Server  # pytest puts tests/ on sys.path
 
+from dispatchwatch.coverage import VIEW_DOCS
 from dispatchwatch.demo import run_demo
 from dispatchwatch.publish import dashboards
+from dispatchwatch.publish.datasette_plugin import POLLS_COLUMNS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -131,6 +134,60 @@ def test_canned_query_page_renders(browsed: tuple[Server, Path, Sample]) -> None
         "seattle-fire",
     ]
     assert page.select_one("form.sql select[name=feed]").get("id") == "qp1"
+
+
+def test_polls_page_shows_what_matters_first(browsed: tuple[Server, Path, Sample]) -> None:
+    """The polls table itself (the page the database lists) leads with when, which feed,
+    how it went, what changed and why it failed, in local time; every column is still
+    there, and the JSON keeps the table's own order."""
+    server, profile, sample = browsed
+    page = dump_dom(f"{server.url}/dispatch/polls", profile)
+    shown = [th.get("data-column") for th in page.select("table.rows-and-columns thead th")]
+    with closing(sqlite3.connect(sample.path)) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(polls)")]
+        polls = conn.execute("SELECT count(*) FROM polls").fetchone()[0]
+    assert shown[:8] == ["id", "started_at", "feed", "outcome", *POLLS_COLUMNS[3:7]]
+    assert sorted(shown) == sorted(columns)  # nothing hidden, nothing twice
+    rows = page.select("table.rows-and-columns tbody tr")
+    assert len(rows) == polls
+    [error] = [r for r in rows if r.select_one("td.col-outcome").get_text(strip=True) == "error"]
+    assert error.select_one("td.col-error").get_text(strip=True) == "HTTP 503"
+    assert error.select_one("td.col-feed").get_text(strip=True) == "seattle-fire"
+    assert error.select_one("td.col-started_at").get_text(strip=True).endswith((" PST", " PDT"))
+    # A chosen column set is left as asked; the JSON keeps the table's order.
+    chosen = dump_dom(f"{server.url}/dispatch/polls?_col=feed", profile)
+    assert [th.get("data-column") for th in chosen.select("table thead th")] == ["id", "feed"]
+    assert list(server.rows("polls")[0]) == columns
+
+
+def test_coverage_view_shows_an_injected_blind_window(tmp_path: Path) -> None:
+    """A 10-minute outage injected into an archive shows on the coverage page as one blind
+    window with its local times, failed polls and length, described by VIEW_DOCS."""
+    outage = Outage(tmp_path / "dispatch.db")
+    server = Server(outage.path, tmp_path / "serve.log")
+    try:
+        page = dump_dom(f"{server.url}/dispatch/coverage", tmp_path / "profile")
+        rows = page.select("table.rows-and-columns tbody tr")
+        assert len(rows) == 1
+        cell = {
+            td["class"][0].removeprefix("col-"): td.get_text(strip=True) for td in rows[0]("td")
+        }
+        # The local clock times (the date is in starts_local), as `coverage` prints them.
+        span = local_span(outage.start, outage.end)
+        if span.count(" ") == 2:  # within one local day: "YYYY-MM-DD HH:MM:SS-HH:MM:SS local"
+            span = span.split(" ", 1)[1]
+        assert cell["description"] == f"{span}, 5 polls failed: timeout"
+        assert (cell["kind"], cell["minutes"], cell["failed_polls"]) == ("blind", "10.0", "5")
+        assert cell["starts_at"].endswith((" PST", " PDT"))
+        assert VIEW_DOCS["coverage"]["description"] in page.get_text(" ")
+        described = {dt.get_text(strip=True) for dt in page.select("dl.column-descriptions dt")}
+        assert set(VIEW_DOCS["coverage"]["columns"]) <= described
+        home = dump_dom(f"{server.url}/", tmp_path / "profile")
+        links = {a.get_text(strip=True): a.get("href") for a in home.select("a")}
+        assert links["Coverage: when the archive was blind"] == "dispatch/coverage"
+    finally:
+        server.client.close()
+        server.stop()
 
 
 def test_demo_archive_in_the_browser(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -272,9 +272,9 @@ def test_home_page_lists_dashboards_and_queries(server: Server) -> None:
     links = {a.get_text(): a["href"] for a in page.select("a")}
     assert links["Calls and feed health, all feeds"] == f"-/dashboards/{dashboards.DASHBOARD}"
     assert links["Calls per hour"] == f"{server.db_name}/calls_per_hour"
-    assert links["Poll log"] == f"{server.db_name}/poll_log"
+    assert links["Polls"] == f"{server.db_name}/polls"
     # every start link works from the home page
-    for text in ("Incidents", "Calls per hour", "Poll log", "Calls and feed health, all feeds"):
+    for text in ("Incidents", "Calls per hour", "Polls", "Calls and feed health, all feeds"):
         assert server.get("/" + links[text]).status_code == 200, text
     assert "day_url" not in page.get_text()
 

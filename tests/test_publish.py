@@ -18,10 +18,12 @@ import sys
 import textwrap
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -293,7 +295,8 @@ def free_port() -> int:
 class Server:
     """``dispatchwatch serve`` as a real process, stopped (with its Datasette) at exit."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path, log: Path, *args: str) -> None:
+        """``args``: more options of ``serve`` (``--config``, ...)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_name = db.stem
@@ -301,7 +304,7 @@ class Server:
         self._log = log.open("wb")
         # Own session, so teardown can stop exactly the processes started here.
         self.process = subprocess.Popen(
-            cli_command("serve", "--db", str(db), "--port", str(self.port)),
+            cli_command("serve", "--db", str(db), "--port", str(self.port), *args),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -343,6 +346,25 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)  # anything left in that session
         self.process.wait()
         self._log.close()
+
+
+def atom_entries(response: Any) -> list[dict[str, str]]:
+    """The entries (``id``, ``title``, ``updated``) of an Atom feed answered by Datasette,
+    after checking it is one: status 200, an Atom ``feed`` root, and the elements RFC 4287
+    requires of the feed and of every entry."""
+    assert response.status_code == 200, response.text[:300]
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    root = ET.fromstring(response.content)
+    assert root.tag == "{http://www.w3.org/2005/Atom}feed"
+    required = ("id", "title", "updated")
+    for name in required:
+        assert (root.findtext(f"a:{name}", namespaces=ns) or "").strip(), name
+    entries = [
+        {name: (entry.findtext(f"a:{name}", namespaces=ns) or "").strip() for name in required}
+        for entry in root.findall("a:entry", ns)
+    ]
+    assert all(all(entry.values()) for entry in entries), entries
+    return entries
 
 
 @pytest.fixture(scope="module")

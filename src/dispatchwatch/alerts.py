@@ -24,12 +24,14 @@ thread (:class:`AlertWorker`), fed the poll ids of committed polls: it never blo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import re
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -374,18 +376,32 @@ class AlertWorker:
             conn.close()
 
 
-def atom_queries(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """Datasette canned queries ``alerts_<rule>`` (one per rule in ``alerts_sent``), each an
-    Atom feed through datasette-atom (``.atom``)."""
-    try:
-        names = [r[0] for r in conn.execute("SELECT DISTINCT rule FROM alerts_sent ORDER BY 1")]
-    except sqlite3.Error:
-        return {}
+def atom_query_name(rule: str) -> str:
+    """The Datasette canned query of a rule's Atom feed: ``alerts_<rule>`` with ``-`` as
+    ``_`` (``shots-fired`` -> ``alerts_shots_fired``; the feed is its ``.atom``)."""
+    return f"alerts_{rule.replace('-', '_')}"
+
+
+def rule_names(conn: sqlite3.Connection, rules: Iterable[str] = ()) -> list[str]:
+    """Sorted: the names in ``rules`` (the configured ones) and every rule that ever matched
+    in this archive (``alerts_sent``), so a rule removed from the config keeps its feed."""
+    names = set(rules)
+    # An archive from before alerts has no table: only the configured rules (empty feeds).
+    with contextlib.suppress(sqlite3.Error):
+        names.update(r[0] for r in conn.execute("SELECT DISTINCT rule FROM alerts_sent"))
+    return sorted(names)
+
+
+def atom_queries(conn: sqlite3.Connection, rules: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Datasette canned queries, one per watch rule of :func:`rule_names`, each an Atom
+    feed through datasette-atom (``/<db>/alerts_<rule>.atom``). A configured rule that has
+    not fired yet has a valid, empty feed."""
     queries = {}
-    for name in names:
-        queries[f"alerts_{name.replace('-', '_')}"] = {
+    for name in rule_names(conn, rules):
+        queries[atom_query_name(name)] = {
             "title": f"Alert: {name}",
-            "description": f"New calls that matched the watch rule {name!r} (Atom: add .atom).",
+            "description": f"New calls that matched the watch rule {name!r}, newest first "
+            "(Atom feed: add .atom to this page's address).",
             "sql": ATOM_SQL.replace(":rule_name", "'" + name.replace("'", "''") + "'"),
             "hide_sql": True,
         }

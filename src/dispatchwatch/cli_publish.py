@@ -16,22 +16,33 @@ from typing import Any
 import click
 
 from . import publish
-from .cli import clean_errors, config_option, db_option, resolve_db
+from .cli import clean_errors, config_option, db_option, load_optional_config
 from .errors import DispatchwatchError
+
+_RULES_KEY = "dispatchwatch.alert_rules"
 
 
 def _DB_OPTION(function: Callable[..., Any]) -> Callable[..., Any]:  # noqa: N802
     """``--db`` and ``--config``: the archive is ``--db``, else the config's ``database:``
-    (``--config``, or ./config.yaml when it exists), else dispatch.db."""
+    (``--config``, or ./config.yaml when it exists), else dispatch.db. The watch rules of
+    that config (or of an explicit ``--config``) are kept for the metadata: each gets its
+    Atom feed even before it fires."""
 
     @db_option
     @config_option
     @wraps(function)
     def wrapper(*args: Any, db_path: Path | None, config_path: Path | None, **kwargs: Any) -> Any:
         try:
-            database = resolve_db(db_path, config_path)
+            config = (
+                load_optional_config(config_path)
+                if db_path is None or config_path is not None
+                else None
+            )
         except DispatchwatchError as exc:
             raise click.ClickException(str(exc)) from None
+        database = db_path or (config.database if config is not None else Path("dispatch.db"))
+        rules = tuple(config.alerts) if config is not None else ()
+        click.get_current_context().meta[_RULES_KEY] = rules
         return function(*args, db_path=database, **kwargs)
 
     return wrapper
@@ -40,8 +51,11 @@ def _DB_OPTION(function: Callable[..., Any]) -> Callable[..., Any]:  # noqa: N80
 def _metadata_for(
     db_path: Path, database_name: str | None = None, title: str | None = None
 ) -> dict:
+    rules = click.get_current_context().meta.get(_RULES_KEY, ())
     try:
-        return publish.build_metadata(db_path, database_name=database_name, title=title)
+        return publish.build_metadata(
+            db_path, database_name=database_name, title=title, alert_rules=rules
+        )
     except (OSError, ValueError, sqlite3.Error) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -271,6 +271,7 @@ VIEW_DOCS: dict[str, dict[str, Any]] = {
         "and the incomplete ones (partial polls: seen, maybe not all of it). Calls that came "
         "and went inside a blind window may be missing.",
         "columns": {
+            "feed": "Feed slug",
             "kind": "blind (nothing seen) or incomplete (partial polls only)",
             "starts_at": "the last poll that saw the feed before the window, UTC",
             "ends_at": "the next poll that saw it, UTC (empty: still blind now)",
@@ -282,6 +283,7 @@ VIEW_DOCS: dict[str, dict[str, Any]] = {
             "partial_polls": "partial polls inside the window",
             "partial_reasons": "why they were partial",
             "description": "the window in words, local time",
+            "zone": "the feed's IANA time zone",
             "allowed_gap_seconds": "the longest gap between seen polls that is not a window",
         },
     },
@@ -291,15 +293,20 @@ VIEW_DOCS: dict[str, dict[str, Any]] = {
         "feed's first poll, up to now) outside blind windows, the day's polls, and whether "
         "the day's log was recorded complete (day-log feeds).",
         "columns": {
+            "feed": "Feed slug",
             "day": "the local date",
             "day_start": "local midnight, UTC",
             "day_end": "the next local midnight, UTC",
+            "polls": "the daemon's polls that day",
+            "failed_polls": "of which failed",
+            "partial_polls": "of which partial (seen, maybe incomplete)",
             "covered": "share of observed_minutes outside blind windows, 0 to 1",
             "observed_minutes": "minutes of the day from the feed's first poll up to now",
             "blind_minutes": "minutes of the day inside blind windows",
             "day_log": "complete, never completed, in progress (today), or empty: not a "
             "day-log feed",
             "day_log_completed_at": "when the day's log was recorded complete, UTC",
+            "zone": "the feed's IANA time zone",
         },
     },
 }

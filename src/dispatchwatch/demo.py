@@ -8,19 +8,32 @@ The archive says it is simulated: each feed's name, agency, license and notes ca
 (:func:`simulated_feed`), which the Datasette metadata turns into a banner on every page, and
 no call is "received" after the demo's clock: the simulated clock starts ``duration`` times
 ``speed`` before now, so it reaches the wall clock only as the demo ends.
+
+It also runs a watch rule (:data:`DEMO_RULE`): shots-fired calls of the simulated Milwaukee
+and Cincinnati feeds are notified through apprise, as a real rule would be, to a small
+receiver the demo runs on 127.0.0.1 (:class:`AlertReceiver`), which prints each one; each
+matching call is notified once, also across a restart of the daemon (:class:`DemoSession`
+runs it as often as asked against one simulation and one archive). Without apprise (the
+``alerts`` extra) the demo runs without the rule and says so.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from .alerts import atom_query_name
 from .config import Config, Feed, parse_config
 from .daemon import DaemonSettings, PollReport, run
 from .errors import DispatchwatchError
@@ -58,6 +71,88 @@ DEMO_BLOCKS = {
 }
 
 
+#: The demo's watch rule: its name, and its conditions as config.yaml spells them (the
+#: receiver's URL is added by :func:`demo_config`).
+DEMO_RULE = "shots-fired"
+DEMO_RULE_OPTIONS = {
+    "feeds": ["milwaukee-police", "cincinnati-police"],
+    "call_types": ["SHOTS FIRED", "SHOTSPOTTER"],
+}
+
+
+def alerts_available() -> bool:
+    """Whether watch rules can run here (apprise, from the ``alerts`` extra)."""
+    return importlib.util.find_spec("apprise") is not None
+
+
+_INCIDENT_LINE = re.compile(r"^(feed|incident_id): (.+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One notification the receiver accepted: the rule (the URL's path), apprise's title,
+    and the call it is about (read from the message's ``feed:``/``incident_id:`` lines)."""
+
+    rule: str
+    title: str
+    feed: str | None
+    incident_id: str | None
+
+
+class AlertReceiver:
+    """A webhook receiver on 127.0.0.1 for apprise's ``json://`` notifications: records each
+    one (:attr:`received`) and calls ``on_notification``. Nothing leaves the machine."""
+
+    def __init__(self, on_notification: Callable[[Notification], None] | None = None) -> None:
+        self.received: list[Notification] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                fields = dict(_INCIDENT_LINE.findall(str(body.get("message") or "")))
+                note = Notification(
+                    rule=self.path.strip("/"),
+                    title=str(body.get("title") or ""),
+                    feed=fields.get("feed"),
+                    incident_id=fields.get("incident_id"),
+                )
+                with receiver._lock:
+                    receiver.received.append(note)
+                if on_notification is not None:
+                    on_notification(note)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="dispatchwatch-demo-alerts", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """The apprise URL of this receiver (``json://127.0.0.1:PORT``)."""
+        return f"json://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 @dataclass(slots=True)
 class FeedTotals:
     polls: int = 0
@@ -76,6 +171,9 @@ class DemoResult:
     totals: dict[str, FeedTotals] = field(default_factory=dict)
     #: From the archive afterwards: feed -> (incidents, versions, polls).
     archived: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: The demo's watch rule (None: apprise missing, no rule ran) and what it notified.
+    rule: str | None = None
+    notifications: list[Notification] = field(default_factory=list)
 
 
 def simulated_feed(feed: Feed) -> Feed:
@@ -93,13 +191,20 @@ def simulated_feed(feed: Feed) -> Feed:
     return replace(feed, scraper=scraper)
 
 
-def demo_config(database: Path, urls: dict[str, str], interval: float) -> Config:
+def demo_config(
+    database: Path, urls: dict[str, str], interval: float, alert_url: str | None = None
+) -> Config:
     """The demo's config, as a user would write it (so it is validated the same way), its
-    feeds described as simulated."""
+    feeds described as simulated; with ``alert_url`` (an apprise URL), the watch rule
+    :data:`DEMO_RULE` notifying it."""
     lines = [f"database: {database.resolve()}", "contact: demo@localhost", "feeds:"]
     for slug, url in urls.items():
         lines += [f"  {slug}:", f"    url: {url}", f"    interval: {interval}s"]
         lines += [f"    {line}" for line in DEMO_BLOCKS.get(slug, ())]
+    if alert_url is not None:
+        lines += ["alerts:", f"  {DEMO_RULE}:"]
+        lines += [f"    {key}: {json.dumps(value)}" for key, value in DEMO_RULE_OPTIONS.items()]
+        lines.append(f"    notify: [{json.dumps(f'{alert_url}/{DEMO_RULE}')}]")
     config = parse_config("\n".join(lines) + "\n", database.parent / "demo-config.yaml")
     return replace(
         config, feeds={slug: simulated_feed(feed) for slug, feed in config.feeds.items()}
@@ -154,9 +259,11 @@ def prepare_database(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def live_printer(out: TextIO, totals: dict[str, FeedTotals]) -> Callable[[PollReport], None]:
+def live_printer(
+    out: TextIO, totals: dict[str, FeedTotals], lock: threading.Lock | None = None
+) -> Callable[[PollReport], None]:
     """One line per archived poll: time, feed, +new ~changed -gone, running totals."""
-    lock = threading.Lock()
+    lock = lock or threading.Lock()
     width = max(len(slug) for slug in DEMO_FEEDS)
 
     def show(report: PollReport) -> None:
@@ -183,6 +290,93 @@ def live_printer(out: TextIO, totals: dict[str, FeedTotals]) -> Callable[[PollRe
     return show
 
 
+def alert_printer(out: TextIO, lock: threading.Lock) -> Callable[[Notification], None]:
+    """One line per notification the demo's receiver got."""
+
+    def show(note: Notification) -> None:
+        with lock:
+            clock = datetime.now().strftime("%H:%M:%S")
+            out.write(f"  {clock}  ALERT {note.title}  ({note.feed} {note.incident_id})\n")
+            out.flush()
+
+    return show
+
+
+@dataclass
+class DemoSession:
+    """One simulation, one archive and the demo's config (and alert receiver), for as many
+    runs of the real daemon as asked (:meth:`run`): a second run is a daemon restart."""
+
+    database: Path
+    base_url: str
+    config: Config
+    out: TextIO
+    receiver: AlertReceiver | None
+    totals: dict[str, FeedTotals] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(
+        self,
+        duration: float,
+        *,
+        stop: threading.Event | None = None,
+        abort: threading.Event | None = None,
+    ) -> None:
+        """Run the daemon for ``duration`` seconds (or until ``stop``); returns once it has
+        stopped (its alert worker included)."""
+        stop = stop or threading.Event()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            run(
+                self.config,
+                stop=stop,
+                abort=abort,
+                on_poll=live_printer(self.out, self.totals, self.lock),
+                settings=DaemonSettings(stop_timeout=3.0),
+            )
+        finally:
+            timer.cancel()
+
+
+@contextmanager
+def demo_session(
+    database: Path,
+    *,
+    duration: float = 60.0,
+    speed: float = 60.0,
+    port: int = 0,
+    interval: float = 2.0,
+    seed: int = 0,
+    out: TextIO,
+) -> Iterator[DemoSession]:
+    """Start the simulation (its clock ``duration`` x ``speed`` before now) and, when apprise
+    is installed, the alert receiver; stop both on exit. The archive at ``database`` starts
+    empty (:func:`prepare_database`)."""
+    from .simulate import Simulation
+
+    database = Path(database)
+    prepare_database(database)
+    sim = Simulation(
+        port=port, seed=seed, speed=speed, start=simulation_start(duration, speed),
+        not_after_real_time=True,
+    )  # fmt: skip
+    base_url = sim.start()
+    lock = threading.Lock()
+    receiver = AlertReceiver(alert_printer(out, lock)) if alerts_available() else None
+    try:
+        if receiver is not None:
+            receiver.start()
+        urls = {slug: demo_url(sim, kind, name) for slug, (kind, name) in DEMO_FEEDS.items()}
+        config = demo_config(database, urls, interval, receiver.url if receiver else None)
+        yield DemoSession(database, base_url, config, out, receiver, lock=lock)
+    finally:
+        if receiver is not None:
+            receiver.stop()
+        sim.stop()
+
+
 def run_demo(
     database: Path,
     *,
@@ -196,42 +390,35 @@ def run_demo(
     out: TextIO,
 ) -> DemoResult:
     """Run the demo for ``duration`` seconds (or until ``stop``) and report what it archived."""
-    from .simulate import Simulation
-
     database = Path(database)
-    prepare_database(database)
-    stop = stop or threading.Event()
-    sim = Simulation(
-        port=port, seed=seed, speed=speed, start=simulation_start(duration, speed),
-        not_after_real_time=True,
-    )  # fmt: skip
-    base_url = sim.start()
     began = time.monotonic()
-    result = DemoResult(database=database, base_url=base_url, seconds=0.0)
-    try:
-        urls = {slug: demo_url(sim, kind, name) for slug, (kind, name) in DEMO_FEEDS.items()}
-        config = demo_config(database, urls, interval)
+    with demo_session(
+        database, duration=duration, speed=speed, port=port, interval=interval, seed=seed,
+        out=out,
+    ) as session:  # fmt: skip
+        result = DemoResult(database=database, base_url=session.base_url, seconds=0.0)
+        result.totals = session.totals
         out.write(
-            f"Simulated feeds at {base_url} ({speed:g} simulated seconds per second)\n"
+            f"Simulated feeds at {session.base_url} ({speed:g} simulated seconds per second)\n"
             f"Archiving into {database}, polling every {interval:g}s for {duration:g}s "
-            "(Ctrl-C stops earlier)\n\n"
+            "(Ctrl-C stops earlier)\n"
         )
-        out.flush()
-        timer = threading.Timer(duration, stop.set)
-        timer.daemon = True
-        timer.start()
-        try:
-            run(
-                config,
-                stop=stop,
-                abort=abort,
-                on_poll=live_printer(out, result.totals),
-                settings=DaemonSettings(stop_timeout=3.0),
+        if session.receiver is None:
+            out.write(
+                f"Watch rule {DEMO_RULE}: not run (alerts need apprise: "
+                "pip install 'dispatchwatch[alerts]')\n"
             )
-        finally:
-            timer.cancel()
-    finally:
-        sim.stop()
+        else:
+            result.rule = DEMO_RULE
+            out.write(
+                f"Watch rule {DEMO_RULE}: {' or '.join(DEMO_RULE_OPTIONS['call_types'])} in "
+                f"{', '.join(DEMO_RULE_OPTIONS['feeds'])}, notified to {session.receiver.url}\n"
+            )
+        out.write("\n")
+        out.flush()
+        session.run(duration, stop=stop, abort=abort)
+        if session.receiver is not None:
+            result.notifications = list(session.receiver.received)
     result.seconds = time.monotonic() - began
     result.archived = archived_counts(database)
     return result
@@ -267,6 +454,15 @@ def summary_lines(result: DemoResult) -> list[str]:
             f"  {slug:<{width}}  {incidents:>5} incidents  {versions:>5} versions  "
             f"{polls:>4} polls ({errors} errors)"
         )
+    if result.rule is not None:
+        calls = len({(n.feed, n.incident_id) for n in result.notifications})
+        lines += [
+            "",
+            f"Watch rule {result.rule}: {len(result.notifications)} notifications for {calls} "
+            "matching calls (one each, never repeated, even after a restart). Its Atom feed, "
+            "once served:",
+            f"  http://127.0.0.1:8001/{db.stem}/{atom_query_name(result.rule)}.atom",
+        ]
     lines += [
         "",
         "Browse it:",

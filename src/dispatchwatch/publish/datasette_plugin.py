@@ -21,6 +21,7 @@ Zone names come from the ``feeds`` table, read at most every :data:`ZONES_TTL` s
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import time
@@ -30,11 +31,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from datasette import hookimpl
+from datasette.utils.asgi import Request
 from markupsafe import Markup, escape
 
 #: Seconds a database's feed -> zone map is reused before the feeds table is read again.
 ZONES_TTL = 30.0
-_UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+#: A stored UTC time: whole seconds (incidents) or milliseconds (polls).
+_UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 #: Table -> columns whose long text is clamped to two lines.
 CLAMPED = {
     "feeds": {"license", "source_notes", "url", "homepage"},
@@ -50,13 +53,14 @@ _zones: dict[tuple[int, str], tuple[float, dict[str, str]]] = {}
 
 
 def local_label(utc_text: str, zone: str) -> str | None:
-    """``2024-04-01T01:30:18Z`` in ``America/Los_Angeles`` -> ``2024-03-31 18:30:18 PDT``;
-    None for an unknown zone."""
+    """``2024-04-01T01:30:18Z`` in ``America/Los_Angeles`` -> ``2024-03-31 18:30:18 PDT``
+    (fractions of a second, as polls store them, are left to the UTC tooltip); None for an
+    unknown zone."""
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
-    moment = datetime.strptime(utc_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    moment = datetime.strptime(utc_text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     local = moment.astimezone(tz)
     return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or "")
 
@@ -174,3 +178,125 @@ def extra_body_script(template: str, database: str | None, datasette: Any) -> An
         return _FEED_SELECT_JS % json.dumps(feeds).replace("</", "<\\/")
 
     return script
+
+
+#: The polls table's columns in the order a person reads a poll: when, which feed, how it
+#: went, what changed, why it failed; then the details. Columns not named here (a newer
+#: schema's) follow in the table's order; the primary key ``id`` always comes first.
+POLLS_COLUMNS = (
+    "started_at",
+    "feed",
+    "outcome",
+    "kind",
+    "new",
+    "changed",
+    "gone",
+    "returned",
+    "incidents",
+    "error_kind",
+    "error",
+    "duration_ms",
+    "http_status",
+    "bytes",
+    "observed_at",
+    "source",
+)
+#: Whether datasette-atom (and its feedgen) is installed: without it no ``.atom`` exists.
+_HAS_ATOM = importlib.util.find_spec("datasette_atom") is not None
+_PASS_THROUGH = {b"_col", b"_nocol", b"_format", b"_shape", b"_json"}
+
+
+def _query_keys(query_string: bytes) -> set[bytes]:
+    return {part.split(b"=", 1)[0] for part in query_string.split(b"&") if part}
+
+
+async def _polls_columns(datasette: Any, database: str) -> list[str]:
+    """Every column of ``polls``, what matters first (:data:`POLLS_COLUMNS`)."""
+    columns = await datasette.get_database(database).table_columns("polls")
+    pks = await datasette.get_database(database).primary_keys("polls")
+    first = [c for c in POLLS_COLUMNS if c in columns and c not in pks]
+    return first + [c for c in columns if c not in first and c not in pks]
+
+
+def _empty_atom(url: str, title: str) -> bytes:
+    """A valid Atom feed with no entry (RFC 4287: id, title, updated; a self link)."""
+    from feedgen.feed import FeedGenerator
+
+    fg = FeedGenerator()
+    fg.id(url)
+    fg.title(title)
+    fg.link(href=url, rel="self")
+    fg.updated(datetime.now(UTC))
+    fg.generator(generator="dispatchwatch")
+    return fg.atom_str(pretty=True)
+
+
+async def _route(datasette: Any, scope: dict[str, Any]) -> tuple[str, str, str] | None:
+    """What the wrapper does for this request: ``("polls", database, "")`` for the polls
+    table's HTML page without a column choice, ``("atom", database, query)`` for the Atom
+    feed of a watch rule's query; None for everything else."""
+    path = scope.get("path") or ""
+    if not (path.endswith("/polls") or path.endswith(".atom")):
+        return None
+    keys = _query_keys(scope.get("query_string") or b"")
+    for name in list(datasette.databases):
+        if not _enabled(datasette, name):
+            continue
+        if path == datasette.urls.table(name, "polls") and not keys & _PASS_THROUGH:
+            return ("polls", name, "")
+        if not path.endswith(".atom") or not _HAS_ATOM:
+            continue
+        for query in datasette.metadata("queries", database=name) or {}:
+            if query.startswith("alerts_") and path == datasette.urls.query(name, query, "atom"):
+                return ("atom", name, query)
+    return None
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    """Two adjustments, for databases with our metadata only:
+
+    - ``/<db>/polls`` (the HTML page, no ``_col``/``_nocol`` of its own) lists every column,
+      what matters first (:data:`POLLS_COLUMNS`), through Datasette's own ``_col``; JSON,
+      CSV and a chosen column set are left as asked.
+    - A watch rule's Atom feed (``alerts_<rule>.atom``) before the rule has matched
+      anything: datasette-atom cannot render a query with no rows (it takes the feed's
+      ``updated`` from the newest row and fails on none), so the empty feed, still valid,
+      is written here; with rows, datasette-atom renders it.
+    """
+
+    def wrap(app: Any) -> Any:
+        async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            route = await _route(datasette, scope) if scope.get("type") == "http" else None
+            if route is None:
+                return await app(scope, receive, send)
+            kind, database, query = route
+            if kind == "polls":
+                columns = await _polls_columns(datasette, database)
+                extra = urllib.parse.urlencode([("_col", c) for c in columns]).encode()
+                query_string = scope.get("query_string") or b""
+                query_string = query_string + b"&" + extra if query_string else extra
+                return await app({**scope, "query_string": query_string}, receive, send)
+            canned = (datasette.metadata("queries", database=database) or {})[query]
+            result = await datasette.get_database(database).execute(canned["sql"])
+            if result.rows:
+                return await app(scope, receive, send)
+            url = datasette.absolute_url(
+                Request(scope, receive), datasette.urls.query(database, query, "atom")
+            )
+            body = _empty_atom(url, canned.get("title") or query)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/xml; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        return wrapped
+
+    return wrap

@@ -6,6 +6,7 @@ import html
 import importlib.util
 import json
 import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,9 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
     },
     "polls": {
         "title": "Polls",
-        "description": "One row per poll of a feed, successful or not, with every detail "
-        "(see poll_log for what matters first).",
+        "description": "One row per poll of a feed, successful or not: when (the feed's "
+        "local time), which feed, how it went, what changed and why it failed come first, "
+        "then every detail (the page lists all columns; ?_nocol= hides some).",
         "columns": {
             "id": "Poll ID",
             "feed": "Feed slug",
@@ -271,6 +273,8 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
         "facets": ["feed", "outcome", "error_kind"],
         "sortable_columns": ["id", "started_at", "feed", "outcome", "duration_ms", "new"],
     },
+    "coverage": {"sort_desc": "starts_at", "facets": ["feed", "kind"]},
+    "coverage_days": {"sort_desc": "day", "facets": ["feed", "day_log"]},
     # Rows and facets link a feed by its short slug; the feed's long name would otherwise be
     # picked (Datasette labels by any "name" column) and swamp the incidents table.
     "feeds": {"label_column": "slug"},
@@ -344,7 +348,13 @@ def _feed_item(feed: dict[str, Any]) -> str:
 
 
 def _start_here(
-    name: str, *, dashboards: bool, points: bool, coverage: bool, feeds: list[str]
+    name: str,
+    *,
+    dashboards: bool,
+    points: bool,
+    coverage: bool,
+    feeds: list[str],
+    alerts: dict[str, str] | None = None,
 ) -> str:
     """Links to what a person opens first. Relative (``dispatch/incidents``), so they work
     from the home page and the database page alike, under any ``base_url``."""
@@ -357,13 +367,23 @@ def _start_here(
     pages += [link(f"{db}/{key}", q["title"]) for key, q in CANNED_QUERIES.items()]
     pages += [
         link(f"{db}/incident_timeline", "Timeline of changes"),
-        link(f"{db}/poll_log", "Poll log"),
+        link(f"{db}/polls", "Polls"),
     ]
     if points:
         pages.append(link(f"{db}/incident_points", "Map of calls with coordinates"))
     if coverage:
         pages.append(link(f"{db}/coverage", "Coverage: when the archive was blind"))
+        pages.append(link(f"{db}/coverage_days", "Coverage per day"))
     text = "<p><strong>Start here:</strong> " + " · ".join(pages) + "</p>"
+    if alerts:
+        text += (
+            "<p><strong>Watch rules</strong> (new matching calls; each an Atom feed): "
+            + ", ".join(
+                link(f"{db}/{query}", rule) + " (" + link(f"{db}/{query}.atom", "Atom") + ")"
+                for rule, query in alerts.items()
+            )
+            + "</p>"
+        )
     if dashboards:
         board = f"-/dashboards/{DASHBOARD}"
         per_feed = [
@@ -406,23 +426,30 @@ _MAP = {"latitude_column": "latitude", "longitude_column": "longitude"}
 
 
 def build_metadata(
-    path: str | Path, *, database_name: str | None = None, title: str | None = None
+    path: str | Path,
+    *,
+    database_name: str | None = None,
+    title: str | None = None,
+    alert_rules: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Datasette metadata for the archive at ``path``, read from its ``feeds`` table.
 
     ``database_name`` is the name Datasette gives the file (its stem, the default). The
     metadata configures the dispatchwatch Datasette plugin (local times), datasette-cluster-map
     (a map only of incidents with coordinates, and only when there are some) and
-    datasette-dashboards (when installed). Raises ``FileNotFoundError`` without a file and
+    datasette-dashboards (when installed). ``alert_rules``: the names of the configured watch
+    rules, each given its Atom feed (``alerts_<rule>``) even before it fires; rules that
+    fired in this archive have one anyway. Raises ``FileNotFoundError`` without a file and
     ``ValueError`` for a file that is not an archive.
     """
     conn = _connect_readonly(path)
     try:
         feeds = _feed_rows(conn)
         points, coverage = _archive_facts(conn)
-        from ..alerts import atom_queries
+        from ..alerts import atom_queries, atom_query_name, rule_names
 
-        alert_queries = atom_queries(conn)
+        alert_queries = atom_queries(conn, alert_rules)
+        alerts = {rule: atom_query_name(rule) for rule in rule_names(conn, alert_rules)}
     finally:
         conn.close()
     name = database_name or Path(path).stem
@@ -441,6 +468,7 @@ def build_metadata(
         points=points,
         coverage=bool(coverage),
         feeds=[f["slug"] for f in feeds],
+        alerts=alerts,
     )
     description = ""
     if simulated:
@@ -487,6 +515,11 @@ def build_metadata(
     from ..imports.schema import metadata_tables  # history imports: call_counts, imports
 
     tables.update(metadata_tables())
+    if coverage:
+        from ..coverage import VIEW_DOCS  # lazy: coverage imports publish
+
+        for view, docs in VIEW_DOCS.items():
+            tables[view] = {**docs, **TABLE_OPTIONS.get(view, {})}
     queries = {
         key: {
             "title": q["title"],
