@@ -341,9 +341,21 @@ _SELECT_STATE = (
     f"SELECT incident_id, {', '.join(TRACKED_FIELDS)}, gone_at, version FROM incidents "
     "WHERE feed = ? AND "
 )
-_INSERT_INCIDENT = _insert_sql(
-    "incidents",
-    ["feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at", "version"],
+_INCIDENT_ROW = [
+    "feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at", "version",
+]  # fmt: skip
+_INSERT_INCIDENT = _insert_sql("incidents", _INCIDENT_ROW)
+# New incidents are staged in a temporary table and inserted by one INSERT ... SELECT: the
+# full-text index's insert trigger then runs inside one statement. Through executemany (one
+# statement per row) FTS5 writes its pending terms out at every row's statement start, which
+# measured 3x the cost of the whole insert (about 60 of 90 us a row).
+_STAGE_INCIDENTS = (
+    f"CREATE TEMP TABLE IF NOT EXISTS dw_incoming_incidents ({', '.join(_INCIDENT_ROW)})"
+)
+_INSERT_STAGED = _insert_sql("temp.dw_incoming_incidents", _INCIDENT_ROW)
+_INSERT_FROM_STAGE = (
+    f"INSERT INTO incidents ({', '.join(_INCIDENT_ROW)}) SELECT {', '.join(_INCIDENT_ROW)} "
+    "FROM temp.dw_incoming_incidents ORDER BY rowid"
 )
 _UPDATE_INCIDENT = (
     "UPDATE incidents SET "
@@ -379,6 +391,15 @@ def _insert_poll(conn: sqlite3.Connection, **values: Any) -> int:
     values = {**_POLL_COUNTS, **values}
     cursor = conn.execute(_INSERT_POLL, [values.get(name) for name in _POLL_COLUMNS])
     return cursor.lastrowid or 0
+
+
+def _insert_incidents(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``incidents`` rows (values in the order of ``_INCIDENT_ROW``) in one statement
+    (see ``_STAGE_INCIDENTS``), inside the caller's transaction."""
+    conn.execute(_STAGE_INCIDENTS)
+    conn.executemany(_INSERT_STAGED, rows)
+    conn.execute(_INSERT_FROM_STAGE)
+    conn.execute("DELETE FROM temp.dw_incoming_incidents")
 
 
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
@@ -828,7 +849,7 @@ class Archive:
                     [(feed, day, observed_at, poll_id) for day in completed_days],
                 )
             if inserts:
-                conn.executemany(_INSERT_INCIDENT, inserts)
+                _insert_incidents(conn, inserts)
             if updates:
                 conn.executemany(_UPDATE_INCIDENT, updates)
             for start in range(0, len(touches), _IN_CHUNK):
