@@ -7,9 +7,12 @@ the machine."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
 import sqlite3
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import closing
@@ -59,6 +62,102 @@ def dump_dom(url: str, profile: Path) -> BeautifulSoup:
     return BeautifulSoup(result.stdout, "lxml")
 
 
+def evaluate_in_page(
+    url: str, expression: str, profile: Path, size: tuple[int, int] = (1280, 800)
+) -> object:
+    """The value of the JavaScript ``expression`` in ``url`` once loaded, in headless
+    Chromium with a ``size`` viewport (a laptop's first screen by default), polled until it
+    is not null (10 s at most). Chromium is driven over the DevTools protocol on a pipe
+    (``--remote-debugging-pipe``: JSON messages ending in NUL on fds 3 and 4), so no port
+    is opened and nothing but the standard library is needed."""
+    assert CHROMIUM is not None
+    to_chromium, chromium_in = os.pipe()
+    chromium_out, from_chromium = os.pipe()
+
+    def child_fds() -> None:
+        os.dup2(to_chromium, 3)
+        os.dup2(from_chromium, 4)
+
+    process = subprocess.Popen(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--remote-debugging-pipe", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            f"--user-data-dir={profile}", "about:blank",
+        ],
+        pass_fds=(3, 4, to_chromium, from_chromium),
+        preexec_fn=child_fds,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(to_chromium)
+    os.close(from_chromium)
+    buffer = b""
+    ids = iter(range(1, 1_000_000))
+
+    def receive() -> dict:
+        nonlocal buffer
+        while b"\0" not in buffer:
+            chunk = os.read(chromium_out, 1 << 16)
+            if not chunk:
+                raise AssertionError("Chromium closed the DevTools pipe")
+            buffer += chunk
+        message, buffer = buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def call(method: str, params: dict | None = None, session: str | None = None) -> dict:
+        number = next(ids)
+        message = {"id": number, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(chromium_in, json.dumps(message).encode() + b"\0")
+        while True:
+            answer = receive()
+            if answer.get("id") == number:
+                assert "error" not in answer, answer
+                return answer["result"]
+
+    try:
+        page = next(t for t in call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        attached = call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})
+        session = attached["sessionId"]
+        metrics = {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False}
+        call("Emulation.setDeviceMetricsOverride", metrics, session)
+        call("Page.enable", session=session)
+        call("Page.navigate", {"url": url}, session)
+        while receive().get("method") != "Page.loadEventFired":
+            pass
+        deadline = time.monotonic() + 10
+        while True:
+            result = call(
+                "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session
+            )["result"]
+            value = result.get("value")
+            if value is not None or time.monotonic() > deadline:
+                return value
+            time.sleep(0.2)
+    finally:
+        process.kill()
+        process.wait()
+        os.close(chromium_in)
+        os.close(chromium_out)
+
+
+#: The incidents page's first screen: the rows wholly in the viewport (their received_at
+#: cells' text), whether a map is anywhere on the page, and the viewport's height.
+FIRST_SCREEN_JS = """
+(function () {
+  var rows = Array.from(document.querySelectorAll('table.rows-and-columns tbody tr'));
+  if (!rows.length) { return null; }
+  return {
+    height: window.innerHeight,
+    shown: rows.filter(function (r) { return r.getBoundingClientRect().bottom <= innerHeight; })
+      .map(function (r) { return r.querySelector('td.col-received_at').textContent.trim(); }),
+    map: !!document.querySelector('.leaflet-container')
+  };
+})()
+"""
+
+
 @pytest.fixture(scope="module")
 def browsed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, Sample]]:
     tmp = tmp_path_factory.mktemp("browser")
@@ -84,6 +183,29 @@ def test_incidents_page_local_times_and_no_map(browsed: tuple[Server, Path, Samp
     assert "Block-level location" in str(page)
     # no map on a table page: the map is the incident_points view's
     assert not page.select(".leaflet-container")
+
+
+def test_incident_page_links_to_its_history(browsed: tuple[Server, Path, Sample]) -> None:
+    """An incident's own page says where its history is, right under its title; the
+    column descriptions of a table fold into one line and become the headers' tooltips."""
+    server, profile, _ = browsed
+    page = dump_dom(f"{server.url}/dispatch/incidents/seattle-fire,F1", profile)
+    link = page.select_one("p.dw-history a")
+    assert link is not None and "history" in link.get_text()
+    title = page.select_one(".page-header") or page.select_one("h1")
+    assert title.find_next_sibling() is link.parent
+    target = urllib.parse.urlsplit(link["href"])
+    assert target.path == "/dispatch/incident_history"
+    params = dict(urllib.parse.parse_qsl(target.query))
+    assert params == {"feed": "seattle-fire", "incident_id": "F1"}
+    history = server.rows("incident_history", **params)
+    assert [row["version"] for row in history] == [1, 2, 3]
+    table = dump_dom(f"{server.url}/dispatch/incidents", profile)
+    folded = table.select_one("details.dw-columns")
+    assert folded is not None and folded.get("open") is None
+    assert folded.select_one("summary").get_text() == "What the 19 columns mean"
+    header = table.select_one('table.rows-and-columns th[data-column="address"]')
+    assert header["title"].startswith("Block-level location")
 
 
 def test_map_view_draws_the_points(browsed: tuple[Server, Path, Sample]) -> None:
@@ -210,6 +332,11 @@ def test_demo_archive_in_the_browser(tmp_path_factory: pytest.TempPathFactory) -
         suffixes = (" PST", " PDT", " CST", " CDT", " EST", " EDT")
         assert all(text.endswith(suffixes) for text in shown), shown
         assert not page.select(".leaflet-container")
+        # The first screen of a laptop (1280 x 800) shows rows, in local time, and no map.
+        first = evaluate_in_page(f"{server.url}/demo/incidents", FIRST_SCREEN_JS, tmp / "cdp")
+        assert isinstance(first, dict) and first["height"] == 800
+        assert len(first["shown"]) >= 2 and not first["map"], first
+        assert all(text.endswith(suffixes) for text in first["shown"]), first
         styles = " ".join(link.get("href", "") for link in page.select("link[rel=stylesheet]"))
         assert "SIMULATED" in urllib.parse.unquote(styles)  # the banner atop every page
         board = dump_dom(f"{server.url}/-/dashboards/{dashboards.DASHBOARD}", tmp / "profile")

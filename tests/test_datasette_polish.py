@@ -105,7 +105,7 @@ def test_canned_queries_local_time_first_and_sql_hidden(server: Server, sample: 
     rows = server.rows("incident_history", feed="seattle-fire", incident_id="F1")
     assert list(rows[0])[:3] == ["version", "event", "local_time"]
     assert [r["local_time"] for r in rows] == [
-        label(r["observed_at"], "seattle-fire") for r in rows
+        label(r["observed_utc"], "seattle-fire") for r in rows
     ]
     health = {r["feed"]: r for r in server.rows("feed_health")}
     seattle = health["seattle-fire"]

@@ -688,7 +688,7 @@ def test_query_last_24_hours(server: Server) -> None:
     assert list(rows[0])[0] == "local_time"
     for row in rows:
         zone = ZONES[row["feed"]]
-        local = datetime.fromisoformat(row["received_at"].replace("Z", "+00:00")).astimezone(zone)
+        local = datetime.fromisoformat(row["received_utc"].replace("Z", "+00:00")).astimezone(zone)
         assert row["local_time"] == local.strftime("%Y-%m-%d %H:%M:%S ") + local.tzname()
     assert rows[0]["local_time"].endswith((" CST", " CDT"))
     rows = server.rows("last_24_hours", feed="milwaukee-police")

@@ -123,8 +123,7 @@ def render_cell(
         feed, incident_id = _value_of(row, "feed"), _value_of(row, "incident_id")
         if feed is None or incident_id is None:
             return None
-        query = urllib.parse.urlencode({"feed": feed, "incident_id": incident_id})
-        href = f"{datasette.urls.database(database)}/incident_history?{query}"
+        href = _history_href(datasette, database, feed, incident_id)
         return Markup(
             f'<a href="{escape(href)}" title="Every version of this incident">{value} · history</a>'
         )
@@ -166,9 +165,70 @@ _FEED_SELECT_JS = """
 """
 
 
+#: On a table or view page: the column descriptions (one line each, above the rows) fold
+#: into a "What the columns mean" line that opens on a click, so the rows come into the
+#: first screen; each description is also its column header's tooltip.
+_FOLD_COLUMNS_JS = """
+(function () {
+  var dl = document.querySelector('dl.column-descriptions');
+  if (!dl) { return; }
+  var terms = dl.querySelectorAll('dt');
+  terms.forEach(function (dt) {
+    var dd = dt.nextElementSibling;
+    var th = document.querySelector('table.rows-and-columns th[data-column="' +
+      (window.CSS && CSS.escape ? CSS.escape(dt.textContent) : dt.textContent) + '"]');
+    if (dd && th && !th.title) { th.title = dd.textContent; }
+  });
+  var details = document.createElement('details');
+  details.className = 'dw-columns';
+  var summary = document.createElement('summary');
+  summary.textContent = 'What the ' + terms.length + ' columns mean';
+  details.appendChild(summary);
+  dl.parentNode.insertBefore(details, dl);
+  details.appendChild(dl);
+})();
+"""
+
+
+#: On an incident's own page: a link to its history, right under the title.
+_HISTORY_LINK_JS = """
+(function () {
+  var header = document.querySelector('.page-header') || document.querySelector('h1');
+  if (!header) { return; }
+  var p = document.createElement('p');
+  p.className = 'dw-history';
+  var a = document.createElement('a');
+  a.href = %s;
+  a.textContent = 'Its history: every version of this incident, what changed and when';
+  p.appendChild(a);
+  header.parentNode.insertBefore(p, header.nextSibling);
+})();
+"""
+
+
+def _history_href(datasette: Any, database: str, feed: str, incident_id: str) -> str:
+    query = urllib.parse.urlencode({"feed": feed, "incident_id": incident_id})
+    return f"{datasette.urls.database(database)}/incident_history?{query}"
+
+
 @hookimpl
-def extra_body_script(template: str, database: str | None, datasette: Any) -> Any:
-    if template != "query.html" or not _enabled(datasette, database):
+def extra_body_script(
+    template: str, database: str | None, table: str | None, request: Any, datasette: Any
+) -> Any:
+    if not _enabled(datasette, database):
+        return None
+    if template == "table.html":
+        return _FOLD_COLUMNS_JS
+    if template == "row.html" and table in _HISTORY_TABLES and request is not None:
+        from datasette.utils import urlsafe_components
+
+        keys = urlsafe_components(request.url_vars.get("pks") or "")
+        if len(keys) != 2:  # (feed, incident_id)
+            return None
+        assert database is not None
+        href = _history_href(datasette, database, keys[0], keys[1])
+        return _HISTORY_LINK_JS % json.dumps(href).replace("</", "<\\/")
+    if template != "query.html":
         return None
 
     async def script() -> str:

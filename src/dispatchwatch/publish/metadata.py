@@ -39,9 +39,8 @@ _LOCAL_DOC = "{} in the feed's local time, ISO 8601 with the UTC offset"
 TABLE_DOCS: dict[str, dict[str, Any]] = {
     "incidents": {
         "title": "Incidents",
-        "description": "The current state of every incident: one row per call, updated as "
-        "the source changes it. Times show in the feed's local time (UTC in the tooltip); "
-        "they are stored, filtered and sorted in UTC. A row's version links to its history.",
+        "description": "Every call, as the source shows it now. Times in the feed's local "
+        "time (UTC in the tooltip and in JSON/CSV); a row's version links to its history.",
         "columns": {
             **_INCIDENT_FIELD_DOCS,
             "first_seen_at": "When dispatchwatch first saw the incident, UTC",
@@ -66,9 +65,8 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
     },
     "polls": {
         "title": "Polls",
-        "description": "One row per poll of a feed, successful or not: when (the feed's "
-        "local time), which feed, how it went, what changed and why it failed come first, "
-        "then every detail (the page lists all columns; ?_nocol= hides some).",
+        "description": "One row per poll of a feed, successful or not: when (local time), "
+        "which feed, how it went, what changed and why it failed first, then the details.",
         "columns": {
             "id": "Poll ID",
             "feed": "Feed slug",
@@ -90,6 +88,9 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
             "error_kind": "The kind of failure (network, http, layout, ...)",
             "error": "The error message",
             "source": "Where the page came from (URL or file)",
+            "kind": "empty or live: the daemon; ingest, backfill, import or reparse otherwise",
+            "requests": "HTTP requests the poll made (pages of a paged query)",
+            "scraper_version": "Version of the scraper that parsed the page",
         },
     },
     "feeds": {
@@ -213,7 +214,7 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
     "incidents": {
         "sort_desc": "received_at",
         "facets": ["feed", "call_type", "status", "district"],
-        "facet_size": 5,
+        "facet_size": 4,
         "sortable_columns": [
             "received_at",
             "first_seen_at",
@@ -267,7 +268,11 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
             "outcome",
         ],
     },
-    "incident_points": {"sort_desc": "received_at", "facets": ["feed", "call_type"]},
+    "incident_points": {
+        "sort_desc": "received_at",
+        "facets": ["feed", "call_type"],
+        "facet_size": 5,
+    },
     "poll_log": {
         "sort_desc": "id",
         "facets": ["feed", "outcome", "error_kind"],
@@ -299,7 +304,16 @@ _COMPACT_COLUMN_DESCRIPTIONS_CSS = (
 _CELL_CSS = (
     "body.table .dw-clamp{display:-webkit-box;-webkit-line-clamp:2;line-clamp:2;"
     "-webkit-box-orient:vertical;overflow:hidden;min-width:14em;max-width:32em}"
-    ".dw-local{white-space:nowrap}"
+    ".dw-local,.rows-and-columns td.col-local_time,.rows-and-columns td[class*=_local]"
+    "{white-space:nowrap}"
+    "details.dw-columns{margin:0.3em 0 0.6em}details.dw-columns summary{cursor:pointer;"
+    "color:#555;font-size:0.9em}details.dw-columns dl.column-descriptions{margin-top:0.5em}"
+    # On a wide screen the search box, the filter and Apply share one line, so the rows
+    # come into the first screen.
+    "@media (min-width:1000px){body.table form.filters{display:flex;flex-wrap:wrap;"
+    "align-items:center;gap:0.4em 1.2em}body.table form.filters .search-row,"
+    "body.table form.filters .filter-row{margin:0}"
+    "body.table form.filters .search-row input[type=search]{width:16em}}"
 )
 
 #: On every page of a simulated archive.

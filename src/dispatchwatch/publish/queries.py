@@ -1,7 +1,9 @@
 """Canned queries for Datasette: recent calls, calls per hour, busiest blocks, history, health.
 
 Each shows the feed's local time first (``local_time``: wall clock and zone abbreviation,
-``2024-03-31 18:30:18 PDT``) and keeps the UTC original (``received_at``, ...) beside it.
+``2024-03-31 18:30:18 PDT``) and keeps the UTC original beside it, named for what it is
+(``received_utc``, ``observed_utc``: not ``*_at``, which the Datasette plugin would show in
+local time a second time).
 "Today" is today in each feed's own zone. Their SQL is hidden by default (``hide_sql``);
 the ``feed`` parameter is offered as a list of the archive's feeds by the dispatchwatch
 Datasette plugin.
@@ -31,13 +33,13 @@ CANNED_QUERIES: dict[str, dict[str, Any]] = {
     "last_24_hours": {
         "title": "Calls in the last 24 hours",
         "description": "Every call received in the last 24 hours, newest first, in the "
-        "feed's local time (received_at is the same moment in UTC). Leave feed empty for "
+        "feed's local time (received_utc is the same moment in UTC). Leave feed empty for "
         "all feeds.",
         "params": ["feed"],
         "sql": f"""
 SELECT {_local_label("i.received_at", "f.timezone")} AS local_time,
        i.call_type, i.priority, i.status, i.address, i.district, i.units, i.feed,
-       i.incident_id, i.received_at
+       i.incident_id, i.received_at AS received_utc
 FROM incidents i
 JOIN feeds f ON f.slug = i.feed
 WHERE i.received_at >= {_since("-24 hours")}
@@ -113,12 +115,12 @@ ORDER BY b.calls DESC, b.feed, b.address
     "incident_history": {
         "title": "An incident's full history",
         "description": "Every version of one incident, oldest first: what changed, when "
-        "(the feed's local time; observed_at in UTC), and which poll saw it.",
+        "(the feed's local time; observed_utc in UTC), and which poll saw it.",
         "params": ["feed", "incident_id"],
         "sql": f"""
 SELECT t.version, t.event, {_local_label("t.observed_at", "f.timezone")} AS local_time,
        t.changes, t.status, t.call_type, t.priority, t.disposition, t.address, t.units,
-       t.gone_at, t.observed_at, t.poll_id, t.source
+       t.gone_at, t.observed_at AS observed_utc, t.poll_id, t.source
 FROM incident_timeline t
 JOIN feeds f ON f.slug = t.feed
 WHERE t.id IN (SELECT id FROM incident_versions
