@@ -291,6 +291,8 @@ def test_coverage_view_shows_an_injected_blind_window(tmp_path: Path) -> None:
         page = dump_dom(f"{server.url}/dispatch/coverage", tmp_path / "profile")
         rows = page.select("table.rows-and-columns tbody tr")
         assert len(rows) == 1
+        shown = [th.get("data-column") for th in page.select("table.rows-and-columns th")]
+        assert shown[:4] == ["feed", "kind", "description", "minutes"]  # the window in words
         cell = {
             td["class"][0].removeprefix("col-"): td.get_text(strip=True) for td in rows[0]("td")
         }

@@ -261,6 +261,22 @@ POLLS_COLUMNS = (
     "observed_at",
     "source",
 )
+#: The coverage view's columns in the order a reader wants them: which feed, the window in
+#: words, how long, what failed; then its bounds (the view's own order is its SQL's).
+COVERAGE_COLUMNS = (
+    "feed",
+    "kind",
+    "description",
+    "minutes",
+    "failed_polls",
+    "errors",
+    "partial_polls",
+    "partial_reasons",
+    "starts_at",
+    "ends_at",
+)
+#: Table or view -> the columns its HTML page lists first (every other column follows).
+COLUMN_ORDER = {"polls": POLLS_COLUMNS, "coverage": COVERAGE_COLUMNS}
 #: Whether datasette-atom (and its feedgen) is installed: without it no ``.atom`` exists.
 _HAS_ATOM = importlib.util.find_spec("datasette_atom") is not None
 _PASS_THROUGH = {b"_col", b"_nocol", b"_format", b"_shape", b"_json"}
@@ -270,11 +286,13 @@ def _query_keys(query_string: bytes) -> set[bytes]:
     return {part.split(b"=", 1)[0] for part in query_string.split(b"&") if part}
 
 
-async def _polls_columns(datasette: Any, database: str) -> list[str]:
-    """Every column of ``polls``, what matters first (:data:`POLLS_COLUMNS`)."""
-    columns = await datasette.get_database(database).table_columns("polls")
-    pks = await datasette.get_database(database).primary_keys("polls")
-    first = [c for c in POLLS_COLUMNS if c in columns and c not in pks]
+async def _ordered_columns(datasette: Any, database: str, table: str) -> list[str]:
+    """Every column of ``table`` but its primary key (Datasette puts that first), the
+    ones of :data:`COLUMN_ORDER` first."""
+    db = datasette.get_database(database)
+    columns = await db.table_columns(table)
+    pks = await db.primary_keys(table)
+    first = [c for c in COLUMN_ORDER[table] if c in columns and c not in pks]
     return first + [c for c in columns if c not in first and c not in pks]
 
 
@@ -292,18 +310,24 @@ def _empty_atom(url: str, title: str) -> bytes:
 
 
 async def _route(datasette: Any, scope: dict[str, Any]) -> tuple[str, str, str] | None:
-    """What the wrapper does for this request: ``("polls", database, "")`` for the polls
-    table's HTML page without a column choice, ``("atom", database, query)`` for the Atom
-    feed of a watch rule's query; None for everything else."""
+    """What the wrapper does for this request: ``("columns", database, table)`` for the
+    HTML page of a table of :data:`COLUMN_ORDER` without a column choice, ``("atom",
+    database, query)`` for the Atom feed of a watch rule's query; None for everything
+    else."""
     path = scope.get("path") or ""
-    if not (path.endswith("/polls") or path.endswith(".atom")):
+    table = path.rsplit("/", 1)[-1]
+    if table not in COLUMN_ORDER and not path.endswith(".atom"):
         return None
     keys = _query_keys(scope.get("query_string") or b"")
     for name in list(datasette.databases):
         if not _enabled(datasette, name):
             continue
-        if path == datasette.urls.table(name, "polls") and not keys & _PASS_THROUGH:
-            return ("polls", name, "")
+        if (
+            table in COLUMN_ORDER
+            and path == datasette.urls.table(name, table)
+            and not keys & _PASS_THROUGH
+        ):
+            return ("columns", name, table)
         if not path.endswith(".atom") or not _HAS_ATOM:
             continue
         for query in datasette.metadata("queries", database=name) or {}:
@@ -316,9 +340,9 @@ async def _route(datasette: Any, scope: dict[str, Any]) -> tuple[str, str, str] 
 def asgi_wrapper(datasette: Any) -> Any:
     """Two adjustments, for databases with our metadata only:
 
-    - ``/<db>/polls`` (the HTML page, no ``_col``/``_nocol`` of its own) lists every column,
-      what matters first (:data:`POLLS_COLUMNS`), through Datasette's own ``_col``; JSON,
-      CSV and a chosen column set are left as asked.
+    - ``/<db>/polls`` and ``/<db>/coverage`` (the HTML pages, no ``_col``/``_nocol`` of
+      their own) list every column, what matters first (:data:`COLUMN_ORDER`), through
+      Datasette's own ``_col``; JSON, CSV and a chosen column set are left as asked.
     - A watch rule's Atom feed (``alerts_<rule>.atom``) before the rule has matched
       anything: datasette-atom cannot render a query with no rows (it takes the feed's
       ``updated`` from the newest row and fails on none), so the empty feed, still valid,
@@ -331,8 +355,8 @@ def asgi_wrapper(datasette: Any) -> Any:
             if route is None:
                 return await app(scope, receive, send)
             kind, database, query = route
-            if kind == "polls":
-                columns = await _polls_columns(datasette, database)
+            if kind == "columns":
+                columns = await _ordered_columns(datasette, database, query)
                 extra = urllib.parse.urlencode([("_col", c) for c in columns]).encode()
                 query_string = scope.get("query_string") or b""
                 query_string = query_string + b"&" + extra if query_string else extra
