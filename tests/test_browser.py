@@ -25,8 +25,9 @@ from bs4 import BeautifulSoup
 from test_coverage import Outage, local_span
 from test_publish import ZONES, Sample, Server  # pytest puts tests/ on sys.path
 
+from dispatchwatch.alerts import atom_query_name
 from dispatchwatch.coverage import VIEW_DOCS
-from dispatchwatch.demo import run_demo
+from dispatchwatch.demo import DEMO_RULE, alerts_available, run_demo
 from dispatchwatch.publish import dashboards
 from dispatchwatch.publish.datasette_plugin import POLLS_COLUMNS
 
@@ -129,7 +130,9 @@ def evaluate_in_page(
         deadline = time.monotonic() + 10
         while True:
             result = call(
-                "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session
+                "Runtime.evaluate",
+                {"expression": expression, "returnByValue": True, "awaitPromise": True},
+                session,
             )["result"]
             value = result.get("value")
             if value is not None or time.monotonic() > deadline:
@@ -155,6 +158,24 @@ FIRST_SCREEN_JS = """
     map: !!document.querySelector('.leaflet-container')
   };
 })()
+"""
+
+
+#: On a page of the archive: its watch rule's Atom feed, fetched and parsed as XML by the
+#: browser: whether it parsed, its root, and the ids of its entries.
+ATOM_JS = """
+fetch(location.pathname + '.atom').then(function (r) { return r.text(); }).then(function (t) {
+  var doc = new DOMParser().parseFromString(t, 'application/xml');
+  var ns = 'http://www.w3.org/2005/Atom';
+  return {
+    parsed: !doc.querySelector('parsererror'),
+    root: doc.documentElement.namespaceURI + ' ' + doc.documentElement.localName,
+    updated: Array.from(doc.documentElement.children).some(function (e) {
+      return e.localName === 'updated' && e.textContent; }),
+    ids: Array.from(doc.getElementsByTagNameNS(ns, 'entry')).map(function (e) {
+      return e.getElementsByTagNameNS(ns, 'id')[0].textContent; })
+  };
+})
 """
 
 
@@ -339,6 +360,22 @@ def test_demo_archive_in_the_browser(tmp_path_factory: pytest.TempPathFactory) -
         assert isinstance(first, dict) and first["height"] == 800
         assert len(first["shown"]) >= 2 and not first["map"], first
         assert all(text.endswith(suffixes) for text in first["shown"]), first
+        if alerts_available():  # without apprise (the alerts extra) the rule does not run
+            # The demo's watch rule: its Atom feed, read by the browser, lists every call it
+            # notified (each once).
+            with closing(sqlite3.connect(tmp / "demo.db")) as conn:
+                sent = sorted(
+                    f"tag:dispatchwatch,2026:{rule}/{feed}/{incident_id}"
+                    for rule, feed, incident_id in conn.execute(
+                        "SELECT rule, feed, incident_id FROM alerts_sent WHERE sent_at IS NOT NULL"
+                    )
+                )
+            atom = evaluate_in_page(
+                f"{server.url}/demo/{atom_query_name(DEMO_RULE)}", ATOM_JS, tmp / "cdp"
+            )
+            assert isinstance(atom, dict) and atom["parsed"] and atom["updated"], atom
+            assert atom["root"] == "http://www.w3.org/2005/Atom feed"
+            assert sent and sorted(atom["ids"]) == sent
         styles = " ".join(link.get("href", "") for link in page.select("link[rel=stylesheet]"))
         assert "SIMULATED" in urllib.parse.unquote(styles)  # the banner atop every page
         board = dump_dom(f"{server.url}/-/dashboards/{dashboards.DASHBOARD}", tmp / "profile")
