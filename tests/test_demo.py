@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from test_publish import Server, atom_entries  # pytest puts tests/ on sys.path
 
+from dispatchwatch import demo as demo_module
 from dispatchwatch.alerts import atom_query_name
 from dispatchwatch.archive import Archive, FeedRecord
 from dispatchwatch.demo import (
@@ -230,6 +231,9 @@ def test_demo_watch_rule_fires_once_per_call_across_a_restart(tmp_path: Path) ->
     try:
         entries = atom_entries(server.get(f"/demo/{atom_query_name(DEMO_RULE)}.atom"))
         ids = [entry["id"] for entry in entries]
+        assert all(entry["title"].startswith("SIMULATED: SHOTS") for entry in entries)
+        query = build_metadata(db)["databases"]["demo"]["queries"][atom_query_name(DEMO_RULE)]
+        assert query["title"].startswith("SIMULATED Alert: ")  # the feed's own title
         assert sorted(ids) == sorted(
             f"tag:dispatchwatch,2026:{DEMO_RULE}/{feed}/{incident_id}"
             for feed, incident_id in matching
@@ -237,3 +241,20 @@ def test_demo_watch_rule_fires_once_per_call_across_a_restart(tmp_path: Path) ->
     finally:
         server.client.close()
         server.stop()
+
+
+def test_demo_without_apprise_runs_without_the_rule_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain `pip install .` has no apprise: the demo still runs, and says the rule did
+    not (rather than failing on the config's alerts)."""
+    monkeypatch.setattr(demo_module, "alerts_available", lambda: False)
+    out = io.StringIO()
+    result = run_demo(tmp_path / "demo.db", duration=1.5, speed=600, interval=0.5, out=out)
+    assert f"Watch rule {DEMO_RULE}: not run" in out.getvalue()
+    assert "dispatchwatch[alerts]" in out.getvalue()
+    assert result.rule is None and result.notifications == []
+    assert not any("Watch rule" in line for line in summary_lines(result))
+    assert set(result.archived) == set(DEMO_FEEDS)
+    with closing(sqlite3.connect(tmp_path / "demo.db")) as conn:
+        assert conn.execute("SELECT count(*) FROM alerts_sent").fetchone()[0] == 0

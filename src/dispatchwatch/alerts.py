@@ -392,26 +392,39 @@ def rule_names(conn: sqlite3.Connection, rules: Iterable[str] = ()) -> list[str]
     return sorted(names)
 
 
-def atom_queries(conn: sqlite3.Connection, rules: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+def atom_queries(
+    conn: sqlite3.Connection, rules: Iterable[str] = (), *, simulated: bool = False
+) -> dict[str, dict[str, Any]]:
     """Datasette canned queries, one per watch rule of :func:`rule_names`, each an Atom
     feed through datasette-atom (``/<db>/alerts_<rule>.atom``). A configured rule that has
-    not fired yet has a valid, empty feed."""
+    not fired yet has a valid, empty feed. ``simulated`` (a demo archive): the feed's title
+    and every entry's title say so, as a feed reader shows them away from the site."""
     queries = {}
     for name in rule_names(conn, rules):
+        sql = ATOM_SQL.replace(":rule_name", _sql_text(name))
         queries[atom_query_name(name)] = {
-            "title": f"Alert: {name}",
+            "title": f"SIMULATED Alert: {name} (dispatchwatch demo)"
+            if simulated
+            else f"Alert: {name}",
             "description": f"New calls that matched the watch rule {name!r}, newest first "
-            "(Atom feed: add .atom to this page's address).",
-            "sql": ATOM_SQL.replace(":rule_name", "'" + name.replace("'", "''") + "'"),
+            "(Atom feed: add .atom to this page's address)."
+            + (" Invented by the demo: not real calls." if simulated else ""),
+            "sql": sql.replace(":title_prefix", _sql_text("SIMULATED: " if simulated else "")),
             "hide_sql": True,
         }
     return queries
 
 
+def _sql_text(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 ATOM_SQL = """
 SELECT
   'tag:dispatchwatch,2026:' || a.rule || '/' || a.feed || '/' || a.incident_id AS atom_id,
-  coalesce(i.call_type, 'call') || ': ' || coalesce(i.address, '') AS atom_title,
+  :title_prefix || coalesce(i.call_type, 'call') || ': ' || coalesce(i.address, '')
+    AS atom_title,
   a.matched_at AS atom_updated,
   'Feed ' || a.feed || ', call ' || a.incident_id || ', received '
     || coalesce(i.received_at, '?') || coalesce(', district ' || i.district, '')

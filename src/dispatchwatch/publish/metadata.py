@@ -462,12 +462,12 @@ def build_metadata(
         points, coverage = _archive_facts(conn)
         from ..alerts import atom_queries, atom_query_name, rule_names
 
-        alert_queries = atom_queries(conn, alert_rules)
+        simulated = bool(feeds) and all(is_simulated(f) for f in feeds)
+        alert_queries = atom_queries(conn, alert_rules, simulated=simulated)
         alerts = {rule: atom_query_name(rule) for rule in rule_names(conn, alert_rules)}
     finally:
         conn.close()
     name = database_name or Path(path).stem
-    simulated = bool(feeds) and all(is_simulated(f) for f in feeds)
     dashboards = _has_dashboards_plugin()
     cities = list(dict.fromkeys(f["city"] for f in feeds if f.get("city")))
     if title is None:
