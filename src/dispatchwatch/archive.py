@@ -4,8 +4,9 @@ Tables (see the README for the full reference):
 
 - ``feeds``: one row per configured feed.
 - ``incidents``: the current state of each incident, keyed by ``(feed, incident_id)``.
-- ``incident_versions``: a full snapshot each time an incident is first seen, changes,
-  leaves a snapshot feed's list (``gone_at`` set) or comes back.
+- ``incident_versions``: a full snapshot each time an incident is first seen, changes
+  or comes back; when it leaves a snapshot feed's list, a version with ``gone_at`` set
+  and no fields (they are the previous version's; see :mod:`dispatchwatch.versions`).
 - ``polls``: one row per poll, success or failure.
 
 Every poll is written in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a failure
@@ -30,8 +31,9 @@ import sqlite_utils
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .incident import TRACKED_FIELDS, Incident
 from .pagestore import Response, store_pages
+from .versions import GONE_VALUES
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 #: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
@@ -281,6 +283,35 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     """Reserved: data-correctness bookkeeping (day logs completed, gone holds)."""
 
 
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """Archive size and write speed (measured in ``bench/size.py`` and ``bench/socrata.py``).
+
+    - A gone version stores only its key, poll, times and ``changed`` (its fields are the
+      previous version's, see :mod:`dispatchwatch.versions`); existing ones are emptied.
+      The space they held is reused by later writes; ``VACUUM`` gives it back to the disk.
+    - The full-text update trigger fires only when ``call_type`` or ``address`` really
+      changes, not for every update that sets them (a status change rewrote the index).
+    - The views are reinstalled (``incident_timeline`` fills gone versions in).
+    """
+    from .publish import install_views  # lazy: publish imports this module
+    from .versions import EMPTY_GONE_VERSIONS
+
+    conn = db.conn
+    conn.execute("DROP TRIGGER IF EXISTS incidents_au")
+    conn.execute(_FTS_UPDATE_TRIGGER)
+    conn.execute(EMPTY_GONE_VERSIONS)
+    install_views(conn)
+
+
+_FTS_UPDATE_TRIGGER = """CREATE TRIGGER incidents_au AFTER UPDATE OF call_type, address ON incidents
+WHEN old.call_type IS NOT new.call_type OR old.address IS NOT new.address BEGIN
+  INSERT INTO incidents_fts (incidents_fts, rowid, call_type, address)
+    VALUES ('delete', old.rowid, old.call_type, old.address);
+  INSERT INTO incidents_fts (rowid, call_type, address)
+    VALUES (new.rowid, new.call_type, new.address);
+END"""
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -289,6 +320,7 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     5: _migration_5,
     6: _migration_6,
     7: _migration_7,
+    8: _migration_8,
 }
 
 
@@ -818,14 +850,15 @@ class Archive:
                     )
             if snapshot:
                 # What is left in ``known`` was listed before and is not on this page.
-                for incident_id, (old_values, gone_at, version) in known.items():
+                for incident_id, (_, gone_at, version) in known.items():
                     if gone_at is not None:
                         continue
                     gone += 1
                     version += 1
                     gone_marks.append((observed_at, version, feed, incident_id))
+                    # Its fields are the previous version's: stored once (versions.py).
                     versions.append(
-                        (feed, incident_id, version, '["gone_at"]', old_values, observed_at)
+                        (feed, incident_id, version, '["gone_at"]', GONE_VALUES, observed_at)
                     )
             outcome = "new" if complete else "partial"
             poll_id = _insert_poll(
