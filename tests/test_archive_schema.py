@@ -4,50 +4,26 @@ back whole, and a version 7 archive upgrades in place."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from test_archive import FEED, call, poll
 
-from dispatchwatch.archive import Archive, FeedRecord
-from dispatchwatch.incident import Incident
-
-FEED = FeedRecord(
-    slug="mke",
-    name="Test feed",
-    agency="Police",
-    city="Milwaukee",
-    scraper="milwaukee-police",
-    url="http://127.0.0.1/",
-    timezone="America/Chicago",
-    snapshot=True,
-    interval_seconds=300,
-)
-
-
-def call(incident_id: str, **fields: object) -> Incident:
-    values: dict[str, object] = {
-        "received_at": "2023-01-21T22:00:00Z",
-        "call_type": "TRAFFIC STOP",
-        "status": "Service in Progress",
-        "address": "51XX S HOWELL AV",
-        "city": "Milwaukee",
-        "district": "6",
-    }
-    values.update(fields)
-    return Incident(feed="mke", incident_id=incident_id, **values)  # type: ignore[arg-type]
+from dispatchwatch.archive import SCHEMA_VERSION, Archive
+from dispatchwatch.incident import TRACKED_FIELDS
+from dispatchwatch.versions import whole_versions
 
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Archive:
-    archive = Archive(tmp_path / "dispatch.db")
-    archive.register_feed(FEED)
-    yield archive
-    archive.close()
+    with Archive(tmp_path / "dispatch.db") as archive:
+        archive.register_feed(FEED)
+        yield archive
 
 
-def poll(archive: Archive, incidents: list[Incident], at: str, snapshot: bool = True):
-    return archive.record_success("mke", incidents, observed_at=at, snapshot=snapshot)
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "archives" / "archive-v7.db"
 
 
 def search(conn: sqlite3.Connection, term: str) -> set[str]:
@@ -140,3 +116,97 @@ def test_new_incidents_keep_page_order(archive: Archive) -> None:
     poll(archive, [call(i) for i in ids], "2023-01-21T23:00:00Z")
     rows = archive.conn.execute("SELECT incident_id FROM incidents ORDER BY rowid").fetchall()
     assert [row[0] for row in rows] == ids
+
+
+def gone_fields(conn: sqlite3.Connection) -> list[tuple]:
+    names = ", ".join(TRACKED_FIELDS)
+    return conn.execute(
+        f"SELECT {names} FROM incident_versions WHERE gone_at IS NOT NULL ORDER BY id"
+    ).fetchall()
+
+
+def test_a_gone_version_stores_no_fields_and_reads_back_whole(archive: Archive) -> None:
+    conn = archive.conn
+    poll(archive, [call("1", units="A1 B2"), call("2")], "2023-01-21T23:00:00Z")
+    poll(archive, [call("2")], "2023-01-21T23:05:00Z")  # 1 leaves the list
+    poll(archive, [call("1", units="A1 B2", status="Back")], "2023-01-21T23:10:00Z")
+    assert gone_fields(conn) == [(None,) * len(TRACKED_FIELDS)] * 2  # 1, then 2
+    timeline = conn.execute(
+        "SELECT incident_id, version, event, changes, status, units, address, gone_at "
+        "FROM incident_timeline ORDER BY id"
+    ).fetchall()
+    assert timeline == [
+        ("1", 1, "new", None, "Service in Progress", "A1 B2", "51XX S HOWELL AV", None),
+        ("2", 1, "new", None, "Service in Progress", None, "51XX S HOWELL AV", None),
+        ("1", 2, "gone", None, "Service in Progress", "A1 B2", "51XX S HOWELL AV",
+         "2023-01-21T23:05:00Z"),
+        # Compared with the version before it left, not with the empty gone version.
+        ("1", 3, "back", "status: Service in Progress → Back", "Back", "A1 B2",
+         "51XX S HOWELL AV", None),
+        ("2", 2, "gone", None, "Service in Progress", None, "51XX S HOWELL AV",
+         "2023-01-21T23:10:00Z"),
+    ]  # fmt: skip
+    whole = conn.execute(
+        f"SELECT incident_id, version, status, units FROM {whole_versions()} AS v ORDER BY id"
+    ).fetchall()
+    assert whole[2] == ("1", 2, "Service in Progress", "A1 B2")
+    assert whole[4] == ("2", 2, "Service in Progress", None)
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+    ).fetchall()
+
+
+def test_a_version_7_archive_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    shutil.copy(FIXTURE, path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    # What version 7 shows (its own view, over gone versions stored whole).
+    timeline = conn.execute("SELECT * FROM incident_timeline ORDER BY id").fetchall()
+    versions = conn.execute("SELECT * FROM incident_versions ORDER BY id").fetchall()
+    stored_whole = gone_fields(conn)
+    conn.close()
+    assert len(stored_whole) == 5 and all(row[1] for row in stored_whole)
+
+    with Archive(path) as upgraded:
+        conn = upgraded.conn
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+        assert gone_fields(conn) == [(None,) * len(TRACKED_FIELDS)] * 5
+        # Users see exactly what they saw before.
+        assert conn.execute("SELECT * FROM incident_timeline ORDER BY id").fetchall() == timeline
+        assert (
+            conn.execute(f"SELECT * FROM {whole_versions()} AS v ORDER BY id").fetchall()
+            == versions
+        )
+        assert_in_step(conn)
+        assert search(conn, "VLIET") == {"3"}
+        # And the archive goes on: 3 leaves, 2 comes back with a new address.
+        summary = poll(
+            upgraded,
+            [
+                call(
+                    "2",
+                    status="Unable to Locate Complainant",
+                    address="30XX W LINCOLN AV",
+                    extra={"source_row": "2"},  # as the fixture has it
+                )
+            ],
+            "2023-01-21T23:25:00Z",
+        )
+        assert (summary.new, summary.changed, summary.gone, summary.returned) == (0, 1, 1, 1)
+        assert search(conn, "LINCOLN") == {"2"}
+        assert search(conn, "VLIET") == {"3"}
+        assert_in_step(conn)
+        last = conn.execute(
+            "SELECT incident_id, event, changes FROM incident_timeline ORDER BY id DESC LIMIT 2"
+        ).fetchall()
+        assert sorted(last) == [
+            ("2", "back", "address: 51XX S HOWELL AV → 30XX W LINCOLN AV"),
+            ("3", "gone", None),
+        ]
+        schema = _schema(conn)
+    with Archive(tmp_path / "fresh.db") as fresh:
+        assert _schema(fresh.conn) == schema  # a fresh archive gets the same schema

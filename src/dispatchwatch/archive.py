@@ -4,8 +4,9 @@ Tables (see the README for the full reference):
 
 - ``feeds``: one row per configured feed.
 - ``incidents``: the current state of each incident, keyed by ``(feed, incident_id)``.
-- ``incident_versions``: a full snapshot each time an incident is first seen, changes,
-  leaves a snapshot feed's list (``gone_at`` set) or comes back.
+- ``incident_versions``: a full snapshot each time an incident is first seen, changes
+  or comes back; when it leaves a snapshot feed's list, a version with ``gone_at`` set
+  and no fields (they are the previous version's; see :mod:`dispatchwatch.versions`).
 - ``polls``: one row per poll, success or failure.
 
 Every poll is written in one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a failure
@@ -30,8 +31,9 @@ import sqlite_utils
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .incident import TRACKED_FIELDS, Incident
 from .pagestore import Response, store_pages
+from .versions import GONE_VALUES
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 #: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
@@ -281,6 +283,35 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     """Reserved: data-correctness bookkeeping (day logs completed, gone holds)."""
 
 
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """Archive size and write speed (measured in ``bench/size.py`` and ``bench/socrata.py``).
+
+    - A gone version stores only its key, poll, times and ``changed`` (its fields are the
+      previous version's, see :mod:`dispatchwatch.versions`); existing ones are emptied.
+      The space they held is reused by later writes; ``VACUUM`` gives it back to the disk.
+    - The full-text update trigger fires only when ``call_type`` or ``address`` really
+      changes, not for every update that sets them (a status change rewrote the index).
+    - The views are reinstalled (``incident_timeline`` fills gone versions in).
+    """
+    from .publish import install_views  # lazy: publish imports this module
+    from .versions import EMPTY_GONE_VERSIONS
+
+    conn = db.conn
+    conn.execute("DROP TRIGGER IF EXISTS incidents_au")
+    conn.execute(_FTS_UPDATE_TRIGGER)
+    conn.execute(EMPTY_GONE_VERSIONS)
+    install_views(conn)
+
+
+_FTS_UPDATE_TRIGGER = """CREATE TRIGGER incidents_au AFTER UPDATE OF call_type, address ON incidents
+WHEN old.call_type IS NOT new.call_type OR old.address IS NOT new.address BEGIN
+  INSERT INTO incidents_fts (incidents_fts, rowid, call_type, address)
+    VALUES ('delete', old.rowid, old.call_type, old.address);
+  INSERT INTO incidents_fts (rowid, call_type, address)
+    VALUES (new.rowid, new.call_type, new.address);
+END"""
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -289,6 +320,7 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     5: _migration_5,
     6: _migration_6,
     7: _migration_7,
+    8: _migration_8,
 }
 
 
@@ -345,38 +377,39 @@ _INCIDENT_ROW = [
     "feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at", "version",
 ]  # fmt: skip
 _INSERT_INCIDENT = _insert_sql("incidents", _INCIDENT_ROW)
-# New incidents are staged in a temporary table and inserted by one INSERT ... SELECT: the
-# full-text index's insert trigger then runs inside one statement. Through executemany (one
-# statement per row) FTS5 writes its pending terms out at every row's statement start, which
-# measured 3x the cost of the whole insert (about 60 of 90 us a row).
-_STAGE_INCIDENTS = (
-    f"CREATE TEMP TABLE IF NOT EXISTS dw_incoming_incidents ({', '.join(_INCIDENT_ROW)})"
-)
-_INSERT_STAGED = _insert_sql("temp.dw_incoming_incidents", _INCIDENT_ROW)
-_INSERT_FROM_STAGE = (
+# A poll's new and changed incidents are staged in a temporary table (one executemany), then
+# copied by one INSERT ... SELECT into ``incidents`` (the new ones) and one into
+# ``incident_versions`` (all of them, in page order). The full-text index's insert trigger
+# then runs inside one statement: through executemany (one statement per row) FTS5 writes
+# its pending terms out at every row's statement start, which measured 3x the cost of the
+# whole insert (about 60 of 90 us a row); and each row is bound once instead of twice.
+_STAGED = [*_INCIDENT_ROW, "changed"]
+_STAGE = f"CREATE TEMP TABLE IF NOT EXISTS dw_poll_rows ({', '.join(_STAGED)})"
+_INSERT_STAGED = _insert_sql("temp.dw_poll_rows", _STAGED)
+_NEW = """'["new"]'"""
+_INSERT_NEW_FROM_STAGE = (
     f"INSERT INTO incidents ({', '.join(_INCIDENT_ROW)}) SELECT {', '.join(_INCIDENT_ROW)} "
-    "FROM temp.dw_incoming_incidents ORDER BY rowid"
+    f"FROM temp.dw_poll_rows WHERE changed = {_NEW} ORDER BY rowid"
 )
-_UPDATE_INCIDENT = (
+_VERSION_ROW = ["feed", "incident_id", "version", "poll_id", "observed_at", "changed",
+                *TRACKED_FIELDS, "gone_at"]  # fmt: skip
+_INSERT_VERSIONS_FROM_STAGE = (
+    f"INSERT INTO incident_versions ({', '.join(_VERSION_ROW)}) SELECT feed, incident_id, "
+    f"version, ?, ?, changed, {', '.join(TRACKED_FIELDS)}, NULL FROM temp.dw_poll_rows "
+    "ORDER BY rowid"
+)
+# The changed ones, in one statement too (UPDATE ... FROM, SQLite 3.33): the full-text
+# update trigger fires only when call_type or address changes, but then inside one statement.
+_UPDATE_FROM_STAGE = (
     "UPDATE incidents SET "
-    + ", ".join(f"{name} = ?" for name in TRACKED_FIELDS)
-    + ", last_seen_at = ?, gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
+    + ", ".join(f"{name} = s.{name}" for name in TRACKED_FIELDS)
+    + ", last_seen_at = ?, gone_at = NULL, version = s.version FROM temp.dw_poll_rows AS s "
+    f"WHERE s.changed != {_NEW} AND incidents.feed = s.feed "
+    "AND incidents.incident_id = s.incident_id"
 )
 _TOUCH_INCIDENTS = "UPDATE incidents SET last_seen_at = ? WHERE feed = ? AND incident_id IN "
 _MARK_GONE = "UPDATE incidents SET gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
-_INSERT_VERSION = _insert_sql(
-    "incident_versions",
-    [
-        "feed",
-        "incident_id",
-        "version",
-        "poll_id",
-        "observed_at",
-        "changed",
-        *TRACKED_FIELDS,
-        "gone_at",
-    ],
-)
+_INSERT_VERSION = _insert_sql("incident_versions", _VERSION_ROW)
 _POLL_COLUMNS = (
     "feed", "started_at", "observed_at", "duration_ms", "outcome", "http_status", "bytes",
     "sha256", "etag", "last_modified", "incidents", "new", "changed", "gone", "returned",
@@ -391,15 +424,6 @@ def _insert_poll(conn: sqlite3.Connection, **values: Any) -> int:
     values = {**_POLL_COUNTS, **values}
     cursor = conn.execute(_INSERT_POLL, [values.get(name) for name in _POLL_COLUMNS])
     return cursor.lastrowid or 0
-
-
-def _insert_incidents(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``incidents`` rows (values in the order of ``_INCIDENT_ROW``) in one statement
-    (see ``_STAGE_INCIDENTS``), inside the caller's transaction."""
-    conn.execute(_STAGE_INCIDENTS)
-    conn.executemany(_INSERT_STAGED, rows)
-    conn.execute(_INSERT_FROM_STAGE)
-    conn.execute("DELETE FROM temp.dw_incoming_incidents")
 
 
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
@@ -759,19 +783,19 @@ class Archive:
             by_id[incident.incident_id] = incident
         with self.transaction() as conn:
             known = self._load_state(conn, feed, by_id.keys(), snapshot)
-            inserts: list[tuple[Any, ...]] = []
-            updates: list[tuple[Any, ...]] = []
+            staged: list[tuple[Any, ...]] = []  # new and changed, as _STAGED
             touches: list[str] = []  # seen again, unchanged
             gone_marks: list[tuple[Any, ...]] = []
-            versions: list[tuple[Any, ...]] = []  # without poll_id, added below
+            gone_versions: list[tuple[str, int]] = []  # (incident_id, version)
             new = changed = gone = returned = still_listed = 0
             for incident_id, incident in by_id.items():
                 values = _row_values(incident)
                 stored = known.pop(incident_id, None)
                 if stored is None:
                     new += 1
-                    inserts.append((feed, incident_id, *values, observed_at, observed_at, None, 1))
-                    versions.append((feed, incident_id, 1, '["new"]', values, None))
+                    staged.append(
+                        (feed, incident_id, *values, observed_at, observed_at, None, 1, '["new"]')
+                    )
                     continue
                 old_values, gone_at, version = stored
                 still_listed += gone_at is None
@@ -788,8 +812,9 @@ class Archive:
                     diff.append("gone_at")
                 if diff:
                     version += 1
-                    updates.append((*values, observed_at, None, version, feed, incident_id))
-                    versions.append((feed, incident_id, version, json.dumps(diff), values, None))
+                    staged.append(
+                        (feed, incident_id, *values, None, None, None, version, json.dumps(diff))
+                    )
                 else:
                     touches.append(incident_id)
             error_kind = None if complete else ("history" if history_only else "incomplete")
@@ -818,15 +843,14 @@ class Archive:
                     )
             if snapshot:
                 # What is left in ``known`` was listed before and is not on this page.
-                for incident_id, (old_values, gone_at, version) in known.items():
+                for incident_id, (_, gone_at, version) in known.items():
                     if gone_at is not None:
                         continue
                     gone += 1
                     version += 1
                     gone_marks.append((observed_at, version, feed, incident_id))
-                    versions.append(
-                        (feed, incident_id, version, '["gone_at"]', old_values, observed_at)
-                    )
+                    # Its fields are the previous version's: stored once (versions.py).
+                    gone_versions.append((incident_id, version))
             outcome = "new" if complete else "partial"
             poll_id = _insert_poll(
                 conn, feed=feed, started_at=started_at or observed_at, observed_at=observed_at,
@@ -848,10 +872,13 @@ class Archive:
                     "poll_id = excluded.poll_id",
                     [(feed, day, observed_at, poll_id) for day in completed_days],
                 )
-            if inserts:
-                _insert_incidents(conn, inserts)
-            if updates:
-                conn.executemany(_UPDATE_INCIDENT, updates)
+            if staged:
+                conn.execute(_STAGE)
+                conn.executemany(_INSERT_STAGED, staged)
+                if new:
+                    conn.execute(_INSERT_NEW_FROM_STAGE)
+            if changed or returned:
+                conn.execute(_UPDATE_FROM_STAGE, [observed_at])
             for start in range(0, len(touches), _IN_CHUNK):
                 chunk = touches[start : start + _IN_CHUNK]
                 conn.execute(
@@ -860,14 +887,18 @@ class Archive:
                 )
             if gone_marks:
                 conn.executemany(_MARK_GONE, gone_marks)
-            if versions:
+            if staged:  # versions of new and changed incidents, in page order
+                conn.execute(_INSERT_VERSIONS_FROM_STAGE, [poll_id, observed_at])
+                conn.execute("DELETE FROM temp.dw_poll_rows")
+            if gone_versions:  # then those that left the list
                 conn.executemany(
                     _INSERT_VERSION,
                     (
-                        (f, i, v, poll_id, observed_at, ch, *vals, g)
-                        for f, i, v, ch, vals, g in versions
+                        (feed, incident_id, version, poll_id, observed_at, '["gone_at"]',
+                         *GONE_VALUES, observed_at)
+                        for incident_id, version in gone_versions
                     ),
-                )
+                )  # fmt: skip
         return PollSummary(
             poll_id,
             feed,

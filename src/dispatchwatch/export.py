@@ -257,11 +257,16 @@ def export(
             total = conn.execute(f"SELECT count(*) FROM [{table}] WHERE {where}", params)
             on_start(total.fetchone()[0])
         names = ", ".join(f"[{c.name}]" for c in columns)
+        source, order = f"[{table}]", "rowid"
+        if table == "incident_versions":  # gone versions with their fields (versions.py)
+            from .versions import whole_versions
+
+            source, order = whole_versions([c.name for c in columns]), "id"
         if fmt == "parquet":
             assert target is not None
             dated = TABLES[table]
             cursor = conn.execute(
-                f"SELECT feed, coalesce(substr({dated}, 1, 7), ?), {names} FROM [{table}] "
+                f"SELECT feed, coalesce(substr({dated}, 1, 7), ?), {names} FROM {source} "
                 f"WHERE {where} ORDER BY feed, 2, {dated}",
                 [NULL_PARTITION, *params],
             )
@@ -280,7 +285,7 @@ def export(
             )
         else:
             cursor = conn.execute(
-                f"SELECT {names} FROM [{table}] WHERE {where} ORDER BY rowid", params
+                f"SELECT {names} FROM {source} WHERE {where} ORDER BY {order}", params
             )
             with _text_output(target) as stream:
                 write = _write_csv if fmt == "csv" else _write_ndjson

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .archive import Archive
 from .errors import DispatchwatchError
+from .versions import EMPTY_GONE_VERSIONS
 
 #: Tables rebuilt from others (search index, zone offsets) or internal to SQLite.
 _SKIP_PREFIXES = ("sqlite_", "incidents_fts")
@@ -142,3 +143,5 @@ def _copy(conn: sqlite3.Connection, result: MergeResult) -> None:
             f"SELECT {', '.join(expressions)} FROM src.[{table}]{order}"
         )
         result.rows[table] = result.rows.get(table, 0) + max(cursor.rowcount, 0)
+        if table == "incident_versions":  # an input older than schema 8 stores gone versions whole
+            conn.execute(EMPTY_GONE_VERSIONS + f" AND id > {int(shift.get(table, 0))}")

@@ -26,6 +26,7 @@ from .errors import DispatchwatchError, PageError
 from .pagestore import StoredResponse, poll_responses
 from .pipeline import _error_text, normalize
 from .scraper import Page, RawRow
+from .versions import whole_versions
 
 _INCIDENT_KEYS = ["incident_id"]
 _VERSION_KEYS = ["incident_id", "version"]
@@ -120,7 +121,7 @@ def _seed(scratch: Archive, conn: sqlite3.Connection, feed: str, first_poll: int
   min(i.last_seen_at, (SELECT max(observed_at) FROM incident_versions l WHERE l.feed = v.feed
      AND l.incident_id = v.incident_id AND l.poll_id < ?)) ,
   i.last_seen_at, v.gone_at, v.version
-FROM incident_versions v JOIN incidents i USING (feed, incident_id)
+FROM {whole_versions()} v JOIN incidents i USING (feed, incident_id)
 WHERE v.feed = ? AND v.id = (SELECT id FROM incident_versions w WHERE w.feed = v.feed
   AND w.incident_id = v.incident_id AND w.poll_id < ? ORDER BY version DESC LIMIT 1)""",
         [first_poll, feed, first_poll],

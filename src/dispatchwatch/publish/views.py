@@ -43,18 +43,29 @@ JOIN feeds f ON f.slug = i.feed
 _SHOWN_CHANGES = [name for name in TRACKED_FIELDS if name != "extra"]
 
 
+# A gone version stores no fields (they are its previous version's, see versions.py): its
+# row shows p's, and a version that comes back is compared with the one before the gone (b).
+def _value(name: str) -> str:
+    return f"CASE WHEN v.gone_at IS NULL OR p.id IS NULL THEN v.{name} ELSE p.{name} END"
+
+
+def _before(name: str) -> str:
+    return f"CASE WHEN p.gone_at IS NULL OR b.id IS NULL THEN p.{name} ELSE b.{name} END"
+
+
 def _change(name: str) -> str:
     return (
-        f"CASE WHEN v.{name} IS NOT p.{name} THEN '{name}: ' || coalesce(p.{name}, '∅')"
-        f" || ' → ' || coalesce(v.{name}, '∅') || '; ' ELSE '' END"
+        f"CASE WHEN v.{name} IS NOT {_before(name)} THEN '{name}: ' || "
+        f"coalesce({_before(name)}, '∅') || ' → ' || coalesce(v.{name}, '∅') || '; ' ELSE '' END"
     )
 
 
 _CHANGES = (
-    "CASE WHEN p.version IS NULL THEN '' ELSE "
+    "CASE WHEN p.version IS NULL OR v.gone_at IS NOT NULL THEN '' ELSE "
     + "\n        || ".join(_change(name) for name in _SHOWN_CHANGES)
-    + "\n        || CASE WHEN v.extra IS NOT p.extra THEN 'extra; ' ELSE '' END END"
+    + f"\n        || CASE WHEN v.extra IS NOT {_before('extra')} THEN 'extra; ' ELSE '' END END"
 )
+_VALUES = ", ".join(f"{_value(name)} AS {name}" for name in _SHOWN_CHANGES)
 
 INCIDENT_TIMELINE_SQL = f"""
 SELECT
@@ -80,8 +91,8 @@ FROM (
         v.poll_id,
         {_CHANGES} AS changes_text,
         v.changed AS changed_columns,
-        v.received_at, v.call_type, v.priority, v.status, v.disposition, v.address, v.city,
-        v.district, v.beat, v.units, v.latitude, v.longitude, v.gone_at,
+        {_VALUES},
+        v.gone_at,
         polls.source
     FROM incident_versions v
     -- feed comes from feeds and the join is on +v.feed (no index): a page of one feed's
@@ -91,6 +102,9 @@ FROM (
     -- Versions of an incident are numbered 1, 2, 3...: the unique index finds the previous.
     LEFT JOIN incident_versions p
         ON p.feed = v.feed AND p.incident_id = v.incident_id AND p.version = v.version - 1
+    LEFT JOIN incident_versions b
+        ON p.gone_at IS NOT NULL AND b.feed = v.feed AND b.incident_id = v.incident_id
+        AND b.version = v.version - 2
     LEFT JOIN polls ON polls.id = v.poll_id
 )
 """
