@@ -14,8 +14,8 @@ from typing import Any
 from ..errors import ConfigError, PageError
 from ..incident import Incident
 from ..scraper import RawRow
-from .address import block_address, split_city
 from .coordinates import round_coordinate
+from .place import place
 from .time import to_utc
 from .units import split_units
 
@@ -32,20 +32,7 @@ def _clean(value: object) -> str | None:
     return " ".join(str(value).split()) or None
 
 
-@lru_cache(maxsize=64)
-def _codes_dict(codes: _CodesKey) -> dict[str, str]:
-    return dict(codes)
-
-
-@lru_cache(maxsize=16384)
-def _place(
-    text: str, codes: _CodesKey, default_city: str | None, exact: bool
-) -> tuple[str | None, str | None]:
-    """Stored (address, city) for one cleaned address text."""
-    if exact:
-        return split_city(text.upper(), _codes_dict(codes), default_city)
-    address, city = split_city(text, _codes_dict(codes), default_city)
-    return block_address(address), city
+_place = place  # (the name the rest of this module uses)
 
 
 def normalize_rows(
@@ -89,37 +76,27 @@ def normalize_rows(
 
     incidents = []
     for incident_id, members in groups.items():
-        row = members[0][1]
-        if len(members) == 1 and not row.extra and not isinstance(row.units, list):
-            # The common case, and consecutive polls repeat most rows exactly: memoize.
-            values = _single_row(
-                feed,
-                incident_id,
-                members[0][0],
-                row.call_type,
-                row.priority,
-                row.status,
-                row.disposition,
-                row.address,
-                row.district,
-                row.beat,
-                row.units,
-                row.latitude,
-                row.longitude,
-                codes,
-                default_city,
-                exact,
-            )
-            incidents.append(Incident(feed, incident_id, *values))
-        else:
+        if len(members) > 1:
             incidents.append(_merge(feed, incident_id, members, codes, default_city, exact))
+            continue
+        received_at, row = members[0]
+        args = (
+            received_at, row.call_type, row.priority, row.status, row.disposition,
+            row.address, row.district, row.beat, row.units, row.latitude, row.longitude,
+            codes, default_city, exact,
+        )  # fmt: skip
+        if isinstance(row.units, list):  # not hashable: no memo
+            values = _one_row(*args)
+        else:
+            try:  # consecutive polls repeat most rows exactly: memoized (bounded)
+                values = _single_row(*args)
+            except TypeError:  # another unhashable value from a plugin
+                values = _one_row(*args)
+        incidents.append(Incident(feed, incident_id, *values, dict(row.extra)))
     return incidents
 
 
-@lru_cache(maxsize=32768)
-def _single_row(
-    feed: str,
-    incident_id: str,
+def _one_row(
     received_at: str | None,
     call_type: str | None,
     priority: str | None,
@@ -128,43 +105,39 @@ def _single_row(
     address: str | None,
     district: str | None,
     beat: str | None,
-    units: str | tuple[str, ...] | None,
+    units: str | Sequence[str] | None,
     latitude: str | float | None,
     longitude: str | float | None,
     codes: _CodesKey,
     default_city: str | None,
     exact: bool,
 ) -> tuple[Any, ...]:
-    """The tracked fields of an incident listed on one row (without ``extra``)."""
-    row = RawRow(
-        incident_id,
-        received_at,
-        call_type,
-        priority,
-        status,
-        disposition,
-        address,
-        district,
-        beat,
-        units,
-        latitude,
-        longitude,
-    )
-    merged = _merge(feed, incident_id, [(received_at, row)], codes, default_city, exact)
+    """The tracked fields (without ``extra``) of an incident listed on one row: what
+    :func:`_merge` gives for one member, without its sorting and unions."""
+    text = _clean(address)
+    place, city = (None, default_city) if text is None else _place(text, codes, default_city, exact)
+    lat = round_coordinate(latitude, exact=exact)
+    lon = round_coordinate(longitude, exact=exact)
+    if lat is None or lon is None:
+        lat = lon = None
     return (
-        merged.received_at,
-        merged.call_type,
-        merged.priority,
-        merged.status,
-        merged.disposition,
-        merged.address,
-        merged.city,
-        merged.district,
-        merged.beat,
-        merged.units,
-        merged.latitude,
-        merged.longitude,
+        received_at,
+        _clean(call_type),
+        _clean(priority),
+        _clean(status),
+        _clean(disposition),
+        place,
+        city,
+        _clean(district),
+        _clean(beat),
+        " ".join(split_units(units)) or None,
+        lat,
+        lon,
     )
+
+
+#: ``typed``: ``1`` and ``True`` (or ``1.0``) are different cells.
+_single_row = lru_cache(maxsize=32768, typed=True)(_one_row)
 
 
 def _latest(rows: Sequence[RawRow], name: str) -> str | None:

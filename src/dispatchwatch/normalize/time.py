@@ -28,6 +28,11 @@ _ISO_TIME = re.compile(
     r"(?::([0-9]{2})(?:[.,][0-9]+)?)?"
     r"\s*(?:([Zz])|([+-])([0-9]{2})(?::?([0-9]{2}))?)?"
 )
+# The forms most feeds and the archive itself write ("2024-03-31T18:30:18.000", Socrata's
+# floating timestamps; "...Z"): read by datetime.fromisoformat, the rest by the regexes above.
+_PLAIN_ISO = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(Z)?"
+)
 # 10 digits are epoch seconds (2001..2286), 12-13 are epoch milliseconds (1973..2286).
 _EPOCH_TEXT = re.compile(r"[0-9]{10}|[0-9]{12,13}")
 # Numbers at least this large are milliseconds: as seconds they would be after the year 5000.
@@ -72,7 +77,7 @@ def _local_to_utc(wall: datetime, zone: str, value: object) -> str:
     is read with the offset in force before the gap (02:30 in Los Angeles on 2024-03-10 is
     02:30 PST = 10:30Z, which is 03:30 PDT).
     """
-    offset = wall.replace(tzinfo=_zone(zone)).utcoffset()
+    offset = _zone(zone).utcoffset(wall)  # (wall's own fold is read, as with replace(tzinfo))
     assert offset is not None  # a ZoneInfo always has an offset
     try:
         return _utc_text(wall - offset)
@@ -97,7 +102,18 @@ def _text_to_utc(text: str, zone: str) -> str | None:
     value = text.strip()
     if not value:
         return None
+    if _PLAIN_ISO.fullmatch(value):
+        try:  # the fraction is truncated: only the first 19 characters count
+            wall = datetime.fromisoformat(value[:19])
+        except ValueError:  # 2/30, hour 24...: the general reader says what is wrong
+            pass
+        else:
+            return _utc_text(wall) if value[-1] == "Z" else _local_to_utc(wall, zone, value)
+    return _read_text(value, zone)
 
+
+def _read_text(value: str, zone: str) -> str:
+    """Stripped, non-empty text -> UTC text, by the regexes (every accepted form)."""
     match = _US_TIME.fullmatch(value)
     if match:
         month, day, year, hour, minute = (int(g) for g in match.group(1, 2, 3, 4, 5))

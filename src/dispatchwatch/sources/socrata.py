@@ -420,20 +420,37 @@ def _mapped_row(spec: SocrataSpec) -> RowHook:
     used = set(fields.values())
     location = fields.pop("location", None)
     lat_column, lon_column = fields.get("latitude", ""), fields.get("longitude", "")
-    pairs = [(name, fields[name]) for name in _TEXT_FIELDS if name in fields]
+    # The mapped column of each text field, in RawRow's order (None: not mapped).
+    columns = tuple(fields.get(name) for name in _TEXT_FIELDS)
     keep = spec.extra
 
     def build(record: Mapping[str, Any]) -> RawRow:
-        values: dict[str, Any] = {}
-        for name, column in pairs:
-            value = record.get(column)
-            values[name] = (value.strip() or None) if value.__class__ is str else text(value)
-        lat, lon = point(record.get(location)) if location else (None, None)
+        get = record.get
+        values: list[Any] = []
+        for column in columns:
+            if column is None:
+                values.append(None)
+                continue
+            value = get(column)
+            values.append((value.strip() or None) if value.__class__ is str else text(value))
+        if values[0] is None:
+            values[0] = ""
+        lat, lon = point(get(location)) if location else (None, None)
         if lat is None:
-            lat, lon = record.get(lat_column), record.get(lon_column)
-        values["incident_id"] = values.get("incident_id") or ""
-        values.setdefault("received", None)
-        return RawRow(latitude=lat, longitude=lon, extra=extras(record, used, keep), **values)
+            lat, lon = get(lat_column), get(lon_column)
+        if keep is not None:
+            extra = extras(record, used, keep)
+        else:  # extras(record, used), inline: it runs once per row
+            extra = {
+                k: v
+                for k, v in record.items()
+                if k not in used
+                and v is not None
+                and v != ""
+                and not k.startswith(":")
+                and not (isinstance(v, dict) and _is_geo(v))
+            }
+        return RawRow(*values, lat, lon, extra)  # type: ignore[arg-type]
 
     return build
 

@@ -1,0 +1,288 @@
+"""The normalizer's memos and fast paths: bounded, and the same answers as the long way.
+
+Ingest speed rests on memoizing per string (addresses, times, whole single-row incidents), on
+a per-template memo of addresses (the street with its house number written as ``1``s), on
+usaddress labels memoized per shape, and on a ``datetime.fromisoformat`` fast path for ISO
+times. Each is checked here against the uncached computation on many inputs: every address
+string the address tests name, the real pages' addresses (when ``../shared`` is there),
+random house numbers and times (hypothesis); and every memo must have a bound, so a daemon
+that runs for months keeps a flat memory.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import importlib
+import json
+import pkgutil
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import usaddress
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dispatchwatch.normalize
+from dispatchwatch.normalize import normalize_rows, place, postal, rows, time
+from dispatchwatch.scraper import RawRow
+
+TESTS = Path(__file__).resolve().parent
+REAL = TESTS.parents[1] / "shared" / "real-pages"
+CODES = [(), (("MKE", "Milwaukee"),), (("SEA", "Seattle"), ("WA", "Washington"))]
+NUMBERS = [
+    "0",
+    "00",
+    "05",
+    "10",
+    "100",
+    "1000",
+    "1200",
+    "054",
+    "9",
+    "94",
+    "130",
+    "12345",
+    "1234567",
+]
+
+
+def _strings_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = " ".join(node.value.split())
+            if text and len(text) < 200 and any(c.isalpha() for c in text):
+                found.add(text)
+    return found
+
+
+def _real_addresses() -> set[str]:
+    found: set[str] = set()
+    if not REAL.is_dir():
+        return found
+    for path in sorted(REAL.glob("*/socrata_*.json")):
+        for row in json.loads(path.read_text(encoding="utf-8")):
+            for key in ("address", "block_address", "intersection_name", "location"):
+                if isinstance(row.get(key), str):
+                    found.add(row[key])
+    for path in sorted(REAL.glob("*/*.csv")):
+        with path.open(encoding="utf-8") as stream:
+            found.update(r["location"] for r in csv.DictReader(stream) if r.get("location"))
+    return {" ".join(t.split()) for t in found if t.strip()}
+
+
+# Every address the address tests name (and their other strings: junk is welcome), the real
+# pages' addresses, and a few shapes each rule cares about.
+ADDRESSES = sorted(
+    _strings_of(TESTS / "test_address.py")
+    | _strings_of(TESTS / "test_normalize.py")
+    | _real_addresses()
+    | {
+        "15th Av NE / NE 45th St",
+        "SUMMIT AVE",
+        "EB I 94",
+        "BLK ELM ST",
+        "BLOCK OF ELM",
+        "1/2 ELM ST",
+        "ELM ST APT 3",
+        "ELM ST, SEATTLE, WA 98101",
+        "AILSA AV BALTIMORE MD",
+        "N 12TH ST,MKE",
+        "EB AT N 27TH ST",
+        "N11500 PILGRIM RD",
+        "ELM ST 1200",
+        "ELM ST (REAR)",
+        "# 12",
+        "XX SWAN ST",
+        "ELM ST / 1200 OAK AV",
+        "100 BROADWAY NEW YORK NY 10001",
+    }  # fmt: skip
+)
+
+
+def test_the_corpus_is_not_empty() -> None:
+    assert len(ADDRESSES) > 300
+
+
+def test_place_by_template_is_place_worked_out() -> None:
+    """The template memo gives, for every address behind every kind of house number, what
+    splitting and reducing that very text gives."""
+    rng = random.Random(11)
+    checked = 0
+    for rest in ADDRESSES:
+        number, space, tail = rest.partition(" ")
+        if space and number.isdigit():  # the corpus' own number goes: ours come instead
+            rest = tail
+        for number in [*rng.sample(NUMBERS, 3), str(rng.randint(1, 99999))]:
+            text = f"{number} {rest}"
+            for codes in CODES:
+                for exact in (False, True):
+                    expected = _outcome(place._direct, text, codes, "Default", exact)
+                    got = _outcome(place.place.__wrapped__, text, codes, "Default", exact)
+                    assert got == expected, (text, codes, exact)
+                    checked += 1
+    assert checked > 10_000
+
+
+def _outcome(function, *args):  # type: ignore[no-untyped-def]
+    try:
+        return function(*args)
+    except Exception as exc:  # noqa: BLE001 - the same error is the same answer
+        return type(exc), str(exc)
+
+
+@given(
+    number=st.from_regex(r"[0-9]{1,7}", fullmatch=True),
+    street=st.sampled_from(ADDRESSES),
+    tail=st.sampled_from(["", " NE", ", SEATTLE, WA 98101", " BALTIMORE MD", ",MKE", " APT 3"]),
+    exact=st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_place_by_template_property(number: str, street: str, tail: str, exact: bool) -> None:
+    text = " ".join(f"{number} {street}{tail}".split())
+    for codes in CODES:
+        assert place.place.__wrapped__(text, codes, None, exact) == place._direct(
+            text, codes, None, exact
+        )
+
+
+def test_usaddress_labels_by_shape_are_its_own_labels() -> None:
+    """Labels memoized per shape (numbers as 1s and trailing zeros) are those usaddress gives
+    the text itself, for every address ending in a state (and ZIP code)."""
+    rng = random.Random(5)
+    checked = 0
+    for rest in rng.sample(ADDRESSES, 500):
+        base = " ".join(f"{rng.choice(['1200', '0', str(rng.randint(1, 99999))])} {rest}".split())
+        for text in (f"{base} WA 98101".upper(), f"{base} MD".upper(), f"{base} NE".upper()):
+            try:
+                expected = usaddress.parse(text)
+            except Exception:  # noqa: BLE001
+                expected = None
+            assert postal._parse(text) == expected, text
+            checked += 1
+    assert checked == 1500
+
+
+def _times(rng: random.Random) -> list[str]:
+    moment = datetime(1990, 1, 1) + timedelta(seconds=rng.randrange(0, 40 * 365 * 86400))
+    if rng.random() < 0.3:  # around the DST changes, both ways
+        moment = datetime(2024, rng.choice([3, 11]), rng.randint(1, 14), rng.randint(0, 3),
+                          rng.randint(0, 59), rng.randint(0, 59))  # fmt: skip
+    iso = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return [iso, f"{iso}.000", f"{iso}.123456", f"{iso}Z", f"{iso}.5Z", iso.replace("T", " ")]
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "America/Chicago", "UTC", "Asia/Kolkata"])
+def test_iso_fast_path_is_the_general_reader(zone: str) -> None:
+    rng = random.Random(zone)
+    odd = [
+        "2024-02-30T01:00:00", "2024-03-10T24:00:00", "2024-11-03T24:00:00.000",
+        "2024-13-01T00:00:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59", "0000-01-01T00:00:00",
+        "2024-03-10T02:30:00", "2024-11-03T01:30:00", "2024-01-01T00:00:60", "2024-01-01 00:00:00Z",
+    ]  # fmt: skip
+    for text in odd + [t for _ in range(3000) for t in _times(rng)]:
+        assert _outcome(time._text_to_utc.__wrapped__, text, zone) == _outcome(
+            time._read_text, text, zone
+        ), text
+
+
+def _row(rng: random.Random, incident_id: str) -> RawRow:
+    def pick(*values: object) -> object:
+        return rng.choice(values)
+
+    return RawRow(
+        incident_id,
+        pick("2024-03-31T18:30:18.000", "3/31/2024 6:30:18 PM", None, "2024-11-03T01:30:00"),
+        pick(None, " Aid  Response ", "Medic"),
+        pick(None, "1"),
+        pick(None, "active"),
+        pick(None, "closed"),
+        pick(None, "", *rng.sample(ADDRESSES, 3), f"{rng.randint(1, 9999)} 15th Av NE"),
+        pick(None, "D1"),
+        pick(None, "B2"),
+        pick(None, "E25, L1", ["M1", "E25 M1"], ("E2",)),
+        pick(None, "47.601641", 47.6016412, "x", 0),
+        pick(None, "-122.33", -122.329, True),
+        pick({}, {}, {"a": 1}),
+    )
+
+
+@pytest.mark.parametrize("precision", ["block", "exact"])
+def test_single_rows_memoized_are_merged_rows(precision: str) -> None:
+    """An incident of one row, through the memo (cold and warm), is what merging that one
+    row gives."""
+    rng = random.Random(precision)
+    page = [_row(rng, f"I{n}") for n in range(2000)]
+    options = {
+        "feed": "f", "timezone": "America/Los_Angeles", "city_codes": {"MKE": "Milwaukee"},
+        "default_city": "Seattle", "precision": precision,
+    }  # fmt: skip
+    codes = (("MKE", "Milwaukee"),)
+    expected = [
+        rows._merge(
+            "f", row.incident_id, [(time.to_utc(row.received, "America/Los_Angeles"), row)],
+            codes, "Seattle", precision == "exact",
+        )
+        for row in page
+    ]  # fmt: skip
+    assert normalize_rows(page, **options) == expected  # type: ignore[arg-type]
+    assert normalize_rows(page, **options) == expected  # type: ignore[arg-type]
+
+
+def _memos() -> list[tuple[str, object]]:
+    """Every memo (an object with ``cache_info``) in the normalizer's modules and the import
+    row reader."""
+    modules = [
+        importlib.import_module(f"dispatchwatch.normalize.{info.name}")
+        for info in pkgutil.iter_modules(dispatchwatch.normalize.__path__)
+    ] + [importlib.import_module("dispatchwatch.imports.rows")]
+    found = []
+    for module in modules:
+        for name, value in vars(module).items():
+            if hasattr(value, "cache_info"):
+                found.append((f"{module.__name__}.{name}", value))
+    return found
+
+
+def test_every_memo_is_bounded() -> None:
+    memos = _memos()
+    names = {name for name, _ in memos}
+    for expected in (
+        "dispatchwatch.normalize.place.place",
+        "dispatchwatch.normalize.place._template_place",
+        "dispatchwatch.normalize.postal._shape_labels",
+        "dispatchwatch.normalize.rows._single_row",
+        "dispatchwatch.normalize.time._text_to_utc",
+    ):
+        assert expected in names
+    for name, memo in memos:
+        assert memo.cache_info().maxsize is not None, f"{name} is unbounded"  # type: ignore[attr-defined]
+        assert memo.cache_info().maxsize <= 65536, name  # type: ignore[attr-defined]
+
+
+def test_memos_stay_within_their_bound_on_a_long_run() -> None:
+    """More distinct rows than any memo holds: every memo stops at its bound."""
+    largest = max(m.cache_info().maxsize for _, m in _memos())  # type: ignore[attr-defined]
+    start = datetime(2024, 1, 1)
+    page: list[RawRow] = []
+    for n in range(largest + 5000):
+        page.append(
+            RawRow(
+                f"R{n}",
+                (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.000"),
+                address=f"{n % 50} Street Av NE",
+                latitude=str(47 + n / 1e7),
+                longitude=-122.0,
+            )
+        )
+        if len(page) == 5000:
+            normalize_rows(page, feed="f", timezone="America/Los_Angeles")
+            page = []
+    for name, memo in _memos():
+        info = memo.cache_info()  # type: ignore[attr-defined]
+        assert info.currsize <= info.maxsize, name
+    full = rows._single_row.cache_info()
+    assert full.currsize == full.maxsize
