@@ -11,9 +11,10 @@ The flow of a poll, one module each:
 - :mod:`.report`: the :class:`PollReport` (log line, ``--jsonl``), then :mod:`.alerts`.
 
 Beside the polls: :mod:`.watchdog` reports polls past their deadline, :mod:`.prune` cuts the
-raw page store to each feed's retention, :mod:`.memory` hands freed memory back. :mod:`.lifecycle` holds the :class:`Daemon` (start,
-stop); :mod:`.run` is ``dispatchwatch run`` and :mod:`.once` its ``--once``; :mod:`.settings`
-the timing rules; :mod:`.feeds` the little state kept per feed.
+raw page store to each feed's retention, :mod:`.memory` hands freed memory back.
+:mod:`.lifecycle` holds the :class:`Daemon` (start, stop); :mod:`.run` is ``dispatchwatch
+run`` and :mod:`.once` its ``--once``; :mod:`.settings` the timing rules; :mod:`.feeds` the
+little state kept per feed.
 """
 
 from __future__ import annotations
