@@ -3,6 +3,7 @@
     python bench/daemon.py                              # issue 11's case: 1,000 feeds at 60 s
     python bench/daemon.py --feeds 10000 --duration 6m --no-baseline
     python bench/daemon.py --feeds 200 --interval 5s --change-rate 0   # pages at model pace
+    python bench/daemon.py --feeds 1000 --interval 6s --restart 20m    # 10,000 feeds' poll rate
 
 The simulation runs in a process of its own (``--hosts`` simulated hosts, each its own port on
 127.0.0.1, the feeds spread over them; half Milwaukee pages, half ~300 KB Seattle day logs).
@@ -16,6 +17,11 @@ the same run and against the same simulation, the raw baseline (``--no-baseline`
 a minimal poller in one process (a heap of due times, a thread pool, one httpx client,
 conditional GETs, SHA-256 of the body, plain lxml cell texts ``executemany``'d into one
 table for a changed page, one ``polls`` row per poll): the floor of polling in Python.
+
+With ``--restart LIMIT`` a first run (at most LIMIT) archives every feed's page and stops; the
+measured run is the daemon restarted on that archive: its first polls are conditional GETs,
+so it is in the steady state from the start (its "first poll of every feed" is then the
+restart's). That isolates the steady state of a poll rate whose start-up would take long.
 
 Reported for each (start-up = until every feed's first poll was archived; steady = the second
 half of the run, and at least one interval after start-up):
@@ -56,6 +62,7 @@ from typing import Any
 import psutil
 
 from dispatchwatch.config import parse_duration
+from dispatchwatch.simulate import MILWAUKEE_REFRESH
 
 #: Issue 11's targets for one process with 1,000 feeds at 60 s.
 TARGET_ON_TIME = 0.999
@@ -229,6 +236,28 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
+def first_run(command: list[str], folder: Path, feeds: int, limit: float) -> None:
+    """Run ``command`` until every feed had a poll (at most ``limit`` seconds), then stop it:
+    the archive then holds every feed's page, as after a daemon's earlier run."""
+    began = time.monotonic()
+    log = folder / "first-run.jsonl"
+    done: set[str] = set()
+    with log.open("w") as out, (folder / "first-run.log").open("w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=folder)
+        while time.monotonic() - began < limit:
+            time.sleep(5)
+            done = {json.loads(line)["feed"] for line in log.read_text().splitlines()}
+            if len(done) >= feeds:
+                break
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    print(
+        f"  first run: {len(done)} of {feeds} feeds archived in "
+        f"{time.monotonic() - began:.0f} s; restarting on that archive",
+        flush=True,
+    )
+
+
 def measure(
     command: list[str], folder: Path, feeds: int, interval: float, duration: float
 ) -> dict[str, Any]:
@@ -324,8 +353,13 @@ def run_one(
     folder: Path,
     workers: int | None,
     baseline: bool,
+    restart: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
+    if change_rate > 0:
+        # Milwaukee's page is rebuilt every 5 simulated minutes: simulated time must run at
+        # least that fast for it to change every interval / rate seconds.
+        speed = max(speed, MILWAUKEE_REFRESH * change_rate / interval)
     # change_every is in simulated seconds: a page moves on every interval / rate seconds.
     change_every = interval * speed / change_rate if change_rate > 0 else None
     sim = subprocess.Popen(
@@ -347,11 +381,16 @@ def run_one(
         config = write_config(daemon_dir, listed, interval)
         command = [sys.executable, "-m", "dispatchwatch", "run", "--config", str(config)]
         command += ["--jsonl", *(["--workers", str(workers)] if workers else [])]
+        if restart:
+            # A first run archives every feed's first page, then the daemon restarts on
+            # that archive: its first polls are conditional GETs like any other (a page
+            # changed meanwhile is archived), so the run measured is steady from the start.
+            first_run(command, daemon_dir, feeds, restart)
         results["dispatchwatch"] = measure(command, daemon_dir, feeds, interval, duration)
         results["dispatchwatch"]["sim_cpu"] = (
             100 * (cpu_seconds(sim_proc) - sim_cpu) / max(duration, 1)
         )
-        if baseline:
+        if baseline and not restart:
             raw_dir = folder / "raw"
             raw_dir.mkdir(exist_ok=True)
             (raw_dir / "feeds.json").write_text(json.dumps(listed))
@@ -429,6 +468,13 @@ def main() -> None:
         "--no-baseline", dest="baseline", action="store_false", help="skip the raw baseline"
     )
     parser.add_argument(
+        "--restart",
+        default=None,
+        metavar="LIMIT",
+        help="measure a restarted daemon: a first run (at most LIMIT, e.g. 20m) archives "
+        "every feed's page, the measured run starts on that archive (no baseline then)",
+    )
+    parser.add_argument(
         "--keep", type=Path, default=None, help="keep configs, logs and archives in this folder"
     )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
@@ -460,6 +506,7 @@ def main() -> None:
             folder=base / f"feeds-{feeds}",
             workers=args.workers,
             baseline=args.baseline,
+            restart=parse_duration(args.restart) if args.restart else 0.0,
         )
         ours = results["dispatchwatch"]
         print(
