@@ -19,6 +19,8 @@ Printed against the targets:
   release (once the daemon's next checkpoints ran); target: back under the archive's
   ``journal_size_limit`` (32 MB) after every release;
 - the daemon's CPU (its own user + system time) and polls, for context.
+
+The samples (every second: time, daemon CPU, RSS, WAL size) are kept in ``samples.csv``.
 """
 
 from __future__ import annotations
@@ -169,6 +171,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         sim.send_signal(signal.SIGTERM)
         sim.wait(timeout=60)
 
+    with (folder / "samples.csv").open("w") as out:
+        out.write("seconds,cpu_seconds,rss_bytes,wal_bytes\n")
+        out.writelines(f"{t:.1f},{c:.2f},{r},{w}\n" for t, c, r, w in samples)
     reports = [json.loads(line) for line in (folder / "polls.jsonl").read_text().splitlines()]
     half = duration / 2
     second = [(t / 60, rss / 2**20) for t, _cpu, rss, _wal in samples if t >= half]
