@@ -1,55 +1,81 @@
-"""One daemon process polling many simulated feeds: throughput, punctuality, CPU, memory.
+"""One daemon process polling many simulated feeds: punctuality, CPU, memory, start-up.
 
-    python bench/daemon.py                          # 200 and 1,000 feeds, 5 s, 60 s each
-    python bench/daemon.py --feeds 1000 --interval 10s --speed 1 --duration 3m
+    python bench/daemon.py                              # issue 11's case: 1,000 feeds at 60 s
+    python bench/daemon.py --feeds 10000 --duration 6m --no-baseline
+    python bench/daemon.py --feeds 200 --interval 5s --change-rate 0   # pages at model pace
+    python bench/daemon.py --feeds 1000 --interval 6s --restart 20m    # 10,000 feeds' poll rate
 
-For each feed count the simulation runs in a process of its own (``--hosts`` simulated hosts,
-each its own port on 127.0.0.1, the feeds spread over them; half Milwaukee pages, half
-Seattle day logs, evolving at ``--speed`` simulated seconds per second), and ONE
-``dispatchwatch run --jsonl`` process polls them with a generated config.
+The simulation runs in a process of its own (``--hosts`` simulated hosts, each its own port on
+127.0.0.1, the feeds spread over them; half Milwaukee pages, half ~300 KB Seattle day logs).
+With ``--change-rate R`` (default 0.1) each page moves on once every ``interval / R``
+seconds (wall clock), at a phase of its own (:class:`~dispatchwatch.simulate.Simulation`'s
+``change_every``), so a share R of polls find a changed page: issue 11's "a tenth of feeds
+changing per poll". ``--change-rate 0`` leaves the pace to the models (``--speed``).
 
-Start-up is reported apart: every feed's first poll ingests its whole page (a Seattle day log
-is ~350 incidents, ~300 KB), and the backlog that leaves takes a while to drain, so the
-"steady" figures cover the second half of the run (and at least one interval after the last
-feed's first poll). Reported:
+Then ONE ``dispatchwatch run --jsonl`` process polls them with a generated config, and, in
+the same run and against the same simulation, the raw baseline (``--no-baseline`` skips it):
+a minimal poller in one process (a heap of due times, a thread pool, one httpx client,
+conditional GETs, SHA-256 of the body, plain lxml cell texts ``executemany``'d into one
+table for a changed page, one ``polls`` row per poll): the floor of polling in Python.
 
-- start-up: seconds until every feed had its first poll archived; steady: seconds measured;
-- polls/s (steady), and "done": polls recorded over the polls the schedule asked for
-  (feeds x duration / interval), start-up included;
-- late: the share of polls that started more than 1 s (and more than 10% of the interval)
-  after the time the scheduler had set for them (jitter included), over the whole run and in
-  the steady state, and p50/p99 lateness (steady). The scheduled time comes from the
-  daemon's ``--jsonl`` report, the actual start from ``polls.started_at``;
-- poll ms: p50/p95 of the whole poll (fetch, parse, archive), steady;
-- CPU: user + system time of the daemon process (and of the simulation process) in the
-  steady state, as % of one core; peak RSS of the daemon process (sampled every 0.25 s).
+With ``--restart LIMIT`` a first run (at most LIMIT) archives every feed's page and stops; the
+measured run is the daemon restarted on that archive: its first polls are conditional GETs,
+so it is in the steady state from the start (its "first poll of every feed" is then the
+restart's). That isolates the steady state of a poll rate whose start-up would take long.
+
+Reported for each (start-up = until every feed's first poll was archived; steady = the second
+half of the run, and at least one interval after start-up):
+
+- on time: the share of polls that started within 1 s of the time the scheduler had set for
+  them (jitter included), over the whole run and in the steady state; the scheduled time comes
+  from the ``--jsonl`` report, the start from ``started_at``;
+- CPU: user + system time of the process itself (``/proc``, i.e. its own rusage, not the
+  machine's), as % of one core, over the whole run and in the steady state;
+- RSS: peak and at the end (sampled every 0.25 s);
+- polls/s, polls done over polls scheduled, the share of polls that found a changed page.
+
+The machine's other load shows up in the punctuality figures (a 2-core machine shared with
+other jobs is noisy); the CPU figures are the process's own.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
+import math
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from dispatchwatch.config import parse_duration
+from dispatchwatch.simulate import MILWAUKEE_REFRESH
+
+#: Issue 11's targets for one process with 1,000 feeds at 60 s.
+TARGET_ON_TIME = 0.999
+TARGET_CPU = 15.0
+TARGET_RSS_MB = 150.0
+TARGET_STARTUP_S = 60.0
 
 
-def serve(hosts: int, speed: float) -> None:
+def serve(hosts: int, speed: float, change_every: float | None) -> None:
     """The simulation process: ``hosts`` simulations, ports on one JSON line, until killed."""
     from dispatchwatch.simulate import Simulation
 
-    sims = [Simulation(seed=n, speed=speed) for n in range(hosts)]
+    sims = [Simulation(seed=n, speed=speed, change_every=change_every) for n in range(hosts)]
     for sim in sims:
         sim.start()
     print(json.dumps([sim.port for sim in sims]), flush=True)
@@ -58,20 +84,140 @@ def serve(hosts: int, speed: float) -> None:
         sim.stop()
 
 
-def write_config(folder: Path, feeds: int, ports: list[int], interval: float) -> Path:
-    lines = ["database: bench.db", "contact: bench@localhost", "feeds:"]
+def feed_list(feeds: int, ports: list[int], seattle_every: int = 2) -> list[tuple[str, str, str]]:
+    """``(slug, scraper, url)`` of each feed, spread over the simulated hosts; one feed in
+    ``seattle_every`` is a Seattle day log, the others Milwaukee pages."""
+    out = []
     for n in range(feeds):
         port = ports[n % len(ports)]
-        kind, scraper = ("seattle", "seattle-fire") if n % 2 else ("milwaukee", "milwaukee-police")
-        lines += [
-            f"  feed-{n:04d}:",
-            f"    scraper: {scraper}",
-            f"    url: http://127.0.0.1:{port}/{kind}/feed-{n}",
-            f"    interval: {interval}s",
-        ]
+        seattle = n % seattle_every == seattle_every - 1
+        kind, scraper = (
+            ("seattle", "seattle-fire") if seattle else ("milwaukee", "milwaukee-police")
+        )
+        out.append((f"feed-{n:05d}", scraper, f"http://127.0.0.1:{port}/{kind}/feed-{n}"))
+    return out
+
+
+def warm(feeds: list[tuple[str, str, str]]) -> None:
+    """Ask the simulation for every page once, so that building its models (a Seattle day so
+    far) weighs on neither the daemon's start-up nor the baseline's."""
+    import httpx
+
+    with httpx.Client(timeout=60) as client, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda feed: client.get(feed[2]).raise_for_status(), feeds))
+
+
+def write_config(folder: Path, feeds: list[tuple[str, str, str]], interval: float) -> Path:
+    lines = ["database: bench.db", "contact: bench@localhost", "feeds:"]
+    for slug, scraper, url in feeds:
+        lines += [f"  {slug}:", f"    scraper: {scraper}", f"    url: {url}"]
+        lines += [f"    interval: {interval}s"]
     path = folder / "config.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# --- the raw baseline ---------------------------------------------------------------------------
+
+RAW_ROWS = {"milwaukee": "//tbody/tr[td]", "seattle": "//tr[starts-with(@id, 'row_')]"}
+
+
+def raw_poller(folder: Path, interval: float, workers: int) -> None:
+    """The raw baseline process: polls ``folder/feeds.json`` on schedule until SIGTERM,
+    writing ``polls.jsonl`` like ``run --jsonl`` and a bare SQLite archive."""
+    import httpx
+    import lxml.etree
+
+    feeds = json.loads((folder / "feeds.json").read_text())
+    conn = sqlite3.connect(folder / "raw.db", isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS polls (feed, started_at, status, sha256)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS calls (feed, c1, c2, c3, c4, c5, c6, "
+        "PRIMARY KEY (feed, c1, c2, c4))"
+    )
+    db = threading.Lock()
+    xpaths = {kind: lxml.etree.XPath(path) for kind, path in RAW_ROWS.items()}
+    client = httpx.Client(timeout=10, headers={"User-Agent": "raw-baseline"})
+    etags: dict[str, str] = {}
+    digests: dict[str, str] = {}
+    out = (folder / "polls.jsonl").open("w")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    poll_ids = iter(range(1, 1 << 62))
+
+    def stamp(at: float) -> str:
+        return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+    def poll(slug: str, url: str, scheduled: float) -> None:
+        started = time.time()
+        clock = time.perf_counter()
+        headers = {"If-None-Match": etags[slug]} if slug in etags else {}
+        try:
+            resp = client.get(url, headers=headers)
+            digest = None
+            outcome = "not_modified"
+            if resp.status_code == 200:
+                body = resp.content
+                etags[slug] = resp.headers.get("etag", "")
+                digest = sha256(body).hexdigest()
+                outcome = "unchanged"
+                if digest != digests.get(slug):
+                    digests[slug] = digest
+                    outcome = "new"
+                    kind = "seattle" if "/seattle/" in url else "milwaukee"
+                    tree = lxml.etree.fromstring(body, lxml.etree.HTMLParser())
+                    rows = [
+                        (slug, *[(td.text or "").strip() for td in row.findall("td")][:6])
+                        for row in xpaths[kind](tree)
+                    ]
+            with db:
+                conn.execute("BEGIN")
+                if outcome == "new":
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [row + ("",) * (7 - len(row)) for row in rows],
+                    )
+                conn.execute(
+                    "INSERT INTO polls VALUES (?, ?, ?, ?)",
+                    (slug, stamp(started), resp.status_code, digest),
+                )
+                conn.execute("COMMIT")
+                poll_id = next(poll_ids)
+        except Exception as exc:  # the baseline counts errors, nothing more
+            outcome, poll_id = f"error {type(exc).__name__}", next(poll_ids)
+        record = {
+            "feed": slug,
+            "poll_id": poll_id,
+            "outcome": outcome,
+            "started_at": stamp(started),
+            "scheduled_at": stamp(scheduled),
+            "duration_ms": (time.perf_counter() - clock) * 1000,
+        }
+        with db:
+            out.write(json.dumps(record) + "\n")
+
+    pool = ThreadPoolExecutor(workers)
+    now = time.time()
+    window = min(interval, len(feeds) * 0.02)  # the daemon's start-up spread
+    due = [(now + 0.2 + window * n / len(feeds), n) for n in range(len(feeds))]
+    heapq.heapify(due)
+    while not stop.is_set() and due:
+        at, n = due[0]
+        wait = at - time.time()
+        if wait > 0:
+            stop.wait(min(wait, 0.5))
+            continue
+        heapq.heapreplace(due, (at + interval * (0.95 + 0.1 * random.random()), n))
+        slug, _scraper, url = feeds[n]
+        pool.submit(poll, slug, url, at)
+    pool.shutdown(wait=True, cancel_futures=True)
+    out.close()
+    conn.close()
+
+
+# --- measuring ----------------------------------------------------------------------------------
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -90,6 +236,112 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
+def first_run(command: list[str], folder: Path, feeds: int, limit: float) -> None:
+    """Run ``command`` until every feed had a poll (at most ``limit`` seconds), then stop it:
+    the archive then holds every feed's page, as after a daemon's earlier run."""
+    began = time.monotonic()
+    log = folder / "first-run.jsonl"
+    done: set[str] = set()
+    with log.open("w") as out, (folder / "first-run.log").open("w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=folder)
+        while time.monotonic() - began < limit:
+            time.sleep(5)
+            done = {json.loads(line)["feed"] for line in log.read_text().splitlines()}
+            if len(done) >= feeds:
+                break
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    print(
+        f"  first run: {len(done)} of {feeds} feeds archived in "
+        f"{time.monotonic() - began:.0f} s; restarting on that archive",
+        flush=True,
+    )
+
+
+def measure(
+    command: list[str], folder: Path, feeds: int, interval: float, duration: float
+) -> dict[str, Any]:
+    """Run ``command`` (which writes ``folder/polls.jsonl``) for ``duration`` seconds and
+    measure it."""
+    with (folder / "polls.jsonl").open("a") as out, (folder / "process.log").open("w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=folder)
+        proc = psutil.Process(process.pid)
+        began, began_utc = time.monotonic(), datetime.now(UTC)
+        # (seconds since start, CPU seconds, RSS bytes)
+        samples: list[tuple[float, float, int]] = []
+        while True:
+            now = time.monotonic() - began
+            try:
+                samples.append((now, cpu_seconds(proc), proc.memory_info().rss))
+            except psutil.NoSuchProcess:
+                break
+            if now >= duration or process.poll() is not None:
+                break
+            time.sleep(0.25)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=120)
+    reports = [json.loads(line) for line in (folder / "polls.jsonl").read_text().splitlines()]
+
+    first_done: dict[str, float] = {}
+    for report in sorted(reports, key=lambda r: r["started_at"]):
+        if report["feed"] not in first_done:
+            start = (parse_time(report["started_at"]) - began_utc).total_seconds()
+            first_done[report["feed"]] = start + report["duration_ms"] / 1000
+    startup = max(first_done.values()) if len(first_done) == feeds else math.inf
+    steady_from = max(startup + interval, duration / 2)
+    steady = [s for s in samples if s[0] >= steady_from]
+    steady_wall = steady[-1][0] - steady[0][0] if len(steady) > 1 else 0.0
+
+    late_all, late_steady, durations, steady_polls, changed = [], [], [], 0, 0
+    for report in reports:
+        at = (parse_time(report["started_at"]) - began_utc).total_seconds()
+        in_steady = bool(steady) and steady[0][0] <= at <= steady[-1][0]
+        changed += report["outcome"] == "new"
+        if report.get("scheduled_at"):
+            late = (
+                parse_time(report["started_at"]) - parse_time(report["scheduled_at"])
+            ).total_seconds()
+            late_all.append(late)
+            if in_steady:
+                late_steady.append(late)
+        if in_steady:
+            steady_polls += 1
+            durations.append(report["duration_ms"])
+    nan = float("nan")
+
+    def on_time(values: list[float]) -> float:
+        return sum(v <= 1.0 for v in values) / len(values) if values else nan
+
+    wall = samples[-1][0]
+    errors: dict[str, int] = {}
+    for report in reports:
+        if report["outcome"].startswith("error"):
+            kind = report.get("error_kind") or report["outcome"]
+            errors[kind] = errors.get(kind, 0) + 1
+    return {
+        "exit": code,
+        "polls": len(reports),
+        "startup_s": startup,
+        "first_polls": len(first_done),
+        "steady_s": steady_wall,
+        "polls_per_s": steady_polls / steady_wall if steady_wall else nan,
+        "done_share": len(reports) / max(1.0, feeds * wall / interval),
+        "changed_share": changed / len(reports) if reports else nan,
+        "on_time_all": on_time(late_all),
+        "on_time": on_time(late_steady),
+        "late_p99_ms": percentile(late_steady, 0.99) * 1000,
+        "late_max_ms": max(late_steady, default=nan) * 1000,
+        "poll_p50_ms": percentile(durations, 0.5),
+        "poll_p95_ms": percentile(durations, 0.95),
+        "cpu_all": 100 * samples[-1][1] / wall if wall else nan,
+        "cpu": 100 * (steady[-1][1] - steady[0][1]) / steady_wall if steady_wall else nan,
+        "rss_peak_mb": max(s[2] for s in samples) / 2**20,
+        "rss_end_mb": samples[-1][2] / 2**20,
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+    }
+
+
 def run_one(
     feeds: int,
     *,
@@ -97,210 +349,173 @@ def run_one(
     duration: float,
     hosts: int,
     speed: float,
+    change_rate: float,
     folder: Path,
-    workers: int | None = None,
-) -> dict[str, Any]:
+    workers: int | None,
+    baseline: bool,
+    restart: float = 0.0,
+) -> dict[str, dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
+    if change_rate > 0:
+        # Milwaukee's page is rebuilt every 5 simulated minutes: simulated time must run at
+        # least that fast for it to change every interval / rate seconds.
+        speed = max(speed, MILWAUKEE_REFRESH * change_rate / interval)
+    # change_every is in simulated seconds: a page moves on every interval / rate seconds.
+    change_every = interval * speed / change_rate if change_rate > 0 else None
     sim = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(hosts), "--speed", str(speed)],
+        [sys.executable, __file__, "--serve", str(hosts), "--speed", str(speed)]
+        + (["--change-every", str(change_every)] if change_every else []),
         stdout=subprocess.PIPE,
         text=True,
     )
-    # (seconds since start, daemon CPU seconds, simulation CPU seconds)
-    samples: list[tuple[float, float, float]] = []
+    results: dict[str, dict[str, Any]] = {}
     try:
         assert sim.stdout is not None
         ports = json.loads(sim.stdout.readline())
-        config = write_config(folder, feeds, ports, interval)
-        with (folder / "polls.jsonl").open("w") as out, (folder / "daemon.log").open("w") as err:
-            daemon = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dispatchwatch",
-                    "run",
-                    "--config",
-                    str(config),
-                    "--jsonl",
-                    *(["--workers", str(workers)] if workers else []),
-                ],
-                stdout=out,
-                stderr=err,
-                cwd=folder,
-            )
-            proc, sim_proc = psutil.Process(daemon.pid), psutil.Process(sim.pid)
-            began, began_utc = time.monotonic(), datetime.now(UTC)
-            peak_rss = 0
-            while True:
-                now = time.monotonic() - began
-                samples.append((now, cpu_seconds(proc), cpu_seconds(sim_proc)))
-                peak_rss = max(peak_rss, proc.memory_info().rss)
-                if now >= duration:
-                    break
-                time.sleep(0.25)
-            daemon.send_signal(signal.SIGTERM)
-            code = daemon.wait(timeout=60)
+        listed = feed_list(feeds, ports)
+        warm(listed)
+        sim_proc = psutil.Process(sim.pid)
+        sim_cpu = cpu_seconds(sim_proc)
+        daemon_dir = folder / "dispatchwatch"
+        daemon_dir.mkdir(exist_ok=True)
+        config = write_config(daemon_dir, listed, interval)
+        command = [sys.executable, "-m", "dispatchwatch", "run", "--config", str(config)]
+        command += ["--jsonl", *(["--workers", str(workers)] if workers else [])]
+        if restart:
+            # A first run archives every feed's first page, then the daemon restarts on
+            # that archive: its first polls are conditional GETs like any other (a page
+            # changed meanwhile is archived), so the run measured is steady from the start.
+            first_run(command, daemon_dir, feeds, restart)
+        results["dispatchwatch"] = measure(command, daemon_dir, feeds, interval, duration)
+        results["dispatchwatch"]["sim_cpu"] = (
+            100 * (cpu_seconds(sim_proc) - sim_cpu) / max(duration, 1)
+        )
+        if baseline and not restart:
+            raw_dir = folder / "raw"
+            raw_dir.mkdir(exist_ok=True)
+            (raw_dir / "feeds.json").write_text(json.dumps(listed))
+            command = [sys.executable, __file__, "--raw-poller", str(raw_dir)]
+            command += ["--interval", f"{interval}s", "--workers", str(workers or 32)]
+            results["raw"] = measure(command, raw_dir, feeds, interval, duration)
     finally:
         sim.send_signal(signal.SIGTERM)
-        sim.wait(timeout=30)
-
-    reports = {}
-    for line in (folder / "polls.jsonl").read_text().splitlines():
-        report = json.loads(line)
-        reports[report["poll_id"]] = report
-    conn = sqlite3.connect(folder / "bench.db")
-    polls = conn.execute(
-        "SELECT id, feed, started_at, outcome, duration_ms FROM polls ORDER BY id"
-    ).fetchall()
-    errors = dict(
-        conn.execute(
-            "SELECT error_kind, count(*) FROM polls WHERE outcome = 'error' GROUP BY 1"
-        ).fetchall()
-    )
-    incidents = conn.execute("SELECT count(*) FROM incidents").fetchone()[0]
-
-    # Start-up: every feed's first poll ingests its whole page (the heavy part), and the
-    # backlog that leaves takes a while to drain: the steady state is the second half of the
-    # run, and at least one interval after the last feed's first poll.
-    first_done: dict[str, float] = {}
-    for _id, feed, started_at, _outcome, ms in polls:
-        if feed not in first_done:
-            start = (parse_time(started_at) - began_utc).total_seconds()
-            first_done[feed] = start + (ms or 0) / 1000
-    all_first = max(first_done.values()) if len(first_done) == feeds else float("inf")
-    steady_from = max(all_first + interval, duration / 2)
-    steady = [s for s in samples if s[0] >= steady_from]
-    steady_wall = steady[-1][0] - steady[0][0] if len(steady) > 1 else 0.0
-
-    late_all, late_ms, durations, steady_polls = [], [], [], 0
-    for poll_id, _feed, started_at, _outcome, ms in polls:
-        at = (parse_time(started_at) - began_utc).total_seconds()
-        in_steady = steady and steady[0][0] <= at <= steady[-1][0]
-        steady_polls += bool(in_steady)
-        if in_steady and ms is not None:
-            durations.append(ms)
-        scheduled = (reports.get(poll_id) or {}).get("scheduled_at")
-        if scheduled:
-            late = (parse_time(started_at) - parse_time(scheduled)).total_seconds() * 1000
-            late_all.append(late)
-            if in_steady:
-                late_ms.append(late)
-    nan = float("nan")
-
-    def share(values: list[float], over: float) -> float:
-        return sum(v > over for v in values) / len(values) if values else nan
-
-    def cpu(index: int) -> float:
-        if steady_wall <= 0:
-            return nan
-        return 100 * (steady[-1][index] - steady[0][index]) / steady_wall
-
-    wall = samples[-1][0]
-    return {
-        "feeds": feeds,
-        "exit": code,
-        "polls": len(polls),
-        "startup_s": all_first,
-        "steady_s": steady_wall,
-        "polls_per_s": steady_polls / steady_wall if steady_wall else nan,
-        "done_share": len(polls) / (feeds * wall / interval),
-        "late_all_1s": share(late_all, 1000),
-        "late_1s": share(late_ms, 1000),
-        "late_10pct": share(late_ms, 100 * interval),
-        "late_p50_ms": percentile(late_ms, 0.5),
-        "late_p99_ms": percentile(late_ms, 0.99),
-        "poll_p50_ms": percentile(durations, 0.5),
-        "poll_p95_ms": percentile(durations, 0.95),
-        "cpu_pct": cpu(1),
-        "sim_cpu_pct": cpu(2),
-        "peak_rss_mb": peak_rss / 1024 / 1024,
-        "errors": sum(errors.values()),
-        "error_kinds": errors,
-        "incidents": incidents,
-        "changed_pages": sum(outcome == "new" for _i, _f, _s, outcome, _m in polls),
-    }
+        sim.wait(timeout=60)
+    return results
 
 
-COLUMNS = [
-    ("feeds", "feeds", "{:d}"),
-    ("start-up", "startup_s", "{:.0f}s"),
-    ("steady", "steady_s", "{:.0f}s"),
-    ("polls/s", "polls_per_s", "{:.1f}"),
-    ("done", "done_share", "{:.0%}"),
-    ("late>1s (all)", "late_all_1s", "{:.1%}"),
-    ("late>1s", "late_1s", "{:.1%}"),
-    ("late>10%", "late_10pct", "{:.1%}"),
-    ("late p50", "late_p50_ms", "{:.0f}ms"),
-    ("late p99", "late_p99_ms", "{:.0f}ms"),
-    ("poll p50", "poll_p50_ms", "{:.0f}ms"),
-    ("poll p95", "poll_p95_ms", "{:.0f}ms"),
-    ("CPU", "cpu_pct", "{:.0f}%"),
-    ("peak RSS", "peak_rss_mb", "{:.0f}MB"),
-    ("sim CPU", "sim_cpu_pct", "{:.0f}%"),
-    ("errors", "errors", "{:d}"),
+ROWS = [
+    # (label, key, format, target text, passes)
+    ("first poll of every feed done", "startup_s", "{:.0f} s", "<= 60 s", lambda v: v <= 60),
+    ("polls on time (<= 1 s late), whole run", "on_time_all", "{:.2%}", ">= 99.9%", None),
+    ("polls on time, steady state", "on_time", "{:.2%}", ">= 99.9%", lambda v: v >= 0.999),
+    ("lateness p99 / max, steady", "late_p99_ms", "{:.0f} ms", "", None),
+    ("", "late_max_ms", "{:.0f} ms", "", None),
+    ("CPU, % of one core, steady", "cpu", "{:.1f}%", "< 15%", lambda v: v < TARGET_CPU),
+    ("CPU, whole run (start-up included)", "cpu_all", "{:.1f}%", "", None),
+    ("peak RSS", "rss_peak_mb", "{:.0f} MB", "< 150 MB", lambda v: v < TARGET_RSS_MB),
+    ("RSS at the end", "rss_end_mb", "{:.0f} MB", "", None),
+    ("polls/s, steady", "polls_per_s", "{:.1f}", "", None),
+    ("polls done / scheduled", "done_share", "{:.0%}", "", None),
+    ("polls that found a changed page", "changed_share", "{:.1%}", "", None),
+    ("poll p50 / p95, steady", "poll_p50_ms", "{:.0f} ms", "", None),
+    ("", "poll_p95_ms", "{:.0f} ms", "", None),
+    ("errors", "errors", "{:d}", "0", lambda v: v == 0),
 ]
+
+
+def print_table(results: dict[str, dict[str, Any]]) -> None:
+    names = list(results)
+    table = [["", *names, *(["ratio"] if "raw" in results else []), "target", ""]]
+    for label, key, fmt, target, passes in ROWS:
+        cells = [fmt.format(results[name][key]) for name in names]
+        if "raw" in results:
+            ours, raw = results["dispatchwatch"][key], results["raw"][key]
+            ratio = ours / raw if isinstance(raw, int | float) and raw else float("nan")
+            cells.append("" if math.isnan(ratio) or key == "errors" else f"x{ratio:.2f}")
+        verdict = ""
+        if passes is not None:
+            verdict = "ok" if passes(results["dispatchwatch"][key]) else "MISSED"
+        table.append([label or "  ...", *cells, target, verdict])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print(
+            "  "
+            + row[0].ljust(widths[0])
+            + "  "
+            + "  ".join(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--feeds", type=int, nargs="+", default=[200, 1000])
-    parser.add_argument("--interval", default="5s", help="every feed's interval (5s)")
-    parser.add_argument("--duration", default="60s", help="how long each run lasts (60s)")
+    parser.add_argument("--feeds", type=int, nargs="+", default=[1000])
+    parser.add_argument("--interval", default="60s", help="every feed's interval (60s)")
+    parser.add_argument("--duration", default="5m", help="how long each process runs (5m)")
+    parser.add_argument(
+        "--change-rate",
+        type=float,
+        default=0.1,
+        help="share of polls that find a changed page (0.1); 0: the models' own pace",
+    )
     parser.add_argument(
         "--hosts", type=int, default=20, help="simulated hosts the feeds are spread over (20)"
     )
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (1)")
     parser.add_argument(
-        "--speed",
-        type=float,
-        default=10.0,
-        help="simulated seconds per second: how often pages change (10)",
+        "--workers", type=int, default=None, help="the daemon's --workers (its default)"
     )
     parser.add_argument(
-        "--workers",
-        type=int,
+        "--no-baseline", dest="baseline", action="store_false", help="skip the raw baseline"
+    )
+    parser.add_argument(
+        "--restart",
         default=None,
-        help="the daemon's --workers (default: its own default)",
+        metavar="LIMIT",
+        help="measure a restarted daemon: a first run (at most LIMIT, e.g. 20m) archives "
+        "every feed's page, the measured run starts on that archive (no baseline then)",
     )
     parser.add_argument(
         "--keep", type=Path, default=None, help="keep configs, logs and archives in this folder"
     )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--change-every", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-poller", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve, args.speed)
+        serve(args.serve, args.speed, args.change_every)
         return
     interval, duration = parse_duration(args.interval), parse_duration(args.duration)
+    if args.raw_poller is not None:
+        raw_poller(args.raw_poller, interval, args.workers or 32)
+        return
     base = args.keep or Path(tempfile.mkdtemp(prefix="dispatchwatch-bench-"))
     print(
-        f"{os.cpu_count()} CPUs; interval {interval:g}s, {duration:g}s per run, "
-        f"{args.hosts} simulated hosts, speed x{args.speed:g}; files in {base}",
+        f"{os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f}); interval {interval:g}s, "
+        f"{duration:g}s per process, change rate {args.change_rate:g}, {args.hosts} simulated "
+        f"hosts, speed x{args.speed:g}; files in {base}",
         flush=True,
     )
-    results = []
     for feeds in args.feeds:
-        result = run_one(
+        results = run_one(
             feeds,
             interval=interval,
             duration=duration,
             hosts=args.hosts,
             speed=args.speed,
+            change_rate=args.change_rate,
             folder=base / f"feeds-{feeds}",
             workers=args.workers,
+            baseline=args.baseline,
+            restart=parse_duration(args.restart) if args.restart else 0.0,
         )
-        results.append(result)
+        ours = results["dispatchwatch"]
         print(
-            f"  {feeds} feeds: {result['polls']} polls, {result['changed_pages']} changed "
-            f"pages, {result['incidents']} incidents, errors {result['error_kinds']}, "
-            f"exit {result['exit']}",
+            f"\n{feeds} feeds at {interval:g}s: {ours['polls']} polls, first polls of "
+            f"{ours['first_polls']} feeds, errors {ours['error_kinds']}, exit {ours['exit']}, "
+            f"simulation CPU {ours['sim_cpu']:.0f}%, load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-    table = [[title for title, _key, _fmt in COLUMNS]]
-    for result in results:
-        table.append([fmt.format(result[key]) for _title, key, fmt in COLUMNS])
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    print()
-    for row in table:
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+        print_table(results)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,21 @@ def test_conditional_get_304(server: _Server, fetcher: Fetcher) -> None:
     assert sent["If-None-Match"] == '"v1"' and sent["If-Modified-Since"] == LAST_MODIFIED
 
 
+def test_304s_keep_their_connection(server: _Server, fetcher: Fetcher) -> None:
+    """Most of a daemon's polls are 304s: each must leave its connection open for the next
+    (a 304 closed unread used to take its connection with it: a TCP connect per poll)."""
+    ports: list[int] = []
+
+    def not_modified(handler: _Handler, nth: int) -> None:
+        ports.append(handler.client_address[1])
+        handler.send(304, b"", {"ETag": '"v1"'})
+
+    server.routes["/nm"] = not_modified
+    for _ in range(5):
+        assert fetcher.fetch(feed_for(server, "/nm"), etag='"v1"').not_modified
+    assert len(ports) == 5 and len(set(ports)) == 1
+
+
 def test_timeout(server: _Server, fetcher: Fetcher) -> None:
     release = threading.Event()
 

@@ -192,3 +192,24 @@ def test_cli_serves_until_interrupted() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("kind", ["milwaukee", "seattle"])
+def test_change_every_sets_how_often_a_page_changes(fetcher: Fetcher, kind: str) -> None:
+    """Benches set the change rate with ``change_every``: polled every 60 s, a page that
+    moves on once every 600 s changes at about a tenth of the polls, never more."""
+
+    def changes(**options: object) -> int:
+        with Simulation(seed=1, speed=0, start=START, **options) as simulation:  # type: ignore[arg-type]
+            f = feed(simulation, kind, "rate")
+            bodies = []
+            for _ in range(100):  # 100 polls, 60 simulated seconds apart
+                bodies.append(fetcher.fetch(f).body)
+                simulation.advance(60)
+        return sum(a != b for a, b in zip(bodies, bodies[1:], strict=False))
+
+    paced = changes(change_every=600.0)
+    assert 8 <= paced <= 10  # 99 gaps of 60 s span 5,940 s: 9 or 10 change times
+    assert changes() > paced
+    with pytest.raises(ValueError, match="change_every"):
+        Simulation(change_every=0)

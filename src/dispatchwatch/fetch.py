@@ -109,7 +109,9 @@ class Fetcher:
             transport=transport,
             # Redirects are followed by hand, so each hop's host can be checked.
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            # Idle connections kept for reuse: enough for one per host of a large config
+            # (a request at a time per host); servers drop idle ones after a few seconds.
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         )
         self._host_locks: dict[str, threading.Lock] = {}
         self._host_locks_guard = threading.Lock()
@@ -305,6 +307,9 @@ class Fetcher:
         etag = resp.headers.get("etag")
         modified = resp.headers.get("last-modified")
         if status == 304:
+            # Read the (empty) body to its end: a response closed unread takes its
+            # connection with it, and most polls are 304s.
+            resp.read()
             return FetchResult(url, status, b"", headers, etag, modified, True, 0.0, 0)
         declared = resp.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > feed.max_bytes:

@@ -152,6 +152,7 @@ class Simulation:
         arcgis_rate: float = 60.0,
         arcgis_max_records: int = 1000,
         not_after_real_time: bool = False,
+        change_every: float | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must not be negative")
@@ -162,6 +163,14 @@ class Simulation:
         self.arcgis_max_records = arcgis_max_records
         #: The simulated clock never passes the real one (the demo: no call in the future).
         self.not_after_real_time = not_after_real_time
+        #: With ``change_every`` (simulated seconds), each Milwaukee/Seattle page moves on
+        #: only once every ``change_every`` seconds, each path at a phase of its own: polled
+        #: every ``interval`` seconds, a share ``interval / change_every`` of polls see a
+        #: change (benches set the change rate this way; the page still changes as the model
+        #: says: new calls, closures).
+        if change_every is not None and not change_every > 0:
+            raise ValueError("change_every must be positive")
+        self.change_every = change_every
         self._t0 = time.monotonic()
         self._offset = 0.0  # simulated seconds added by advance()
         self._lock = threading.Lock()
@@ -228,6 +237,18 @@ class Simulation:
         if self.not_after_real_time:
             return min(simulated, datetime.now(UTC))
         return simulated
+
+    def _page_time(self, path: str) -> datetime:
+        """The simulated time a page of ``path`` shows: :meth:`now`, or with
+        ``change_every`` the last of ``path``'s own change times (its phase from the path)."""
+        now = self.now()
+        period = self.change_every
+        if period is None:
+            return now
+        phase = zlib.crc32(path.encode()) / 2**32 * period
+        elapsed = (now - self.start_time).total_seconds()
+        ticks = (elapsed - phase) // period
+        return self.start_time + timedelta(seconds=max(0.0, ticks * period + phase))
 
     def advance(self, seconds: float) -> None:
         """Jump simulated time forward (tests use this with ``speed=0``)."""
@@ -304,7 +325,7 @@ class Simulation:
     def page(self, kind: str, path: str) -> _Cached:
         """The current page of ``path``, its model brought up to the simulated time."""
         feed = self._feed(kind, path)
-        now = self.now()
+        now = self._page_time(path)
         with feed.lock:
             model = feed.model
             behind = (now - model.now).total_seconds()

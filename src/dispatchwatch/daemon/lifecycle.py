@@ -26,6 +26,7 @@ from .prune import prune_pages
 from .report import PollReport
 from .schedule import Schedule
 from .settings import DaemonSettings, PollFetcher, host_of
+from .slots import SLOTS, Slots
 from .watchdog import check_overdue
 
 log = logging.getLogger("dispatchwatch.daemon")
@@ -58,6 +59,7 @@ class Daemon:
         }
         self.schedule: Schedule | None = None
         self.door = Door()
+        self.slots = Slots(self.door, self.settings.parse_slots or SLOTS)
         for feed in feeds:
             archive.register_feed(feed.record())
         for slug, (count, last) in failure_streaks(archive.conn, list(self.states)).items():

@@ -50,7 +50,13 @@ def poll_feed(daemon: Daemon, feed: Feed, scheduled_at: datetime | None) -> Poll
     failures: list[FetchError] = []
     statuses: list[int] = []
 
+    held = False  # a parse slot (:mod:`.slots`): taken once a body arrives
+
     def fetch(request: Request, etag: str | None, last_modified: str | None) -> FetchResult:
+        nonlocal held
+        if held:  # the next request of a paged poll: no slot while waiting on the network
+            daemon.slots.release()
+            held = False
         try:
             result = daemon.fetcher.fetch(
                 feed, request=request, etag=etag, last_modified=last_modified, deadline=deadline
@@ -59,17 +65,25 @@ def poll_feed(daemon: Daemon, feed: Feed, scheduled_at: datetime | None) -> Poll
             failures.append(exc)
             raise
         statuses.append(result.status)
+        if not result.not_modified:
+            daemon.slots.acquire()
+            held = True
         return result
 
     try:
         # Planning, fetching and parsing happen outside the archive; only the reads of
         # the feed's last poll and state and the one write go through the door.
-        summary = run_poll(
-            cast("Archive", GuardedArchive(daemon.archive, daemon.door.use)),
-            feed,
-            fetch,
-            started_at=started_at,
-        )
+        try:
+            summary = run_poll(
+                cast("Archive", GuardedArchive(daemon.archive, daemon.door.use)),
+                feed,
+                fetch,
+                started_at=started_at,
+            )
+        finally:
+            if held:
+                daemon.slots.release()
+                held = False
         if statuses:
             http_status = statuses[0]
         if summary.outcome == "error" and failures:

@@ -14,6 +14,7 @@ from .. import exitcodes
 from ..archive import Archive
 from ..errors import DispatchwatchError
 from ..runlock import RunLock
+from . import memory
 from .alerts import with_alerts
 from .lifecycle import Daemon
 from .report import PollReport
@@ -45,6 +46,8 @@ def run(
     from ..fetch import Fetcher
 
     feeds = config.enabled_feeds
+    if not once:
+        memory.limit_arenas()  # before any poll thread allocates
     stop = stop or threading.Event()
     settings = settings or DaemonSettings()
     own_fetcher = fetcher is None

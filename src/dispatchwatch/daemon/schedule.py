@@ -1,5 +1,6 @@
 """The schedule: one APScheduler interval job per feed, on a thread pool, plus the daemon's
-housekeeping jobs (the watchdog for overdue polls, the behind-schedule summary, pruning).
+housekeeping jobs (the watchdog for overdue polls, the behind-schedule summary, pruning,
+returning freed memory: :mod:`.memory`).
 
 - ``max_instances=1``: never two polls of one feed at once; ``coalesce=True``: runs missed
   while the machine slept or was busy fold into one, which runs however late
@@ -23,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ..status import parse_time
+from . import memory
 from .settings import (
     FIRST_DELAY,
     OVERDUE_CHECK_EVERY,
@@ -120,6 +122,14 @@ class Schedule:
             daemon.check_overdue,
             IntervalTrigger(seconds=OVERDUE_CHECK_EVERY),
             id="_overdue",
+            executor="watchdog",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            memory.trim,
+            IntervalTrigger(seconds=memory.TRIM_EVERY),
+            id="_trim",
             executor="watchdog",
             max_instances=1,
             coalesce=True,

@@ -61,6 +61,9 @@ class DaemonSettings:
     #: Backoff cap in seconds for every feed (default: min(16 x interval, 1 h)).
     backoff_max: float | None = None
     stop_timeout: float = STOP_TIMEOUT
+    #: Polls parsing and archiving at once (default :data:`~.slots.SLOTS`: one per CPU,
+    #: at least 2); the other workers wait with their fetched body.
+    parse_slots: int | None = None
 
 
 def backoff_interval(interval: float, failures: int, cap: float | None = None) -> float:
