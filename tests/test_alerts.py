@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from test_publish import Server, atom_entries  # pytest puts tests/ on sys.path
 
 from dispatchwatch import alerts
+from dispatchwatch.cli import cli
 from dispatchwatch.config import parse_config
 from dispatchwatch.daemon import run
 from dispatchwatch.errors import ConfigError
@@ -159,6 +161,15 @@ def test_one_notification_per_new_match_across_restarts(tmp_path: Path, servers:
             assert f'href="{server.db_name}/{query}.atom"' in home
     finally:
         server.stop()
+    # `metadata` reads the same rules from the config (no config: only the fired one).
+    for args, expected in (
+        (["--config", str(tmp_path / "config.yaml")], {"alerts_never", "alerts_theft"}),
+        (["--db", str(db)], {"alerts_theft"}),
+    ):
+        result = CliRunner().invoke(cli, ["metadata", "--format", "json", *args])
+        assert result.exit_code == 0, result.output
+        queries = json.loads(result.output)["databases"]["dispatch"]["queries"]
+        assert {q for q in queries if q.startswith("alerts_")} == expected
 
 
 def test_failed_delivery_is_retried_while_polling_continues(

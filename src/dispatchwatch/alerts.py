@@ -420,16 +420,18 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: The call first (what a person reads on the page), then the columns datasette-atom reads
+#: by name for each entry.
 ATOM_SQL = """
 SELECT
+  i.received_at, i.call_type, i.address, a.feed, a.incident_id, a.sent_at, a.attempts,
   'tag:dispatchwatch,2026:' || a.rule || '/' || a.feed || '/' || a.incident_id AS atom_id,
   :title_prefix || coalesce(i.call_type, 'call') || ': ' || coalesce(i.address, '')
     AS atom_title,
   a.matched_at AS atom_updated,
   'Feed ' || a.feed || ', call ' || a.incident_id || ', received '
     || coalesce(i.received_at, '?') || coalesce(', district ' || i.district, '')
-    AS atom_content,
-  a.feed, a.incident_id, i.received_at, i.call_type, i.address, a.sent_at, a.attempts
+    AS atom_content
 FROM alerts_sent a
 LEFT JOIN incidents i ON i.feed = a.feed AND i.incident_id = a.incident_id
 WHERE a.rule = :rule_name

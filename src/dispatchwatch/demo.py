@@ -302,6 +302,10 @@ def alert_printer(out: TextIO, lock: threading.Lock) -> Callable[[Notification],
     return show
 
 
+#: Seconds a demo run waits for the daemon's first poll before counting its duration anyway.
+STARTUP_GRACE = 60.0
+
+
 @dataclass
 class DemoSession:
     """One simulation, one archive and the demo's config (and alert receiver), for as many
@@ -322,10 +326,25 @@ class DemoSession:
         stop: threading.Event | None = None,
         abort: threading.Event | None = None,
     ) -> None:
-        """Run the daemon for ``duration`` seconds (or until ``stop``); returns once it has
-        stopped (its alert worker included)."""
+        """Run the daemon for ``duration`` seconds of polling (or until ``stop``); returns
+        once it has stopped (its alert worker included). The seconds count from the first
+        archived poll: the daemon's start-up (opening or creating the archive) is not part
+        of them, however slow the machine; without any poll the run ends after
+        :data:`STARTUP_GRACE` + ``duration`` seconds."""
         stop = stop or threading.Event()
-        timer = threading.Timer(duration, stop.set)
+        first_poll, finished = threading.Event(), threading.Event()
+        printer = live_printer(self.out, self.totals, self.lock)
+
+        def on_poll(report: PollReport) -> None:
+            first_poll.set()
+            printer(report)
+
+        def stop_after_duration() -> None:
+            first_poll.wait(STARTUP_GRACE)
+            if not finished.wait(duration):
+                stop.set()
+
+        timer = threading.Thread(target=stop_after_duration, name="dispatchwatch-demo-timer")
         timer.daemon = True
         timer.start()
         try:
@@ -333,11 +352,11 @@ class DemoSession:
                 self.config,
                 stop=stop,
                 abort=abort,
-                on_poll=live_printer(self.out, self.totals, self.lock),
+                on_poll=on_poll,
                 settings=DaemonSettings(stop_timeout=3.0),
             )
         finally:
-            timer.cancel()
+            finished.set()
 
 
 @contextmanager

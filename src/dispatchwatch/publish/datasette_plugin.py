@@ -10,11 +10,15 @@ metadata`` writes), so it changes nothing in other databases served from the sam
   feed (a ``feed`` column, or a row of ``feeds``) shows as the feed's local wall-clock time
   and zone abbreviation (``2024-03-31 18:30:18 PDT``), with the UTC original in its tooltip.
   Only the display changes: JSON, CSV, sorting and filters keep the stored UTC text.
-- An incident's ``version`` links to its full history (the ``incident_history`` query).
+- An incident's ``version`` links to its full history (the ``incident_history`` query), and
+  an incident's own page says so under its title.
 - Long text (a feed's license and notes, an incident's ``extra``, a poll's error) takes two
   lines at most in a table (CSS from the metadata), the whole text in the tooltip.
 - On a canned query's page, the ``feed`` parameter is a list of the archive's feeds instead
   of a free-text box.
+- On a table's page the column descriptions fold into one line (and the headers' tooltips),
+  so the rows are on the first screen; ``polls`` and ``coverage`` list what matters first
+  (:func:`asgi_wrapper`), and a watch rule's Atom feed is valid before it has any entry.
 
 Zone names come from the ``feeds`` table, read at most every :data:`ZONES_TTL` seconds.
 """
