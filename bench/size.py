@@ -1,7 +1,7 @@
 """Archive size for N Milwaukee-like snapshots, beside git-history and a packed git repository.
 
     python bench/size.py                       # 1,000 snapshots
-    python bench/size.py --pages 300 --git-history /path/to/venv/bin/git-history
+    python bench/size.py --pages 300 --git-history /path/to/venv/bin/git-history --levers
 
 The snapshots are the seeded synthetic Milwaukee sequence (dispatchwatch.synthetic, one page
 per 5 minutes, in the real markup). Reported, in one run:
@@ -16,6 +16,10 @@ per 5 minutes, in the real markup). Reported, in one run:
   file --id`` (the anchor for the archive without pages); skipped when git-history is not
   installed (``pip install git-history``), then the issue's figure (4.3 MB for 1,000 real
   snapshots) is printed as the anchor.
+
+``--levers`` also measures what each size lever would save, one at a time, on a copy of the
+archive without pages (dropping an index, the full-text index's ``detail``, the page size,
+and undoing schema 8's empty gone versions), with why it is kept or applied.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 from dispatchwatch.config import default_feed
+from dispatchwatch.incident import TRACKED_FIELDS
 from dispatchwatch.scraper import Page
 from dispatchwatch.synthetic import milwaukee_pages
 
@@ -69,6 +74,54 @@ def breakdown(path: Path) -> list[tuple[str, int]]:
         conn.close()
 
 
+_FTS = (
+    "DROP TABLE incidents_fts",
+    "CREATE VIRTUAL TABLE incidents_fts USING fts5(call_type, address, content='incidents', "
+    "columnsize=0, detail={})",
+    "INSERT INTO incidents_fts (incidents_fts) VALUES ('rebuild')",
+)
+_WHOLE_GONE = (
+    "UPDATE incident_versions AS v SET "
+    + ", ".join(f"{name} = p.{name}" for name in TRACKED_FIELDS)
+    + " FROM incident_versions AS p WHERE v.gone_at IS NOT NULL AND p.feed = v.feed "
+    "AND p.incident_id = v.incident_id AND p.version = v.version - 1"
+)
+#: Each lever measured on a copy of the archive without pages: (what, SQL, applied?).
+LEVERS: list[tuple[str, tuple[str, ...], str]] = [
+    ("gone versions stored whole (schema 7)", (_WHOLE_GONE,), "undone: applied in schema 8"),
+    ("no index incidents(received_at)", ("DROP INDEX idx_incidents_received_at",),
+     "kept: Datasette's default sort, last 24 hours"),
+    ("no index incidents(feed, received_at)", ("DROP INDEX idx_incidents_feed_received_at",),
+     "kept: status, one feed's newest calls"),
+    ("no index incident_versions(poll_id)", ("DROP INDEX idx_incident_versions_poll_id",),
+     "kept: alerts, reparse, a poll's versions"),
+    ("full-text index rebuilt, detail=full", tuple(q.format("full") for q in _FTS),
+     "(the two below are rebuilt too)"),
+    ("full-text index detail=column", tuple(q.format("column") for q in _FTS),
+     "kept full: phrase queries"),
+    ("full-text index detail=none", tuple(q.format("none") for q in _FTS),
+     "kept full: phrase and column queries"),
+    ("page_size 2048", ("PRAGMA page_size = 2048",), "kept 4096"),
+    ("page_size 8192", ("PRAGMA page_size = 8192",), "kept 4096"),
+    ("no incident_versions at all (bound)", ("DROP TABLE incident_versions",), "-"),
+]  # fmt: skip
+
+
+def levers(bare: Path, work: Path) -> list[tuple[str, int, str]]:
+    """The size of ``bare`` with each of :data:`LEVERS` applied to a copy, after VACUUM."""
+    measured = []
+    for what, statements, verdict in LEVERS:
+        copy = work / "lever.db"
+        shutil.copy(bare, copy)
+        conn = sqlite3.connect(copy, isolation_level=None)
+        for statement in statements:
+            conn.execute(statement)
+        conn.close()
+        measured.append((what, vacuumed(copy), verdict))
+        copy.unlink()
+    return measured
+
+
 def git_repo(folder: Path, name: str, snapshots: list[bytes]) -> Path:
     folder.mkdir()
     run("git", "init", "-q", "-b", "main", cwd=folder)
@@ -91,6 +144,7 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--git-history", default=shutil.which("git-history"))
+    parser.add_argument("--levers", action="store_true", help="measure each size lever too")
     args = parser.parse_args()
     pages = list(milwaukee_pages(args.pages, seed=args.seed))
     command = shutil.which("dispatchwatch", path=str(Path(sys.executable).parent))
@@ -160,6 +214,10 @@ def main() -> int:
         print(f"  raw page store (tables + indexes)       {mb(store)}")
         print(f"  git repository, one commit a snapshot,  {mb(packed)}  ratio "
               f"{store / packed:.2f} (target <= 1)\n    after git gc --aggressive")  # fmt: skip
+        if args.levers:
+            print("  levers, each alone on the archive without pages (after VACUUM):")
+            for what, size, verdict in levers(bare, work):
+                print(f"    {what:<40}{mb(size)}  {(size - without) / 1e6:+6.2f} MB  {verdict}")
         if parts:
             print("  where the bytes go (dbstat, with pages):")
             for name, size in parts:

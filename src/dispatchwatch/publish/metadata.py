@@ -52,7 +52,9 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
     "incident_versions": {
         "title": "Incident versions",
         "description": "Append-only history: a full copy of an incident each time it is "
-        "first seen, changes, leaves the active list or comes back.",
+        "first seen, changes or comes back. A version that records it leaving the active "
+        "list (gone_at set) stores no fields: they are the previous version's, and "
+        "incident_timeline shows them.",
         "columns": {
             "id": "Row ID",
             **{k: v for k, v in _INCIDENT_FIELD_DOCS.items()},
