@@ -4,6 +4,7 @@ back whole, and a version 7 archive upgrades in place."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 from pathlib import Path
@@ -210,3 +211,36 @@ def test_a_version_7_archive_upgrades_in_place(tmp_path: Path) -> None:
         schema = _schema(conn)
     with Archive(tmp_path / "fresh.db") as fresh:
         assert _schema(fresh.conn) == schema  # a fresh archive gets the same schema
+
+
+def test_merging_a_version_7_archive_stores_its_gone_versions_empty(tmp_path: Path) -> None:
+    from dispatchwatch.merge import merge
+
+    old = tmp_path / "old.db"
+    shutil.copy(FIXTURE, old)
+    conn = sqlite3.connect(old)
+    timeline = conn.execute("SELECT * FROM incident_timeline ORDER BY id").fetchall()
+    conn.close()
+    out = tmp_path / "merged.db"
+    with Archive(out) as other:  # the output already holds another feed's history
+        other.register_feed(dataclasses.replace(FEED, slug="other"))
+        other.record_success(
+            "other",
+            [dataclasses.replace(call("9"), feed="other")],
+            observed_at="2023-01-21T23:00:00Z",
+            snapshot=True,
+        )
+        other.record_success("other", [], observed_at="2023-01-21T23:05:00Z", snapshot=True)
+    merge(out, [old])
+    assert old.read_bytes() == FIXTURE.read_bytes()  # the input is only read
+    with Archive(out) as merged:
+        conn = merged.conn
+        assert gone_fields(conn) == [(None,) * len(TRACKED_FIELDS)] * 6
+        shown = conn.execute(
+            "SELECT * FROM incident_timeline WHERE feed = 'mke' ORDER BY id"
+        ).fetchall()
+        # Same rows but for the renumbered ids (the other feed's versions came first).
+        assert [row[1:] for row in shown] == [
+            (row[1], *row[2:7], row[7] + 2, *row[8:]) for row in timeline
+        ]
+        assert_in_step(conn)
