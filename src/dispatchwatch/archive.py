@@ -426,6 +426,15 @@ def _insert_poll(conn: sqlite3.Connection, **values: Any) -> int:
     return cursor.lastrowid or 0
 
 
+def insert_incidents(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Insert ``incidents`` rows (values in the order of ``_INCIDENT_ROW``) through the
+    staging table, in one statement (see ``_STAGE``); inside the caller's transaction."""
+    conn.execute(_STAGE)
+    conn.executemany(_INSERT_STAGED, ((*row, '["new"]') for row in rows))
+    conn.execute(_INSERT_NEW_FROM_STAGE)
+    conn.execute("DELETE FROM temp.dw_poll_rows")
+
+
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
 
 
