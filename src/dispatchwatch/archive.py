@@ -370,9 +370,19 @@ def _insert_sql(table: str, columns: Sequence[str]) -> str:
 
 
 _SELECT_STATE = (
-    f"SELECT incident_id, {', '.join(TRACKED_FIELDS)}, gone_at, version FROM incidents "
-    "WHERE feed = ? AND "
+    f"SELECT incident_id, {', '.join(TRACKED_FIELDS)}, gone_at, version, "
+    "max(coalesce(last_seen_at, ''), coalesce(gone_at, '')) FROM incidents WHERE feed = ? AND "
 )
+
+
+def _before(a: str, b: str) -> bool:
+    """Is UTC time ``a`` before ``b``? Both ``YYYY-MM-DDTHH:MM:SS[.fff]Z``; within one second
+    the fractions are compared as numbers (``...07Z`` is before ``...07.29Z``)."""
+    if a[:19] != b[:19]:
+        return a < b
+    return (a[19:-1] or ".").ljust(10, "0") < (b[19:-1] or ".").ljust(10, "0")
+
+
 _INCIDENT_ROW = [
     "feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at", "version",
 ]  # fmt: skip
@@ -395,7 +405,7 @@ _VERSION_ROW = ["feed", "incident_id", "version", "poll_id", "observed_at", "cha
                 *TRACKED_FIELDS, "gone_at"]  # fmt: skip
 _INSERT_VERSIONS_FROM_STAGE = (
     f"INSERT INTO incident_versions ({', '.join(_VERSION_ROW)}) SELECT feed, incident_id, "
-    f"version, ?, ?, changed, {', '.join(TRACKED_FIELDS)}, NULL FROM temp.dw_poll_rows "
+    f"version, ?, ?, changed, {', '.join(TRACKED_FIELDS)}, gone_at FROM temp.dw_poll_rows "
     "ORDER BY rowid"
 )
 # The changed ones, in one statement too (UPDATE ... FROM, SQLite 3.33): the full-text
@@ -403,12 +413,17 @@ _INSERT_VERSIONS_FROM_STAGE = (
 _UPDATE_FROM_STAGE = (
     "UPDATE incidents SET "
     + ", ".join(f"{name} = s.{name}" for name in TRACKED_FIELDS)
-    + ", last_seen_at = ?, gone_at = NULL, version = s.version FROM temp.dw_poll_rows AS s "
+    + ", last_seen_at = ?, gone_at = s.gone_at, version = s.version FROM temp.dw_poll_rows AS s "
     f"WHERE s.changed != {_NEW} AND incidents.feed = s.feed "
     "AND incidents.incident_id = s.incident_id"
 )
 _TOUCH_INCIDENTS = "UPDATE incidents SET last_seen_at = ? WHERE feed = ? AND incident_id IN "
 _MARK_GONE = "UPDATE incidents SET gone_at = ?, version = ? WHERE feed = ? AND incident_id = ?"
+# An older poll (history, an import) saw it: first_seen_at is the earliest sighting.
+_SEEN_EARLIER = (
+    "UPDATE incidents SET first_seen_at = ? WHERE feed = ? AND incident_id = ? "
+    "AND first_seen_at > ?"
+)
 _INSERT_VERSION = _insert_sql("incident_versions", _VERSION_ROW)
 _POLL_COLUMNS = (
     "feed", "started_at", "observed_at", "duration_ms", "outcome", "http_status", "bytes",
@@ -779,6 +794,14 @@ class Archive:
         versions stay in time order; nothing is marked gone. Recorded as ``partial``
         (``error_kind`` ``history``).
 
+        Whatever the poll, an incident the archive last observed after ``observed_at`` (its
+        ``last_seen_at`` or ``gone_at``) is left as it is: an import, a backfill or a stale
+        page never makes older values current, never marks it gone, and its versions stay in
+        ``observed_at`` order; only its ``first_seen_at`` moves back to ``observed_at`` when
+        that is earlier (so do those of ``history_only``). An ``import`` (rows, not a list)
+        never brings back an incident that left the list: a newer row updates its values and
+        it stays gone.
+
         ``pages`` (the responses parsed) go to the raw page store in the same transaction;
         ``scraper_version`` is the version of the scraper that parsed them.
         """
@@ -796,6 +819,7 @@ class Archive:
             touches: list[str] = []  # seen again, unchanged
             gone_marks: list[tuple[Any, ...]] = []
             gone_versions: list[tuple[str, int]] = []  # (incident_id, version)
+            earlier: list[tuple[Any, ...]] = []  # seen before its first_seen_at, maybe
             new = changed = gone = returned = still_listed = 0
             for incident_id, incident in by_id.items():
                 values = _row_values(incident)
@@ -806,9 +830,10 @@ class Archive:
                         (feed, incident_id, *values, observed_at, observed_at, None, 1, '["new"]')
                     )
                     continue
-                old_values, gone_at, version = stored
+                old_values, gone_at, version, last_observed = stored
                 still_listed += gone_at is None
-                if history_only is not None:
+                if history_only is not None or _before(observed_at, last_observed):
+                    earlier.append((observed_at, feed, incident_id, observed_at))
                     continue  # never rewrite what a later poll already said
                 diff = [
                     name
@@ -816,19 +841,24 @@ class Archive:
                     if old != fresh
                 ]
                 changed += bool(diff)
-                if gone_at is not None:  # listed again after it had left the list
+                # Listed again after it had left the list; an import's row is no listing.
+                still_gone = gone_at if kind == "import" else None
+                if gone_at is not None and still_gone is None:
                     returned += 1
                     diff.append("gone_at")
                 if diff:
                     version += 1
                     staged.append(
-                        (feed, incident_id, *values, None, None, None, version, json.dumps(diff))
+                        (feed, incident_id, *values, None, None, still_gone, version)
+                        + (json.dumps(diff),)
                     )
                 else:
                     touches.append(incident_id)
             error_kind = None if complete else ("history" if history_only else "incomplete")
             if snapshot:
-                missing = sum(gone_at is None for _, gone_at, _ in known.values())
+                # Seen by a later poll: this page cannot say it left (an older page).
+                known = {k: v for k, v in known.items() if not _before(observed_at, v[3])}
+                missing = sum(v[1] is None for v in known.values())
                 listed = missing + still_listed  # what the list held before this poll
                 held = _load_hold(conn, feed)
                 if (
@@ -852,7 +882,7 @@ class Archive:
                     )
             if snapshot:
                 # What is left in ``known`` was listed before and is not on this page.
-                for incident_id, (_, gone_at, version) in known.items():
+                for incident_id, (_, gone_at, version, _) in known.items():
                     if gone_at is not None:
                         continue
                     gone += 1
@@ -896,6 +926,8 @@ class Archive:
                 )
             if gone_marks:
                 conn.executemany(_MARK_GONE, gone_marks)
+            if earlier:
+                conn.executemany(_SEEN_EARLIER, earlier)
             if staged:  # versions of new and changed incidents, in page order
                 conn.execute(_INSERT_VERSIONS_FROM_STAGE, [poll_id, observed_at])
                 conn.execute("DELETE FROM temp.dw_poll_rows")
@@ -927,14 +959,17 @@ class Archive:
         feed: str,
         incident_ids: Iterable[str],
         snapshot: bool,
-    ) -> dict[str, tuple[tuple[Any, ...], str | None, int]]:
-        """Stored state of the page's incidents, plus (snapshot feeds) every listed one."""
-        state: dict[str, tuple[tuple[Any, ...], str | None, int]] = {}
+    ) -> dict[str, tuple[tuple[Any, ...], str | None, int, str]]:
+        """Stored state of the page's incidents, plus (snapshot feeds) every listed one:
+        ``(values, gone_at, version, last observed: max(last_seen_at, gone_at))``."""
+        state: dict[str, tuple[tuple[Any, ...], str | None, int, str]] = {}
         width = len(TRACKED_FIELDS)
 
         def take(rows: Iterable[Sequence[Any]]) -> None:
             for row in rows:
-                state[row[0]] = (tuple(row[1 : width + 1]), row[width + 1], row[width + 2])
+                state[row[0]] = (
+                    tuple(row[1 : width + 1]), row[width + 1], row[width + 2], row[width + 3]
+                )  # fmt: skip
 
         if snapshot:
             # Every listed incident, in one indexed read; most of the page is among them.

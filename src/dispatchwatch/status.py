@@ -5,6 +5,10 @@ Used by ``dispatchwatch status`` (for people, cron and monitors) and by the daem
 
 Reads only: the archive is opened read-only, so a status check can never block or disturb the
 daemon that writes it.
+
+Health is judged by live polls only (``polls.kind`` NULL or ``live``: the daemon's): an import,
+a backfill, an ingest of saved pages or a reparse says nothing about whether the feed is being
+polled, so it neither makes a feed look alive nor counts as one of its failures.
 """
 
 from __future__ import annotations
@@ -28,10 +32,20 @@ EXIT_OK = exitcodes.OK
 #: Some checked feed is stale or has never succeeded (not 2: that is click's usage error).
 EXIT_UNHEALTHY = exitcodes.UNHEALTHY
 
-#: :attr:`FeedStatus.state` values; the first two are healthy.
-OK, NOT_CONFIGURED, STALE, NEVER_SUCCEEDED = "ok", "not configured", "stale", "never succeeded"
+#: :attr:`FeedStatus.state` values; the first three are healthy.
+OK, NOT_CONFIGURED, HISTORY_ONLY = "ok", "not configured", "history only"
+STALE, NEVER_SUCCEEDED = "stale", "never succeeded"
 
 _OK_OUTCOMES = ("new", "unchanged", "not_modified")
+#: The polls of the daemon (``kind`` is NULL in archives written before it was recorded).
+LIVE_POLLS = "(kind IS NULL OR kind = 'live')"
+
+
+def live_only(conn: sqlite3.Connection) -> str:
+    """``" AND <live polls>"`` for a ``WHERE`` on ``polls``; ``""`` for an archive whose
+    polls have no ``kind`` yet (every poll was then a live one or an ingest)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(polls)")}
+    return f" AND {LIVE_POLLS}" if "kind" in columns else ""
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -62,13 +76,16 @@ class FeedStatus:
     #: Seconds since the last success (or since the feed was added, if it never succeeded).
     silent_for_seconds: float | None
     stale: bool
-    #: ``ok``, ``stale``, ``never succeeded`` (no successful poll at all, whatever its age:
-    #: nothing of the feed is archived) or ``not configured`` (in the archive, not checked).
+    #: ``ok``, ``stale``, ``never succeeded`` (no successful live poll at all, whatever its
+    #: age), ``not configured`` (in the archive, not checked) or ``history only`` (no config
+    #: given, and the feed was only ever imported or backfilled: nothing polls it).
     state: str = OK
+    #: The last import, backfill, ingest or reparse poll (never part of the health above).
+    last_history_at: str | None = None
 
     @property
     def healthy(self) -> bool:
-        return self.state in (OK, NOT_CONFIGURED)
+        return self.state in (OK, NOT_CONFIGURED, HISTORY_ONLY)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,20 +101,22 @@ def connect_read_only(path: str | Path) -> sqlite3.Connection:
 def failure_streaks(
     conn: sqlite3.Connection, feeds: Iterable[str] | None = None
 ) -> dict[str, tuple[int, str | None]]:
-    """Per feed: the number of error polls since its last good poll, and when the last of
-    them started (feeds with no such errors are left out)."""
+    """Per feed: the number of live error polls since its last good live poll, and when the
+    last of them started (feeds with no such errors are left out). Backfill or import errors
+    are no failure of the live feed, nor does their success end a streak."""
     if feeds is None:
         feeds = [row[0] for row in conn.execute("SELECT slug FROM feeds")]
+    live = live_only(conn)
     streaks: dict[str, tuple[int, str | None]] = {}
     for feed in feeds:
         # Two index range scans on polls(feed, outcome, id): cheap even after years of polls.
         last_good = conn.execute(
-            "SELECT max(id) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?)",
+            f"SELECT max(id) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?){live}",
             [feed, *_OK_OUTCOMES],
         ).fetchone()[0]
         count, last = conn.execute(
             "SELECT count(*), max(started_at) FROM polls "
-            "WHERE feed = ? AND outcome = 'error' AND id > ?",
+            f"WHERE feed = ? AND outcome = 'error' AND id > ?{live}",
             [feed, last_good or 0],
         ).fetchone()
         if count:
@@ -116,8 +135,10 @@ def feed_status(
 
     ``intervals`` (slug -> seconds, from config.yaml) limits the staleness check to those
     feeds, which are also listed when they have never been polled; without it every feed in
-    the archive is checked with the interval it was registered with. ``stale_after`` overrides
-    the default threshold of max(3 x interval, 15 minutes).
+    the archive is checked with the interval it was registered with, except a feed that was
+    only ever imported or backfilled (``history only``). ``stale_after`` overrides the default
+    threshold of max(3 x interval, 15 minutes). Every figure but ``last_history_at`` and
+    ``incidents_total`` is read from live polls only.
     """
     now = now or datetime.now(UTC)
     since = format_time(now - timedelta(hours=24))
@@ -129,29 +150,34 @@ def feed_status(
     }
     slugs = sorted(set(feeds) | set(intervals or ()))
     streaks = failure_streaks(conn, slugs)
+    live = live_only(conn)
+    history = f" AND NOT {LIVE_POLLS}" if live else " AND 0"
     statuses = []
     for slug in slugs:
         configured = intervals is None or slug in intervals
         interval = (intervals or {}).get(slug) or feeds.get(slug, (None, None))[0]
         added_at = feeds.get(slug, (None, None))[1]
         last_poll = conn.execute(
-            "SELECT started_at, outcome FROM polls WHERE feed = ? ORDER BY id DESC LIMIT 1",
+            f"SELECT started_at, outcome FROM polls WHERE feed = ?{live} ORDER BY id DESC LIMIT 1",
             [slug],
         ).fetchone()
         last_ok = conn.execute(
-            "SELECT max(started_at) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?)",
+            f"SELECT max(started_at) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?){live}",
             [slug, *_OK_OUTCOMES],
         ).fetchone()[0]
         last_error = conn.execute(
             "SELECT started_at, error_kind, error FROM polls WHERE feed = ? AND outcome = 'error'"
-            " ORDER BY id DESC LIMIT 1",
+            f"{live} ORDER BY id DESC LIMIT 1",
             [slug],
         ).fetchone() or (None, None, None)
         polls_24h, errors_24h, new_24h = conn.execute(
             "SELECT count(*), coalesce(sum(outcome = 'error'), 0), coalesce(sum(new), 0) "
-            "FROM polls WHERE feed = ? AND started_at >= ?",
+            f"FROM polls WHERE feed = ? AND started_at >= ?{live}",
             [slug, since],
         ).fetchone()
+        last_history = conn.execute(
+            f"SELECT max(started_at) FROM polls WHERE feed = ?{history}", [slug]
+        ).fetchone()[0]
         total = (
             conn.execute("SELECT count(*) FROM incidents WHERE feed = ?", [slug]).fetchone()[0]
             if _has_table(conn, "incidents")
@@ -166,6 +192,8 @@ def feed_status(
         stale = configured and (silent is None or silent > threshold)
         if not configured:
             state = NOT_CONFIGURED
+        elif intervals is None and last_poll is None and last_history is not None:
+            state, stale = HISTORY_ONLY, False
         elif last_ok is None:
             state = NEVER_SUCCEEDED
         else:
@@ -190,6 +218,7 @@ def feed_status(
                 silent_for_seconds=round(silent, 3) if silent is not None else None,
                 stale=stale,
                 state=state,
+                last_history_at=last_history,
             )
         )
     return statuses

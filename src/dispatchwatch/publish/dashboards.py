@@ -139,10 +139,12 @@ WHERE NOT EXISTS (SELECT 1 FROM figures)
 ORDER BY 1
 """
 
+# Live polls only: an import or a backfill is no sign of a feed's health.
 POLLS_BY_OUTCOME_SQL = f"""
 SELECT feed, outcome, count(*) AS polls
 FROM polls
-WHERE started_at >= {_since("-24 hours")} [[ AND feed = :feed ]]
+WHERE started_at >= {_since("-24 hours")} AND (kind IS NULL OR kind = 'live')
+  [[ AND feed = :feed ]]
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -243,7 +245,7 @@ def build_dashboards(
             "table",
         ),
         "feed-health": chart(
-            "Feed health: polls by outcome, last 24 hours",
+            "Feed health: live polls by outcome, last 24 hours",
             POLLS_BY_OUTCOME_SQL,
             "vega-lite",
             _bars({"field": "feed", "type": "nominal", "title": ""}, "polls", color="outcome"),

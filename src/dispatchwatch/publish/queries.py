@@ -26,6 +26,9 @@ def _since(modifier: str) -> str:
     return _NOW.format(f", '{modifier}'")
 
 
+#: The polls of the daemon (``p``), not imports, backfills, ingests or reparses.
+_LIVE = "(p.kind IS NULL OR p.kind = 'live')"
+
 #: Today's date in the zone of the feed ``f`` (its row in ``feeds``); UTC's for an unknown zone.
 FEED_TODAY = f"coalesce({_local_today('f.timezone', NOW)}, date('now'))"
 
@@ -131,12 +134,15 @@ ORDER BY t.version
     "feed_health": {
         "title": "Feed health",
         "description": "Per feed: the last successful poll and the last error (local time), "
-        "failures in a row since the last success, and polls in the last 24 hours. 'stale' "
-        "means no success for three poll intervals (at least 15 minutes), 'never succeeded' "
-        "that nothing of the feed was ever archived, as `dispatchwatch status`.",
+        "failures in a row since the last success, and polls in the last 24 hours, all of "
+        "live polls only (an import or a backfill says nothing about whether a feed is being "
+        "polled). 'stale' means no success for three poll intervals (at least 15 minutes), "
+        "'never succeeded' that no live poll ever succeeded, 'history only' that the feed was "
+        "only imported or backfilled, as `dispatchwatch status`.",
         "sql": f"""
 SELECT feed, name,
   CASE
+    WHEN last_poll IS NULL AND last_history IS NOT NULL THEN 'history only'
     WHEN last_success IS NULL THEN 'never succeeded'
     WHEN consecutive_failures > 0 THEN 'failing'
     WHEN last_success < strftime('%Y-%m-%dT%H:%M:%SZ', 'now',
@@ -147,28 +153,33 @@ SELECT feed, name,
   END AS health,
   {_local_label("last_success", "timezone")} AS last_success_local,
   {_local_label("last_error", "timezone")} AS last_error_local,
-  last_error_message, consecutive_failures, polls_24h, errors_24h, last_success, last_error
+  last_error_message, consecutive_failures, polls_24h, errors_24h, last_success, last_error,
+  last_history
 FROM (
   SELECT f.slug AS feed, f.name, f.timezone,
     coalesce(f.interval_seconds, 60) AS interval_seconds,
+    (SELECT max(p.started_at) FROM polls p WHERE p.feed = f.slug AND {_LIVE}) AS last_poll,
+    (SELECT max(p.started_at) FROM polls p WHERE p.feed = f.slug AND NOT {_LIVE})
+      AS last_history,
     (SELECT max(p.started_at) FROM polls p
-     WHERE p.feed = f.slug AND p.outcome IN ('new', 'unchanged', 'not_modified'))
+     WHERE p.feed = f.slug AND p.outcome IN ('new', 'unchanged', 'not_modified') AND {_LIVE})
       AS last_success,
     (SELECT max(p.started_at) FROM polls p
-     WHERE p.feed = f.slug AND p.outcome = 'error') AS last_error,
+     WHERE p.feed = f.slug AND p.outcome = 'error' AND {_LIVE}) AS last_error,
     (SELECT coalesce(p.error_kind || ': ', '') || coalesce(p.error, '') FROM polls p
-     WHERE p.feed = f.slug AND p.outcome = 'error' ORDER BY p.id DESC LIMIT 1)
+     WHERE p.feed = f.slug AND p.outcome = 'error' AND {_LIVE} ORDER BY p.id DESC LIMIT 1)
       AS last_error_message,
     (SELECT count(*) FROM polls p
-     WHERE p.feed = f.slug AND p.outcome = 'error'
-       AND p.id > coalesce((SELECT max(q.id) FROM polls q WHERE q.feed = f.slug
-                            AND q.outcome IN ('new', 'unchanged', 'not_modified')), 0))
+     WHERE p.feed = f.slug AND p.outcome = 'error' AND {_LIVE}
+       AND p.id > coalesce((SELECT max(p.id) FROM polls p WHERE p.feed = f.slug
+                            AND p.outcome IN ('new', 'unchanged', 'not_modified')
+                            AND {_LIVE}), 0))
       AS consecutive_failures,
     (SELECT count(*) FROM polls p
-     WHERE p.feed = f.slug AND p.started_at >= {_since("-24 hours")}) AS polls_24h,
+     WHERE p.feed = f.slug AND p.started_at >= {_since("-24 hours")} AND {_LIVE}) AS polls_24h,
     (SELECT count(*) FROM polls p
      WHERE p.feed = f.slug AND p.outcome = 'error'
-       AND p.started_at >= {_since("-24 hours")}) AS errors_24h
+       AND p.started_at >= {_since("-24 hours")} AND {_LIVE}) AS errors_24h
   FROM feeds f
 )
 ORDER BY feed
