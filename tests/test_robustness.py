@@ -465,28 +465,37 @@ def test_status_and_serve_on_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
 NOBODY = 65534
 
 
+#: Tests run as root: the reader is ``nobody`` (setpriv). Otherwise the reader is this user
+#: and the folder is made read-only to it (``chmod``; :func:`_read_only` checks it holds).
+AS_ROOT = os.geteuid() == 0
+
+
 @pytest.fixture
 def as_reader() -> Iterator[tuple[Path, Callable[..., subprocess.CompletedProcess[str]]]]:
-    """A folder every user can enter, and a way to run a command there as ``nobody``: a user
-    who may read the archive but not write its folder (real privileges, not a mock)."""
-    setpriv = shutil.which("setpriv")
-    if os.geteuid() != 0 or setpriv is None:
-        pytest.skip("needs root and setpriv to run the command as another user")
-    drop = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    probe = subprocess.run([*drop, sys.executable, "-c", "import dispatchwatch"], timeout=60)
-    if probe.returncode != 0:
-        pytest.skip("user nobody cannot run this Python (its install is not world-readable)")
+    """A folder every user can enter, and a way to run a command there as a user who may read
+    the archive but not write its folder (real privileges, not a mock): ``nobody`` when the
+    tests run as root, else this user once :func:`_read_only` took the folder's write
+    permission away (``run.other_user`` says which)."""
+    drop: list[str] = []
+    if AS_ROOT:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root, and no setpriv to run the reader as another user")
+        drop = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        probe = subprocess.run([*drop, sys.executable, "-c", "import dispatchwatch"], timeout=60)
+        if probe.returncode != 0:
+            pytest.skip("user nobody cannot run this Python (its install is not world-readable)")
     root = Path(tempfile.mkdtemp(prefix="dispatchwatch-ro-", dir="/tmp"))
     root.chmod(0o755)
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        command = shutil.which("dispatchwatch", path=str(Path(sys.executable).parent))
-        assert command
         return subprocess.run(
-            [*drop, command, *args], capture_output=True, text=True, timeout=120, cwd=root
-        )
+            [*drop, sys.executable, "-m", "dispatchwatch", *args],
+            capture_output=True, text=True, timeout=120, cwd=root,
+        )  # fmt: skip
 
     run.drop = drop  # type: ignore[attr-defined]
+    run.other_user = bool(drop)  # type: ignore[attr-defined]
     try:
         yield root, run
     finally:
@@ -508,6 +517,18 @@ def _archive(folder: Path, pages: int = 3) -> Path:
     return path
 
 
+def _read_only(folder: Path) -> None:
+    """Take away the write permission on ``folder``, and check the reader really lacks it."""
+    folder.chmod(0o555)
+    if not AS_ROOT:  # (root may write anywhere: its reader is nobody, who may not)
+        assert not os.access(folder, os.W_OK), f"{folder} is still writable by this user"
+
+
+def _needs_another_user(run: Callable[..., object]) -> None:
+    if not run.other_user:  # type: ignore[attr-defined]
+        pytest.skip("needs root, to run the reader as nobody beside a writer (two users)")
+
+
 def _count(path: Path, sql: str) -> int:
     conn = sqlite3.connect(path)  # as the owner: leaves no -wal/-shm behind when it closes
     try:
@@ -525,7 +546,7 @@ def test_every_read_only_command_works_for_a_user_who_cannot_write_the_folder(
     out = root / "out"
     out.mkdir()
     out.chmod(0o777)
-    path.parent.chmod(0o555)
+    _read_only(path.parent)
     before = _state(path)
 
     done = run("stats", "--db", str(path), "--json")
@@ -564,8 +585,9 @@ def test_a_reader_sees_a_running_daemons_latest_commit(
     as_reader: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]],
 ) -> None:
     root, run = as_reader
+    _needs_another_user(run)
     path = _archive(root / "archive", pages=1)
-    path.parent.chmod(0o555)
+    _read_only(path.parent)
     with Archive(path) as archive:  # the daemon (root) is running: -wal and -shm exist
         ingest_files(archive, default_feed("milwaukee-police"), MKE_PAGES[1:3])
         polls = archive.conn.execute("SELECT count(*) FROM polls").fetchone()[0]
@@ -590,7 +612,7 @@ def test_a_reader_is_told_why_when_the_wal_cannot_be_read(
         ingest_files(archive, default_feed("milwaukee-police"), MKE_PAGES[1:2])
         for name in ("dispatch.db", "dispatch.db-wal"):  # the -shm was lost (a reboot)
             shutil.copy2(path.parent / name, crashed / name)
-    crashed.chmod(0o555)
+    _read_only(crashed)
     for command in ("stats", "status", "metadata"):
         line = one_line_error(run(command, "--db", str(crashed / "dispatch.db")))
         assert "dispatch.db-wal holds commits not yet merged" in line, line
@@ -618,8 +640,10 @@ def test_an_unlocked_read_is_refused_when_a_writer_started_meanwhile(
     as_reader: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]], writer_starts: bool
 ) -> None:
     root, run = as_reader
+    if writer_starts:
+        _needs_another_user(run)
     path = _archive(root / "archive", pages=1)
-    path.parent.chmod(0o555)
+    _read_only(path.parent)
     reader = subprocess.Popen(
         [*run.drop, sys.executable, "-c", READER, str(path)],  # type: ignore[attr-defined]
         stdin=subprocess.PIPE,

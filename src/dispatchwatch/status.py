@@ -80,8 +80,6 @@ class FeedStatus:
     #: age), ``not configured`` (in the archive, not checked) or ``history only`` (no config
     #: given, and the feed was only ever imported or backfilled: nothing polls it).
     state: str = OK
-    #: The last import, backfill, ingest or reparse poll (never part of the health above).
-    last_history_at: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -109,19 +107,32 @@ def failure_streaks(
     live = live_only(conn)
     streaks: dict[str, tuple[int, str | None]] = {}
     for feed in feeds:
-        # Two index range scans on polls(feed, outcome, id): cheap even after years of polls.
-        last_good = conn.execute(
-            f"SELECT max(id) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?){live}",
-            [feed, *_OK_OUTCOMES],
-        ).fetchone()[0]
+        last_good = _last_good(conn, feed, live)
         count, last = conn.execute(
             "SELECT count(*), max(started_at) FROM polls "
             f"WHERE feed = ? AND outcome = 'error' AND id > ?{live}",
-            [feed, last_good or 0],
+            [feed, last_good[0] if last_good else 0],
         ).fetchone()
         if count:
             streaks[feed] = (count, last)
     return streaks
+
+
+def _last_good(conn: sqlite3.Connection, feed: str, live: str) -> tuple[int, str] | None:
+    """``(id, started_at)`` of the feed's last successful live poll, or None.
+
+    One backwards walk of polls(feed, outcome, id) per outcome, stopping at the first live
+    poll: cheap after years of polls (a ``max()`` with the kind filter would read them all).
+    """
+    found = [
+        conn.execute(
+            f"SELECT id, started_at FROM polls WHERE feed = ? AND outcome = ?{live} "
+            "ORDER BY id DESC LIMIT 1",
+            [feed, outcome],
+        ).fetchone()
+        for outcome in _OK_OUTCOMES
+    ]
+    return max((row for row in found if row), default=None)
 
 
 def feed_status(
@@ -137,8 +148,8 @@ def feed_status(
     feeds, which are also listed when they have never been polled; without it every feed in
     the archive is checked with the interval it was registered with, except a feed that was
     only ever imported or backfilled (``history only``). ``stale_after`` overrides the default
-    threshold of max(3 x interval, 15 minutes). Every figure but ``last_history_at`` and
-    ``incidents_total`` is read from live polls only.
+    threshold of max(3 x interval, 15 minutes). Every figure but ``incidents_total`` is read
+    from live polls only.
     """
     now = now or datetime.now(UTC)
     since = format_time(now - timedelta(hours=24))
@@ -151,20 +162,19 @@ def feed_status(
     slugs = sorted(set(feeds) | set(intervals or ()))
     streaks = failure_streaks(conn, slugs)
     live = live_only(conn)
-    history = f" AND NOT {LIVE_POLLS}" if live else " AND 0"
     statuses = []
     for slug in slugs:
         configured = intervals is None or slug in intervals
         interval = (intervals or {}).get(slug) or feeds.get(slug, (None, None))[0]
         added_at = feeds.get(slug, (None, None))[1]
         last_poll = conn.execute(
-            f"SELECT started_at, outcome FROM polls WHERE feed = ?{live} ORDER BY id DESC LIMIT 1",
+            # polls(feed, started_at) walked backwards to the first live poll
+            f"SELECT started_at, outcome FROM polls WHERE feed = ?{live} "
+            "ORDER BY started_at DESC LIMIT 1",
             [slug],
         ).fetchone()
-        last_ok = conn.execute(
-            f"SELECT max(started_at) FROM polls WHERE feed = ? AND outcome IN (?, ?, ?){live}",
-            [slug, *_OK_OUTCOMES],
-        ).fetchone()[0]
+        last_good = _last_good(conn, slug, live)
+        last_ok = last_good[1] if last_good else None
         last_error = conn.execute(
             "SELECT started_at, error_kind, error FROM polls WHERE feed = ? AND outcome = 'error'"
             f"{live} ORDER BY id DESC LIMIT 1",
@@ -175,9 +185,6 @@ def feed_status(
             f"FROM polls WHERE feed = ? AND started_at >= ?{live}",
             [slug, since],
         ).fetchone()
-        last_history = conn.execute(
-            f"SELECT max(started_at) FROM polls WHERE feed = ?{history}", [slug]
-        ).fetchone()[0]
         total = (
             conn.execute("SELECT count(*) FROM incidents WHERE feed = ?", [slug]).fetchone()[0]
             if _has_table(conn, "incidents")
@@ -192,7 +199,7 @@ def feed_status(
         stale = configured and (silent is None or silent > threshold)
         if not configured:
             state = NOT_CONFIGURED
-        elif intervals is None and last_poll is None and last_history is not None:
+        elif intervals is None and last_poll is None and _has_polls(conn, slug):
             state, stale = HISTORY_ONLY, False
         elif last_ok is None:
             state = NEVER_SUCCEEDED
@@ -218,10 +225,14 @@ def feed_status(
                 silent_for_seconds=round(silent, 3) if silent is not None else None,
                 stale=stale,
                 state=state,
-                last_history_at=last_history,
             )
         )
     return statuses
+
+
+def _has_polls(conn: sqlite3.Connection, feed: str) -> bool:
+    """Any poll at all (with no live one: only imports, backfills, ingests)."""
+    return conn.execute("SELECT 1 FROM polls WHERE feed = ? LIMIT 1", [feed]).fetchone() is not None
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:

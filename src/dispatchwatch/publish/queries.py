@@ -29,6 +29,15 @@ def _since(modifier: str) -> str:
 #: The polls of the daemon (``p``), not imports, backfills, ingests or reparses.
 _LIVE = "(p.kind IS NULL OR p.kind = 'live')"
 
+
+def _last_live(outcome: str) -> str:
+    """SQL: the id of feed ``f``'s last live poll of ``outcome`` (polls(feed, outcome, id))."""
+    return (
+        f"(SELECT p.id FROM polls p WHERE p.feed = f.slug AND p.outcome = '{outcome}' "
+        f"AND {_LIVE} ORDER BY p.id DESC LIMIT 1)"
+    )
+
+
 #: Today's date in the zone of the feed ``f`` (its row in ``feeds``); UTC's for an unknown zone.
 FEED_TODAY = f"coalesce({_local_today('f.timezone', NOW)}, date('now'))"
 
@@ -142,7 +151,7 @@ ORDER BY t.version
         "sql": f"""
 SELECT feed, name,
   CASE
-    WHEN last_poll IS NULL AND last_history IS NOT NULL THEN 'history only'
+    WHEN last_poll IS NULL AND has_polls THEN 'history only'
     WHEN last_success IS NULL THEN 'never succeeded'
     WHEN consecutive_failures > 0 THEN 'failing'
     WHEN last_success < strftime('%Y-%m-%dT%H:%M:%SZ', 'now',
@@ -153,34 +162,36 @@ SELECT feed, name,
   END AS health,
   {_local_label("last_success", "timezone")} AS last_success_local,
   {_local_label("last_error", "timezone")} AS last_error_local,
-  last_error_message, consecutive_failures, polls_24h, errors_24h, last_success, last_error,
-  last_history
+  last_error_message, consecutive_failures, polls_24h, errors_24h, last_success, last_error
 FROM (
-  SELECT f.slug AS feed, f.name, f.timezone,
-    coalesce(f.interval_seconds, 60) AS interval_seconds,
-    (SELECT max(p.started_at) FROM polls p WHERE p.feed = f.slug AND {_LIVE}) AS last_poll,
-    (SELECT max(p.started_at) FROM polls p WHERE p.feed = f.slug AND NOT {_LIVE})
-      AS last_history,
-    (SELECT max(p.started_at) FROM polls p
-     WHERE p.feed = f.slug AND p.outcome IN ('new', 'unchanged', 'not_modified') AND {_LIVE})
-      AS last_success,
-    (SELECT max(p.started_at) FROM polls p
-     WHERE p.feed = f.slug AND p.outcome = 'error' AND {_LIVE}) AS last_error,
+  SELECT *,
+    (SELECT p.started_at FROM polls p WHERE p.id = h.last_good) AS last_success,
+    (SELECT p.started_at FROM polls p WHERE p.id = h.last_failure) AS last_error,
     (SELECT coalesce(p.error_kind || ': ', '') || coalesce(p.error, '') FROM polls p
-     WHERE p.feed = f.slug AND p.outcome = 'error' AND {_LIVE} ORDER BY p.id DESC LIMIT 1)
-      AS last_error_message,
+     WHERE p.id = h.last_failure) AS last_error_message,
     (SELECT count(*) FROM polls p
-     WHERE p.feed = f.slug AND p.outcome = 'error' AND {_LIVE}
-       AND p.id > coalesce((SELECT max(p.id) FROM polls p WHERE p.feed = f.slug
-                            AND p.outcome IN ('new', 'unchanged', 'not_modified')
-                            AND {_LIVE}), 0))
-      AS consecutive_failures,
-    (SELECT count(*) FROM polls p
-     WHERE p.feed = f.slug AND p.started_at >= {_since("-24 hours")} AND {_LIVE}) AS polls_24h,
-    (SELECT count(*) FROM polls p
-     WHERE p.feed = f.slug AND p.outcome = 'error'
-       AND p.started_at >= {_since("-24 hours")} AND {_LIVE}) AS errors_24h
-  FROM feeds f
+     WHERE p.feed = h.feed AND p.outcome = 'error' AND p.id > coalesce(h.last_good, 0)
+       AND {_LIVE})
+      AS consecutive_failures
+  FROM (
+    -- Each a backwards walk of an index to the first live poll (cheap after years of polls).
+    SELECT f.slug AS feed, f.name, f.timezone,
+      coalesce(f.interval_seconds, 60) AS interval_seconds,
+      (SELECT p.started_at FROM polls p WHERE p.feed = f.slug AND {_LIVE}
+       ORDER BY p.started_at DESC LIMIT 1) AS last_poll,
+      EXISTS (SELECT 1 FROM polls p WHERE p.feed = f.slug) AS has_polls,
+      max(
+        coalesce({_last_live("new")}, 0), coalesce({_last_live("unchanged")}, 0),
+        coalesce({_last_live("not_modified")}, 0)
+      ) AS last_good,
+      {_last_live("error")} AS last_failure,
+      (SELECT count(*) FROM polls p
+       WHERE p.feed = f.slug AND p.started_at >= {_since("-24 hours")} AND {_LIVE}) AS polls_24h,
+      (SELECT count(*) FROM polls p
+       WHERE p.feed = f.slug AND p.outcome = 'error'
+         AND p.started_at >= {_since("-24 hours")} AND {_LIVE}) AS errors_24h
+    FROM feeds f
+  ) h
 )
 ORDER BY feed
 """,
