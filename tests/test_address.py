@@ -53,6 +53,11 @@ from dispatchwatch.scraper import RawRow
         ("1512 FM 1960 RD W", "15XX FM 1960 RD W"),
         ("1512 US HWY 59 N", "15XX US HWY 59 N"),
         ("1512 COUNTY RD 120", "15XX COUNTY RD 120"),
+        ("1512 E LOOP 820 SVC RD", "15XX E LOOP 820 SVC RD"),  # after a house: the route's
+        ("RT 1512 SUMMIT AVE", "RT 15XX SUMMIT AVE"),  # no house before: a house number
+        ("1512 RM 620 N", "15XX RM 620 N"),  # a Texas ranch road, not a room
+        ("1512 ELM ST RM 12", "15XX ELM ST"),  # a room
+        ("MM 12 I 5", "MM 12 I 5"),
         ("SR-520 / 1512 ELM ST", "SR-520 / 15XX ELM ST"),  # a route keeps its hyphen
         # ... or to the street.
         ("1512ELM ST", "15XX ELM ST"),
@@ -216,10 +221,13 @@ def test_a_number_after_near_or_rear_is_a_house_number(
 
 # Numbered routes: the house number before them is reduced, the route's own number never.
 ROUTES = st.sampled_from(
-    ["LOOP", "FM", "SPUR", "HWY", "US HWY", "STATE HWY", "COUNTY RD", "SH", "IH", "RT", "ROUTE"]
+    ["LOOP", "FM", "RM", "RR", "SPUR", "HWY", "US HWY", "STATE HWY", "COUNTY RD", "SH", "IH"]
+    + ["RT", "ROUTE"]
 )
 DIRECTIONS = st.sampled_from(["", "N ", "S ", "E ", "W ", "NE ", "SW "])
-AFTER_ROUTE = st.sampled_from(["", " N", " E", " W", " S", " RD", " RD W", " FWY"])
+AFTER_ROUTE = st.sampled_from(
+    ["", " N", " E", " W", " S", " RD", " RD W", " FWY", " SVC RD", " FRONTAGE RD", " ACCESS RD"]
+)
 
 
 @given(

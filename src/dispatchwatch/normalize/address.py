@@ -58,6 +58,9 @@ _GRID_BLOCK = re.compile(r"[NSEW]\d*XX")  # "N115XX", as reduced already
 _ROUTE_WORDS = frozenset(
     {"I", "IH", "SR", "SH", "HWY", "HIGHWAY", "US", "ROUTE", "RT", "RTE", "EXIT", "MP"}
     | {"MILE", "MILEPOST", "CR", "FM", "LOOP", "SPUR", "BELTWAY", "BUS", "BYP", "BYPASS", "BW"}
+    # Texas ranch roads ("RM 620 N", "RR 620") and mile markers ("MM 12 I 5"). A room
+    # ("1512 ELM ST RM 12") is a unit at the end, dropped before numbers are read.
+    | {"RM", "RR", "MM"}
     # State routes ("NB MD 300 N", "TX 1604"): the state codes that are not also a word, a
     # direction or a street suffix ("IN", "NE", "CT", "WA" are read as those).
     | (STATES - {"AL", "AR", "AS", "CO", "CT", "DE", "GA", "HI", "ID", "IN", "LA", "MA", "ME"})
@@ -295,7 +298,11 @@ def _reduced(tokens: list[str], i: int, core: str) -> str | None:
             return None
         # "NEAR 1512 SUMMIT AVE": a house number behind a leading word. Behind a route word
         # ("I 94 EB", "MP 12") the number is the route, unless a street follows it.
-        if not _after_a_route_word(tokens, i) or _names_a_street(tokens, i + 1):
+        if not _after_a_route_word(tokens, i):
+            return _block_of(core)
+        # "RT 1512 SUMMIT AVE": a house number on a street after the route word; but after a
+        # house number ("1512 E LOOP 820 SVC RD") the number is the route's.
+        if _names_a_street(tokens, i + 1) and not _XX_BLOCK.fullmatch(_core(tokens[0])):
             return _block_of(core)
         return None
     if core[0] in "NSEW":
