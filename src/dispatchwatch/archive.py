@@ -653,28 +653,48 @@ class Archive:
         its ``sha256``, ``etag`` and ``last_modified`` drive conditional GETs and the
         unchanged-body check; ``observed_at`` is the time of the last poll that archived rows
         (``new`` or ``partial``), or None."""
+        # One backwards walk of polls(feed, outcome, id) per outcome, each stopping at its
+        # first match: an IN (...) with ORDER BY id sorts every poll of the feed, at every
+        # poll (quadratic over a long history: import-git, years of a daemon).
         with self._lock:
-            row = self.conn.execute(
-                "SELECT id, sha256, etag, last_modified, observed_at FROM polls "
-                "WHERE feed = ? AND outcome IN ('new', 'unchanged', 'not_modified') "
-                "ORDER BY id DESC LIMIT 1",
-                [feed],
-            ).fetchone()
+            row = max(
+                (
+                    found
+                    for outcome in ("new", "unchanged", "not_modified")
+                    if (
+                        found := self.conn.execute(
+                            "SELECT id, sha256, etag, last_modified, observed_at FROM polls "
+                            "WHERE feed = ? AND outcome = ? ORDER BY id DESC LIMIT 1",
+                            [feed, outcome],
+                        ).fetchone()
+                    )
+                ),
+                default=None,
+            )
             # The time of the last poll that archived rows: a page dated before it can only
             # add history (see record_success's history_only). Unchanged polls don't count:
             # their time is the fetch's, not the page's.
             # History (a forced old page, a backfill, an import) is dated in the past on
             # purpose; every other poll is in time order, so the last one is the latest.
-            latest = self.conn.execute(
-                "SELECT observed_at FROM polls WHERE feed = ? AND outcome IN ('new', 'partial') "
-                "AND (error_kind IS NULL OR error_kind != 'history') "
-                "AND (kind IS NULL OR kind = 'ingest') ORDER BY id DESC LIMIT 1",
-                [feed],
-            ).fetchone()
+            latest = max(
+                (
+                    found
+                    for outcome in ("new", "partial")
+                    if (
+                        found := self.conn.execute(
+                            "SELECT id, observed_at FROM polls WHERE feed = ? AND outcome = ? "
+                            "AND (error_kind IS NULL OR error_kind != 'history') "
+                            "AND (kind IS NULL OR kind = 'ingest') ORDER BY id DESC LIMIT 1",
+                            [feed, outcome],
+                        ).fetchone()
+                    )
+                ),
+                default=None,
+            )
         if row is None:
             return None
         last = dict(zip(("id", "sha256", "etag", "last_modified", "observed_at"), row, strict=True))
-        last["observed_at"] = latest[0] if latest else None
+        last["observed_at"] = latest[1] if latest else None
         return last
 
     def parsed_sha256s(self, feed: str) -> set[str]:
