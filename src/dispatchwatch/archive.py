@@ -405,7 +405,7 @@ _VERSION_ROW = ["feed", "incident_id", "version", "poll_id", "observed_at", "cha
                 *TRACKED_FIELDS, "gone_at"]  # fmt: skip
 _INSERT_VERSIONS_FROM_STAGE = (
     f"INSERT INTO incident_versions ({', '.join(_VERSION_ROW)}) SELECT feed, incident_id, "
-    f"version, ?, ?, changed, {', '.join(TRACKED_FIELDS)}, gone_at FROM temp.dw_poll_rows "
+    f"version, ?, ?, changed, {', '.join(TRACKED_FIELDS)}, NULL FROM temp.dw_poll_rows "
     "ORDER BY rowid"
 )
 # The changed ones, in one statement too (UPDATE ... FROM, SQLite 3.33): the full-text
@@ -819,8 +819,9 @@ class Archive:
         page never makes older values current, never marks it gone, and its versions stay in
         ``observed_at`` order; only its ``first_seen_at`` moves back to ``observed_at`` when
         that is earlier (so do those of ``history_only``). An ``import`` (rows, not a list)
-        never brings back an incident that left the list: a newer row updates its values and
-        it stays gone.
+        never brings back an incident that left the list: a newer row updates its values (a
+        version with ``gone_at`` NULL, as every version but a gone one: see versions.py) and
+        the incident stays gone.
 
         ``pages`` (the responses parsed) go to the raw page store in the same transaction;
         ``scraper_version`` is the version of the scraper that parsed them.
