@@ -67,6 +67,9 @@ _EXTRA = {
     "zip": "zip",
 }  # fmt: skip
 
+#: What never goes to ``extra`` as it is (mapped, or renamed above).
+_NOT_EXTRA = frozenset(_USED | set(_EXTRA))
+
 _local = threading.local()  # pyproj transformers are not thread-safe
 
 
@@ -114,15 +117,25 @@ def block(address: str | None) -> tuple[str | None, bool]:
     return _ZERO_BLOCK.sub("", stripped.strip()) or None, approximate
 
 
+@lru_cache(maxsize=64)
+def _lower(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The column names of a file or dataset in lower case (worked out once per header)."""
+    return tuple(column.lower() for column in columns)
+
+
 def row(record: Mapping[str, Any]) -> RawRow:
     """One call of any year's dataset (API or CSV column names)."""
-    r = {k.lower(): v for k, v in record.items()}
+    r = dict(zip(_lower(tuple(record)), record.values(), strict=True))
     lat, lon = socrata.point(r.get("location"))
     if not in_parish(lat, lon):
         lat, lon = state_plane_to_lat_lon(r.get("mapx"), r.get("mapy"))  # type: ignore[arg-type]
     address, approximate = block(text(r.get("block_address")))
-    extra = {name: r[col] for col, name in _EXTRA.items() if text(r.get(col)) is not None}
-    extra.update(socrata.extras(r, _USED | set(_EXTRA)))
+    extra = {}
+    for col, name in _EXTRA.items():
+        value = r.get(col)
+        if value is not None and (value.strip() if value.__class__ is str else text(value)):
+            extra[name] = value  # (what text() reads as a value; kept as the source gives it)
+    extra.update(socrata.extras(r, _NOT_EXTRA))
     if approximate:
         extra["approximate_location"] = True
     return RawRow(

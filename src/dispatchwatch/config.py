@@ -513,15 +513,18 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             options=feed_options,
             **values,
         )
-    from .alerts import parse_alerts
+    alerts = {}
+    if data.get("alerts") is not None:  # (the alerts module only when there are rules)
+        from .alerts import parse_alerts
 
+        alerts = parse_alerts(data.get("alerts"), node_of("alerts"), path, set(feeds))
     return Config(
         database=database if database.is_absolute() else base / database,
         contact=contact,
         feeds=feeds,
         plugins_dir=plugins_dir,
         path=path,
-        alerts=parse_alerts(data.get("alerts"), node_of("alerts"), path, set(feeds)),
+        alerts=alerts,
     )
 
 

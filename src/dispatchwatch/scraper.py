@@ -359,15 +359,25 @@ class _PerThread(threading.local):
         self.rows_after: XPath = etree.XPath("following::tr[td][not(.//tr)]")
 
 
-_per_thread = _PerThread()
+_per_thread: _PerThread | None = None  # made on first use: JSON feeds never import lxml
+_per_thread_lock = threading.Lock()
+
+
+def _lxml() -> _PerThread:
+    global _per_thread
+    if _per_thread is None:
+        with _per_thread_lock:
+            if _per_thread is None:
+                _per_thread = _PerThread()
+    return _per_thread
 
 
 def _html_parser() -> HTMLParser:
-    return _per_thread.parser
+    return _lxml().parser
 
 
 def _string_of() -> XPath:
-    return _per_thread.string_of
+    return _lxml().string_of
 
 
 def cell_text(element: _Element) -> str:
@@ -468,4 +478,4 @@ def find_table_by_headers(
 def _rows_after(header_row: _Element) -> Iterator[_Element]:
     """Every ``tr`` after ``header_row`` in document order that holds ``td`` cells and no
     nested rows (a row that only wraps an inner table is layout, not data)."""
-    return iter(_per_thread.rows_after(header_row))
+    return iter(_lxml().rows_after(header_row))

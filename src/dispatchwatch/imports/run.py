@@ -8,7 +8,9 @@ import never marks anything gone) as a polled page. Rows are archived in batches
 constant whatever the size of the file.
 
 ``on_error="stop"`` (the default) reads the whole file first and writes nothing of it when
-any row cannot be read; ``"skip"`` archives the readable rows and reports the others. Either
+any row cannot be read: it reads the file once, keeping the normalized batches in a
+temporary file (:mod:`.spool`) until the last row is read; ``"skip"`` archives the readable
+rows as it reads them and reports the others. Either
 way a row is reported by its number and the reason, never by its content. A file whose
 SHA-256 (under the same mapping) was imported completely before is skipped at once.
 """
@@ -32,6 +34,7 @@ from ..scraper import RawRow
 from .mapping import ImportMapping
 from .readers import Table, _Unreadable, open_table
 from .rows import RowError, compile_calls
+from .spool import Batch, Spool
 
 __all__ = [
     "BATCH_SIZE",
@@ -214,57 +217,58 @@ def import_file(
             report.outcome = "already_imported"
             return report
     zone = mapping.timezone or feed.zone
-    passes = 2 if on_error == "stop" else 1
+    # --on-error stop: reading is the first half of the work, writing the spool the second.
+    share = 0.5 if on_error == "stop" else 1.0
+    poll_ids: list[int] = []
 
     def progress(table: Table, done_passes: int) -> None:
         if on_progress is not None:
             done, total = table.progress()
-            on_progress((done_passes + (done / total if total else 1.0)) / passes)
+            on_progress((done_passes + (done / total if total else 1.0)) * share)
 
     if on_error == "stop":
-        # First pass: read and check every row, write nothing.
-        with open_for(path, mapping) as table:
+        # One read: every batch is mapped and normalized as it would be written, and kept
+        # in a spool until the whole file is known good; nothing is written before.
+        with open_for(path, mapping) as table, Spool() as spool:
             mapper = compile_calls(
-                mapping,
-                table.header,
-                keyed=table.keyed,
-                zone=zone,
-                where=str(path),
-                check_only=True,
+                mapping, table.header, keyed=table.keyed, zone=zone, where=str(path)
             )
-            for count, (_number, result) in enumerate(_mapped_rows(table, mapper), 1):
-                if isinstance(result, RowProblem):
-                    report.add_problem(result)
-                if count % batch_size == 0:
-                    progress(table, 0)
+            for batch, first, last in _batches(
+                _mapped_rows(table, mapper), batch_size, report, "skip"
+            ):
+                if not report.bad:  # after a bad row, only the problems are counted
+                    spool.add(_normalized(feed, mapping, path, batch, first, last))
+                progress(table, 0)
             if report.bad:
                 report.outcome = "failed"
-                first = report.problems[0]
+                first_problem = report.problems[0]
                 report.error = (
-                    f"{report.bad} unreadable rows (first: {first}); nothing of this file was "
-                    "imported (--on-error skip imports the readable rows)"
+                    f"{report.bad} unreadable rows (first: {first_problem}); nothing of this "
+                    "file was imported (--on-error skip imports the readable rows)"
                 )
                 report.seconds = time.perf_counter() - clock
                 return report
-            report.bad = 0
-            report.problems.clear()
-
-    archive.register_feed(feed.record())
-    started_at = utc_now()
-    poll_ids: list[int] = []
-    with open_for(path, mapping) as table:
-        mapper = compile_calls(mapping, table.header, keyed=table.keyed, zone=zone, where=str(path))
-        for batch, first, last in _batches(
-            _mapped_rows(table, mapper), batch_size, report, on_error
-        ):
-            summary = _archive_batch(archive, feed, mapping, path, batch, first, last)
-            poll_ids.append(summary.poll_id)
-            report.imported += len(batch)
-            report.incidents += summary.incidents
-            report.new += summary.new
-            report.changed += summary.changed
-            report.polls += 1
-            progress(table, passes - 1)
+            archive.register_feed(feed.record())
+            started_at = utc_now()
+            for number, prepared in enumerate(spool, 1):
+                summary = _record_batch(archive, feed, path, prepared)
+                _add_poll(report, poll_ids, prepared, summary)
+                if on_progress is not None:
+                    on_progress((1 + number / spool.batches) / 2)
+    else:
+        archive.register_feed(feed.record())
+        started_at = utc_now()
+        with open_for(path, mapping) as table:
+            mapper = compile_calls(
+                mapping, table.header, keyed=table.keyed, zone=zone, where=str(path)
+            )
+            for batch, first, last in _batches(
+                _mapped_rows(table, mapper), batch_size, report, on_error
+            ):
+                prepared = _normalized(feed, mapping, path, batch, first, last)
+                summary = _record_batch(archive, feed, path, prepared)
+                _add_poll(report, poll_ids, prepared, summary)
+                progress(table, 0)
     report.rows = report.imported + report.bad
     with archive.transaction() as conn:
         insert_import(
@@ -310,17 +314,16 @@ def _batches(
         yield batch, first, last
 
 
-def _archive_batch(
-    archive: Archive,
+def _normalized(
     feed: Feed,
     mapping: ImportMapping,
     path: Path,
     batch: list[tuple[RawRow, Any]],
     first: int,
     last: int,
-) -> Any:
-    clock = time.perf_counter()
-    started_at = utc_now()
+) -> Batch:
+    """A batch of mapped rows, normalized (per city column value). Raises
+    :class:`ImportError_` naming the rows when they cannot be normalized."""
     scraper = feed.scraper
     city_codes = {**scraper.city_codes, **mapping.city_codes}
     default_city = mapping.constants.get("city", scraper.default_city)
@@ -342,17 +345,35 @@ def _archive_batch(
         raise ImportError_(
             f"{path}: rows {first}-{last} could not be normalized ({exc.kind})"
         ) from None
+    return Batch(incidents, first, last, len(batch))
+
+
+def _record_batch(archive: Archive, feed: Feed, path: Path, batch: Batch) -> Any:
+    """Archive one normalized batch as one poll of kind ``import``."""
+    clock = time.perf_counter()
+    started_at = utc_now()
+    incidents = batch.incidents
     observed_at = max((i.received_at for i in incidents if i.received_at), default=started_at)
-    return archive.record_success(
+    summary = archive.record_success(
         feed.slug,
         incidents,
         observed_at=observed_at,
         snapshot=False,
         started_at=started_at,
         duration_ms=round((time.perf_counter() - clock) * 1000, 3),
-        source=f"import {path} rows {first}-{last}",
+        source=f"import {path} rows {batch.first}-{batch.last}",
         kind="import",
     )
+    return summary
+
+
+def _add_poll(report: FileReport, poll_ids: list[int], batch: Batch, summary: Any) -> None:
+    poll_ids.append(summary.poll_id)
+    report.imported += batch.rows
+    report.incidents += summary.incidents
+    report.new += summary.new
+    report.changed += summary.changed
+    report.polls += 1
 
 
 def import_files(

@@ -29,6 +29,16 @@ def _clean(value: object) -> str | None:
     """Strip and collapse whitespace; empty -> None. Case is kept as the source gives it."""
     if value is None:
         return None
+    # Every whitespace character but " " is unprintable: so text that is printable, with no
+    # "  " and no space at either end, is already clean (the common case).
+    if (
+        value.__class__ is str
+        and value.isprintable()
+        and "  " not in value
+        and value[:1] != " "
+        and value[-1:] != " "
+    ):
+        return value or None
     return " ".join(str(value).split()) or None
 
 

@@ -15,12 +15,41 @@
 
 from __future__ import annotations
 
-from .metadata import TABLE_DOCS, TABLE_OPTIONS, build_metadata, dump_metadata
-from .queries import CANNED_QUERIES
-from .serve import datasette_command, prepare_live_archive, run_datasette
-from .snapshots import SnapshotResult, parse_bound, snapshot
-from .views import INCIDENT_TIMELINE_SQL, INCIDENTS_LOCAL_SQL, VIEWS, install_views
-from .zones import _local, ensure_zone_offsets, zone_transitions
+import importlib
+from typing import Any
+
+# Each name is imported from its module on first use (PEP 562): the archive needs only
+# ``ensure_zone_offsets`` and ``install_views``, and ``dispatchwatch ingest`` should not pay
+# for Datasette's metadata, snapshots and ``serve``.
+_MODULES = {
+    "TABLE_DOCS": "metadata", "TABLE_OPTIONS": "metadata", "build_metadata": "metadata",
+    "dump_metadata": "metadata", "CANNED_QUERIES": "queries",
+    "datasette_command": "serve", "prepare_live_archive": "serve", "run_datasette": "serve",
+    "SnapshotResult": "snapshots", "parse_bound": "snapshots", "snapshot": "snapshots",
+    "INCIDENT_TIMELINE_SQL": "views", "INCIDENTS_LOCAL_SQL": "views", "VIEWS": "views",
+    "install_views": "views", "_local": "zones", "ensure_zone_offsets": "zones",
+    "zone_transitions": "zones",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value
+    if name.isidentifier() and not name.startswith("__"):  # a submodule: publish.zones
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULES})
+
 
 __all__ = [
     "CANNED_QUERIES",

@@ -89,6 +89,8 @@ _US = re.compile(
     r"(?:\.[0-9]+)?(?:\s*([AaPp])[Mm])?$"
 )
 
+_WKT_POINT = re.compile(r"^\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$", re.I)
+
 #: A city-specific row builder: one SODA record -> a raw row (None skips the record).
 RowHook = Callable[[Mapping[str, Any]], "RawRow | None"]
 
@@ -135,6 +137,8 @@ class SocrataSpec:
 
 def text(value: Any) -> str | None:
     """A SODA value as stripped text; None, empty text, dicts and lists give None."""
+    if value.__class__ is str:  # the common case
+        return value.strip() or None
     if value is None or isinstance(value, dict | list):
         return None
     if isinstance(value, bool):
@@ -157,7 +161,7 @@ def point(value: Any) -> tuple[float | None, float | None]:
             elif "latitude" in value and "longitude" in value:
                 lat, lon = float(value["latitude"]), float(value["longitude"])
         elif isinstance(value, str):
-            match = re.match(r"^\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$", value, re.I)
+            match = _WKT_POINT.match(value)
             if match:
                 lon, lat = float(match.group(1)), float(match.group(2))
     except (TypeError, ValueError):
@@ -181,7 +185,7 @@ def extras(
     (exact coordinates are never stored: the rounded ones are the incident's)."""
     if keep is not None:
         return {k: record[k] for k in keep if k in record and not _is_geo(record[k])}
-    skip = set(used)
+    skip = used if isinstance(used, set | frozenset) else set(used)
     return {
         k: v
         for k, v in record.items()

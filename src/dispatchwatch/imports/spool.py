@@ -1,0 +1,84 @@
+"""A temporary file of normalized batches: ``import --on-error stop`` reads its file once.
+
+Before writing anything, a stopping import must know that every row of the file is readable.
+Rather than reading (and mapping) the file twice, the checking pass maps and normalizes each
+batch as the writing pass would, and keeps it here, compressed (zstandard, level 1: about 50
+bytes an incident), until the whole file is known good; the writing pass then only reads the
+batches back. Memory stays at one batch whatever the size of the file; the file is removed
+when the spool is closed (or the process ends).
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import zstandard
+
+from ..incident import Incident
+
+__all__ = ["Batch", "Spool"]
+
+_LENGTH = struct.Struct("<Q")
+
+
+@dataclass(slots=True)
+class Batch:
+    """The normalized incidents of the rows ``first``..``last`` (row numbers) of a file;
+    ``rows`` is how many rows they came from."""
+
+    incidents: list[Incident]
+    first: int
+    last: int
+    rows: int
+
+
+def _fields(incident: Incident) -> tuple[Any, ...]:
+    return (
+        incident.feed, incident.incident_id, incident.received_at, incident.call_type,
+        incident.priority, incident.status, incident.disposition, incident.address,
+        incident.city, incident.district, incident.beat, incident.units, incident.latitude,
+        incident.longitude, incident.extra,
+    )  # fmt: skip
+
+
+class Spool:
+    """Batches written in order, then read back in the same order (once)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="dispatchwatch-import-")  # noqa: SIM115
+        self._compress = zstandard.ZstdCompressor(level=1).compress
+        self.batches = 0
+
+    def add(self, batch: Batch) -> None:
+        data = self._compress(
+            pickle.dumps(
+                (batch.first, batch.last, batch.rows, [_fields(i) for i in batch.incidents]),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        )
+        self._file.write(_LENGTH.pack(len(data)))
+        self._file.write(data)
+        self.batches += 1
+
+    def __iter__(self) -> Iterator[Batch]:
+        self._file.flush()
+        self._file.seek(0)
+        decompress = zstandard.ZstdDecompressor().decompress
+        for _ in range(self.batches):
+            (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
+            first, last, rows, incidents = pickle.loads(decompress(self._file.read(length)))
+            yield Batch([Incident(*fields) for fields in incidents], first, last, rows)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
