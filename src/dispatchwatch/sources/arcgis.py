@@ -53,12 +53,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError, LayoutError
 from ..normalize import block_address
 from ..scraper import Page, ParseResult, PlanContext, RawRow, Request, Scraper
-from .socrata import _duration, text
+from . import options as opts
+from .socrata import text
 
 __all__ = [
     "FIELDS",
@@ -86,7 +86,7 @@ FIELDS = (
     "latitude",
     "longitude",
 )
-MODES = ("snapshot", "incremental")
+MODES = opts.MODES
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 32000
 IDENTITY_PREFIX = "hash-"
@@ -547,24 +547,15 @@ CONFIG_KEYS = (
 
 
 def _columns(key: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(
-        isinstance(c, str) and _COLUMN.match(c) for c in value
-    ):
-        raise ConfigError(f"{key} must be a list of attribute names", key=key)
-    return tuple(value)
+    return opts.columns(key, value, _COLUMN, "attribute")
 
 
 def _tunables(options: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "look_back" in options:
-        out["look_back"] = _duration("look_back", options["look_back"])
+        out["look_back"] = opts.duration("look_back", options["look_back"])
     if "page_size" in options:
-        size = options["page_size"]
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
-            raise ConfigError(
-                f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}", key="page_size"
-            )
-        out["page_size"] = size
+        out["page_size"] = opts.page_size(options["page_size"], MAX_PAGE_SIZE)
     if "paging" in options:
         if not isinstance(options["paging"], bool):
             raise ConfigError("paging must be true or false", key="paging")
@@ -576,9 +567,9 @@ def _tunables(options: Mapping[str, Any]) -> dict[str, Any]:
                               key="where")  # fmt: skip
         out["where"] = where.strip()
     if "order" in options:
-        order = options["order"]
-        if not isinstance(order, str) or not _ORDER.match(order):
-            raise ConfigError("order must be attributes like 'CALL_TIME DESC, UID'", key="order")
+        order = opts.column(
+            "order", options["order"], _ORDER, "order must be attributes like 'CALL_TIME DESC, UID'"
+        )
         out["order"] = order.strip()
     return out
 
@@ -595,19 +586,12 @@ def _spec(url: str, zone: str, options: Mapping[str, Any], row: RowHook | None) 
             f"FeatureServer/0, not {url!r}",
             key="url",
         )
-    try:
-        ZoneInfo(zone)
-    except (ValueError, LookupError, TypeError):
-        raise ConfigError(f"unknown time zone {zone!r}", key="timezone") from None
+    opts.zone(zone)
     values: dict[str, Any] = _tunables(options)
     time_field = options.get("time_field")
-    if time_field is not None and (
-        not isinstance(time_field, str) or not _COLUMN.match(time_field)
-    ):
-        raise ConfigError("time_field must be an attribute name", key="time_field")
-    mode = options.get("mode", "snapshot")
-    if mode not in MODES:
-        raise ConfigError(f"mode must be snapshot or incremental, not {mode!r}", key="mode")
+    if time_field is not None:
+        opts.column("time_field", time_field, _COLUMN, "time_field must be an attribute name")
+    mode = opts.mode(options.get("mode", "snapshot"))
     if mode == "incremental" and not time_field:
         raise ConfigError("mode incremental needs a time_field", key="mode")
     identity = _columns("identity", options["identity"]) if "identity" in options else ()
@@ -615,20 +599,13 @@ def _spec(url: str, zone: str, options: Mapping[str, Any], row: RowHook | None) 
         raise ConfigError("identity must list at least one attribute", key="identity")
     fields = options.get("fields")
     if row is None:
-        if not isinstance(fields, Mapping) or not fields:
-            raise ConfigError(
-                "fields must map incident fields to the layer's attributes "
-                "(at least received, and incident_id unless identity is given)",
-                key="fields",
-            )
-        for target, column in fields.items():
-            if target not in FIELDS:
-                raise ConfigError(
-                    f"fields: unknown field {target!r} (expected one of: {', '.join(FIELDS)})",
-                    key="fields",
-                )
-            if not isinstance(column, str) or not _COLUMN.match(column):
-                raise ConfigError(f"fields.{target} must be an attribute name", key="fields")
+        fields = opts.field_mapping(
+            fields,
+            FIELDS,
+            _COLUMN,
+            "attribute",
+            "layer's attributes (at least received, and incident_id unless identity is given)",
+        )
         if "received" not in fields:
             raise ConfigError("fields needs received", key="fields")
         if identity and "incident_id" in fields:
@@ -660,33 +637,19 @@ def from_config(slug: str, options: Mapping[str, Any]) -> Scraper:
     if "_builtin" in options:
         from ..plugins import get_scraper
 
-        for key in options:
-            if key not in (*TUNABLE, "_builtin", "url", "timezone", "interval"):
-                raise ConfigError(
-                    f"{key!r} is set by the built-in feed's module; to change it, copy the "
-                    f"module (see 'Add a city'). Options here: {', '.join(TUNABLE)}",
-                    key=key,
-                )
+        opts.check_builtin_keys(options, TUNABLE)
         _tunables(options)
         if "url" in options and not _LAYER.match(str(options["url"])):
             raise ConfigError(f"url {options['url']!r} is not an ArcGIS layer URL", key="url")
         return get_scraper(options["_builtin"])
-    for key in options:
-        if key not in CONFIG_KEYS:
-            raise ConfigError(
-                f"unknown key {key!r} for adapter arcgis (expected one of: "
-                f"{', '.join(CONFIG_KEYS)})",
-                key=key,
-            )
+    opts.check_known_keys(options, CONFIG_KEYS, "arcgis")
     if "url" not in options:
         raise ConfigError("an ArcGIS feed needs url (the layer: …/FeatureServer/0)", key="url")
     zone = options.get("timezone")
     if not zone:
         raise ConfigError("an ArcGIS feed needs its timezone (IANA, like America/Chicago)",
                           key="timezone")  # fmt: skip
-    for key in ("name", "agency", "city"):
-        if key in options and not isinstance(options[key], str):
-            raise ConfigError(f"{key} must be text", key=key)
+    opts.texts(options)
     spec_options = {
         k: v for k, v in options.items()
         if k not in ("url", "timezone", "interval", "name", "agency", "city")
@@ -699,7 +662,7 @@ def from_config(slug: str, options: Mapping[str, Any]) -> Scraper:
         city=options.get("city", ""),
         url=options["url"],
         timezone=zone,
-        interval=interval if isinstance(interval, str) else f"{interval}s",
+        interval=opts.interval_text(interval),
         builtin=False,
         **spec_options,
     )

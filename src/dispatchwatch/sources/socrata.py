@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError, LayoutError
 from ..scraper import Page, ParseResult, PlanContext, RawRow, Request, Scraper
+from . import options as opts
 
 __all__ = [
     "FIELDS",
@@ -72,7 +73,7 @@ FIELDS = (
     "longitude",
     "location",
 )
-MODES = ("snapshot", "incremental")
+MODES = opts.MODES
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 50000
 DEFAULT_YEAR_OVERLAP = 7 * 86400.0
@@ -602,33 +603,14 @@ CONFIG_KEYS = (
 )  # fmt: skip
 
 
-def _duration(key: str, value: Any) -> float:
-    from ..config import parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{key} must be a duration like 48h or 30m, not {value!r}", key=key
-        ) from None
-    if seconds < 0:
-        raise ConfigError(f"{key} must not be negative", key=key)
-    return seconds
-
-
 def _tunables(options: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "look_back" in options:
-        out["look_back"] = _duration("look_back", options["look_back"])
+        out["look_back"] = opts.duration("look_back", options["look_back"])
     if "year_overlap" in options:
-        out["year_overlap"] = _duration("year_overlap", options["year_overlap"])
+        out["year_overlap"] = opts.duration("year_overlap", options["year_overlap"])
     if "page_size" in options:
-        size = options["page_size"]
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
-            raise ConfigError(
-                f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}", key="page_size"
-            )
-        out["page_size"] = size
+        out["page_size"] = opts.page_size(options["page_size"], MAX_PAGE_SIZE)
     if "app_token_env" in options:
         env = options["app_token_env"]
         if not isinstance(env, str) or not _ENV_NAME.match(env):
@@ -639,10 +621,9 @@ def _tunables(options: Mapping[str, Any]) -> dict[str, Any]:
             )
         out["app_token_env"] = env
     if "order" in options:
-        order = options["order"]
-        if not isinstance(order, str) or not _ORDER.match(order):
-            raise ConfigError("order must be columns like 'time_field, :id'", key="order")
-        out["order"] = order
+        out["order"] = opts.column(
+            "order", options["order"], _ORDER, "order must be columns like 'time_field, :id'"
+        )
     if "datasets" in options:
         datasets = options["datasets"]
         if not isinstance(datasets, Mapping) or not datasets:
@@ -668,48 +649,31 @@ def _spec(url: str, zone: str, options: Mapping[str, Any], row: RowHook | None) 
             f"not {url!r}",
             key="url",
         )
-    try:
-        ZoneInfo(zone)
-    except (ValueError, LookupError):
-        raise ConfigError(f"unknown time zone {zone!r}", key="timezone") from None
+    opts.zone(zone)
     values: dict[str, Any] = _tunables(options)
     time_field = options.get("time_field")
-    if time_field is not None and (
-        not isinstance(time_field, str) or not _COLUMN.match(time_field)
-    ):
-        raise ConfigError("time_field must be a column name (or :updated_at)", key="time_field")
-    mode = options.get("mode", "incremental" if time_field else "snapshot")
-    if mode not in MODES:
-        raise ConfigError(f"mode must be snapshot or incremental, not {mode!r}", key="mode")
+    if time_field is not None:
+        opts.column(
+            "time_field", time_field, _COLUMN, "time_field must be a column name (or :updated_at)"
+        )
+    mode = opts.mode(options.get("mode", "incremental" if time_field else "snapshot"))
     if mode == "incremental" and not time_field:
         raise ConfigError("mode incremental needs a time_field (or :updated_at)", key="time_field")
     fields = options.get("fields")
     if row is None:
-        if not isinstance(fields, Mapping) or not fields:
-            raise ConfigError(
-                "fields must map incident fields to the dataset's columns "
-                "(at least incident_id and received)",
-                key="fields",
-            )
-        for target, column in fields.items():
-            if target not in FIELDS:
-                raise ConfigError(
-                    f"fields: unknown field {target!r} (expected one of: {', '.join(FIELDS)})",
-                    key="fields",
-                )
-            if not isinstance(column, str) or not _COLUMN.match(column):
-                raise ConfigError(f"fields.{target} must be a column name", key="fields")
+        fields = opts.field_mapping(
+            fields,
+            FIELDS,
+            _COLUMN,
+            "column",
+            "dataset's columns (at least incident_id and received)",
+        )
         for required in ("incident_id", "received"):
             if required not in fields:
                 raise ConfigError(f"fields needs {required}", key="fields")
-        values["fields"] = dict(fields)
-    extra = options.get("extra")
-    if extra is not None:
-        if not isinstance(extra, list | tuple) or not all(
-            isinstance(c, str) and _COLUMN.match(c) for c in extra
-        ):
-            raise ConfigError("extra must be a list of column names", key="extra")
-        values["extra"] = tuple(extra)
+        values["fields"] = fields
+    if options.get("extra") is not None:
+        values["extra"] = opts.columns("extra", options["extra"], _COLUMN, "column")
     spec = SocrataSpec(url=url, zone=zone, mode=mode, time_field=time_field, row=row, **values)
     if spec.datasets and spec.dataset not in spec.datasets.values():
         raise ConfigError("url's dataset id must be one of datasets", key="datasets")
@@ -723,24 +687,12 @@ def from_config(slug: str, options: Mapping[str, Any]) -> Scraper:
     if "_builtin" in options:
         from ..plugins import get_scraper
 
-        for key in options:
-            if key not in (*TUNABLE, "_builtin", "url", "timezone", "interval"):
-                raise ConfigError(
-                    f"{key!r} is set by the built-in feed's module; to change it, copy the "
-                    f"module (see 'Add a city'). Options here: {', '.join(TUNABLE)}",
-                    key=key,
-                )
+        opts.check_builtin_keys(options, TUNABLE)
         _tunables(options)
         if "url" in options:
             _dataset_url(options["url"], "xxxx-xxxx")
         return get_scraper(options["_builtin"])
-    for key in options:
-        if key not in CONFIG_KEYS:
-            raise ConfigError(
-                f"unknown key {key!r} for adapter socrata (expected one of: "
-                f"{', '.join(CONFIG_KEYS)})",
-                key=key,
-            )
+    opts.check_known_keys(options, CONFIG_KEYS, "socrata")
     url = options.get("url")
     if url is None:
         domain, dataset = options.get("domain"), options.get("dataset")
@@ -757,9 +709,7 @@ def from_config(slug: str, options: Mapping[str, Any]) -> Scraper:
     if not zone:
         raise ConfigError("a Socrata feed needs its timezone (IANA, like America/New_York)",
                           key="timezone")  # fmt: skip
-    for key in ("name", "agency", "city"):
-        if key in options and not isinstance(options[key], str):
-            raise ConfigError(f"{key} must be text", key=key)
+    opts.texts(options)
     spec_options = {
         k: v for k, v in options.items()
         if k not in ("url", "domain", "dataset", "timezone", "interval", "name", "agency", "city")
@@ -772,7 +722,7 @@ def from_config(slug: str, options: Mapping[str, Any]) -> Scraper:
         city=options.get("city", ""),
         url=url,
         timezone=zone,
-        interval=interval if isinstance(interval, str) else f"{interval}s",
+        interval=opts.interval_text(interval),
         builtin=False,
         **spec_options,
     )
