@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .archive import Archive, PollSummary, utc_now
+from .bulkgc import fewer_collections
 from .config import Feed
 from .errors import DispatchwatchError, FetchError, PageError
 from .incident import Incident
@@ -482,6 +483,18 @@ def ingest_files(
     files = check_readable(paths)
     archive.register_feed(feed.record())
     seen = archive.parsed_sha256s(feed.slug)
+    with fewer_collections():
+        return _ingest(archive, feed, files, seen, on_page, force)
+
+
+def _ingest(
+    archive: Archive,
+    feed: Feed,
+    files: list[Path],
+    seen: set[str],
+    on_page: Callable[[Path, PollSummary], None] | None,
+    force: bool,
+) -> list[PollSummary]:
     summaries = []
     for path in files:
         try:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..archive import Archive, utc_now
+from ..bulkgc import fewer_collections
 from ..config import Feed
 from ..errors import DispatchwatchError, PageError
 from ..incident import Incident
@@ -390,6 +391,23 @@ def import_files(
 ) -> list[FileReport]:
     """Import files in order. With ``on_error="stop"`` the run stops at the first file that
     has unreadable rows (nothing of that file is written; files before it stay imported)."""
+    with fewer_collections():
+        return _import_files(
+            archive, feed, paths, mapping, on_error, batch_size, force, on_file, on_progress
+        )
+
+
+def _import_files(
+    archive: Archive,
+    feed: Feed,
+    paths: Iterable[Path],
+    mapping: ImportMapping,
+    on_error: str,
+    batch_size: int,
+    force: bool,
+    on_file: Callable[[FileReport], None] | None,
+    on_progress: Callable[[Path, float], None] | None,
+) -> list[FileReport]:
     reports = []
     for path in paths:
         report = import_file(

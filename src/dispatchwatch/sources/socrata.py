@@ -425,19 +425,18 @@ def _mapped_row(spec: SocrataSpec) -> RowHook:
     used = set(fields.values())
     location = fields.pop("location", None)
     lat_column, lon_column = fields.get("latitude", ""), fields.get("longitude", "")
-    # The mapped column of each text field, in RawRow's order (None: not mapped).
-    columns = tuple(fields.get(name) for name in _TEXT_FIELDS)
+    # The position in RawRow's order and the column of each mapped text field.
+    mapped = [(i, fields[name]) for i, name in enumerate(_TEXT_FIELDS) if name in fields]
+    blank: list[Any] = [None] * len(_TEXT_FIELDS)
     keep = spec.extra
 
     def build(record: Mapping[str, Any]) -> RawRow:
         get = record.get
-        values: list[Any] = []
-        for column in columns:
-            if column is None:
-                values.append(None)
-                continue
+        values = blank.copy()
+        for i, column in mapped:
             value = get(column)
-            values.append((value.strip() or None) if value.__class__ is str else text(value))
+            if value is not None:
+                values[i] = (value.strip() or None) if value.__class__ is str else text(value)
         if values[0] is None:
             values[0] = ""
         lat, lon = point(get(location)) if location else (None, None)
