@@ -246,3 +246,26 @@ def test_a_page_older_than_a_sighting_marks_nothing_gone(tmp_path: Path) -> None
         ("2", None),
     ]
     assert_history_in_order(db)
+
+
+# --- a page's time against the archive's, within one second ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("as_of", "latest", "older"),
+    [
+        ("2024-04-01T01:33:07Z", "2024-04-01T01:33:07.290Z", True),  # text order says no
+        ("2024-04-01T01:33:07.290Z", "2024-04-01T01:33:07Z", False),
+        ("2024-04-01T01:33:07.000Z", "2024-04-01T01:33:07Z", False),  # the same moment
+        ("2024-04-01T01:33:06.999Z", "2024-04-01T01:33:07Z", True),
+        ("2024-04-01T01:33:08Z", "2024-04-01T01:33:07.999Z", False),
+    ],
+)
+def test_a_page_is_older_than_the_archive_by_time_not_by_text(
+    as_of: str, latest: str, older: bool
+) -> None:
+    from dispatchwatch.archive import time_before
+    from dispatchwatch.pipeline import _older_than_archive
+
+    assert time_before(as_of, latest) is older
+    assert (_older_than_archive(as_of, {"observed_at": latest}) is not None) is older

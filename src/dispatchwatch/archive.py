@@ -375,7 +375,7 @@ _SELECT_STATE = (
 )
 
 
-def _before(a: str, b: str) -> bool:
+def time_before(a: str, b: str) -> bool:
     """Is UTC time ``a`` before ``b``? Both ``YYYY-MM-DDTHH:MM:SS[.fff]Z``; within one second
     the fractions are compared as numbers (``...07Z`` is before ``...07.29Z``)."""
     if a[:19] != b[:19]:
@@ -853,7 +853,7 @@ class Archive:
                     continue
                 old_values, gone_at, version, last_observed = stored
                 still_listed += gone_at is None
-                if history_only is not None or _before(observed_at, last_observed):
+                if history_only is not None or time_before(observed_at, last_observed):
                     earlier.append((observed_at, feed, incident_id, observed_at))
                     continue  # never rewrite what a later poll already said
                 diff = [
@@ -878,7 +878,7 @@ class Archive:
             error_kind = None if complete else ("history" if history_only else "incomplete")
             if snapshot:
                 # Seen by a later poll: this page cannot say it left (an older page).
-                known = {k: v for k, v in known.items() if not _before(observed_at, v[3])}
+                known = {k: v for k, v in known.items() if not time_before(observed_at, v[3])}
                 missing = sum(v[1] is None for v in known.values())
                 listed = missing + still_listed  # what the list held before this poll
                 held = _load_hold(conn, feed)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .archive import Archive, PollSummary, utc_now
+from .archive import Archive, PollSummary, time_before, utc_now
 from .bulkgc import fewer_collections
 from .config import Feed
 from .errors import DispatchwatchError, FetchError, PageError
@@ -441,7 +441,8 @@ def _older_than_archive(as_of: str | None, last: Mapping[str, object]) -> str | 
     """Why a page whose own time is before the archive's last observation of the feed may
     only add history (a stale copy from a cache, an old saved page), else None."""
     latest = last.get("observed_at")
-    if as_of is None or not isinstance(latest, str) or as_of >= latest:
+    # Not plain text order: within one second "...07Z" is before "...07.290Z".
+    if as_of is None or not isinstance(latest, str) or not time_before(as_of, latest):
         return None
     return (
         f"the page is as of {as_of}, older than the archive's last poll of the feed "
