@@ -386,7 +386,6 @@ def time_before(a: str, b: str) -> bool:
 _INCIDENT_ROW = [
     "feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at", "version",
 ]  # fmt: skip
-_INSERT_INCIDENT = _insert_sql("incidents", _INCIDENT_ROW)
 # A poll's new and changed incidents are staged in a temporary table (one executemany), then
 # copied by one INSERT ... SELECT into ``incidents`` (the new ones) and one into
 # ``incident_versions`` (all of them, in page order). The full-text index's insert trigger

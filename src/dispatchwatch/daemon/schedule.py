@@ -118,36 +118,23 @@ class Schedule:
                 replace_existing=True,
             )
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
-        scheduler.add_job(
-            daemon.check_overdue,
-            IntervalTrigger(seconds=OVERDUE_CHECK_EVERY),
-            id="_overdue",
-            executor="watchdog",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            memory.trim,
-            IntervalTrigger(seconds=memory.TRIM_EVERY),
-            id="_trim",
-            executor="watchdog",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self.report_skipped,
-            IntervalTrigger(seconds=SKIP_REPORT_EVERY),
-            id="_skipped",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            daemon.prune_pages,
-            IntervalTrigger(seconds=PRUNE_EVERY),
-            id="_prune_pages",
-            max_instances=1,
-            coalesce=True,
-        )
+        # Housekeeping, each at most once at a time; the first two on the watchdog's own
+        # executor so a pool full of polls cannot hold them up.
+        housekeeping = [
+            (daemon.check_overdue, OVERDUE_CHECK_EVERY, "_overdue", "watchdog"),
+            (memory.trim, memory.TRIM_EVERY, "_trim", "watchdog"),
+            (self.report_skipped, SKIP_REPORT_EVERY, "_skipped", "default"),
+            (daemon.prune_pages, PRUNE_EVERY, "_prune_pages", "default"),
+        ]
+        for job, every, job_id, executor in housekeeping:
+            scheduler.add_job(
+                job,
+                IntervalTrigger(seconds=every),
+                id=job_id,
+                executor=executor,
+                max_instances=1,
+                coalesce=True,
+            )
         scheduler.start()
 
     def shutdown(self) -> None:

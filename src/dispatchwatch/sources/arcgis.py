@@ -72,20 +72,7 @@ __all__ = [
 ]
 
 #: The incident fields a ``fields`` mapping may fill.
-FIELDS = (
-    "incident_id",
-    "received",
-    "call_type",
-    "priority",
-    "status",
-    "disposition",
-    "address",
-    "district",
-    "beat",
-    "units",
-    "latitude",
-    "longitude",
-)
+FIELDS = opts.INCIDENT_FIELDS
 MODES = opts.MODES
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 32000

@@ -19,7 +19,24 @@ from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError
 
+#: The incident fields a family's ``fields`` mapping may fill (Socrata adds ``location``).
+INCIDENT_FIELDS = (
+    "incident_id",
+    "received",
+    "call_type",
+    "priority",
+    "status",
+    "disposition",
+    "address",
+    "district",
+    "beat",
+    "units",
+    "latitude",
+    "longitude",
+)
+
 __all__ = [
+    "INCIDENT_FIELDS",
     "MODES",
     "check_builtin_keys",
     "check_known_keys",

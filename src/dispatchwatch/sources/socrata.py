@@ -58,21 +58,7 @@ __all__ = [
 
 #: The incident fields a ``fields`` mapping may fill (``location`` is a Socrata point column,
 #: read into latitude/longitude).
-FIELDS = (
-    "incident_id",
-    "received",
-    "call_type",
-    "priority",
-    "status",
-    "disposition",
-    "address",
-    "district",
-    "beat",
-    "units",
-    "latitude",
-    "longitude",
-    "location",
-)
+FIELDS = (*opts.INCIDENT_FIELDS, "location")
 MODES = opts.MODES
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 50000
