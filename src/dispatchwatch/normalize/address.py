@@ -330,10 +330,22 @@ def _without_units(
             match = match or _UNIT_DESIGNATOR.search(segment, lo + 1, hi)
         else:
             match = _UNIT_DESIGNATOR.search(segment, start, hi)
-        if match is None:
+        if match is None or _is_ranch_road(segment, lo, match):
             break
         lo, hi, partners = _trim(segment, lo, match.start(), partners)
     return lo, hi, partners
+
+
+# Only a house number (and a direction) before it: no street for a room to be in.
+_HOUSE_ONLY = re.compile(r"[\s,]*\d+[A-Z]?(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?[\s,]*")
+
+
+def _is_ranch_road(segment: str, lo: int, match: re.Match[str]) -> bool:
+    """Is a trailing "RM 620" a Texas ranch road ("1512 RM 620"), not a room? It is when
+    nothing but a house number stands before it."""
+    return match.group().startswith("RM") and bool(
+        _HOUSE_ONLY.fullmatch(segment, lo, match.start())
+    )
 
 
 def _without_inner_units(segment: str) -> str:
