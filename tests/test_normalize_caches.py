@@ -19,6 +19,7 @@ import pkgutil
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import usaddress
@@ -26,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dispatchwatch.normalize
-from dispatchwatch.normalize import normalize_rows, place, postal, rows, time
+from dispatchwatch.normalize import coordinates, normalize_rows, place, postal, rows, time
 from dispatchwatch.scraper import RawRow
 
 TESTS = Path(__file__).resolve().parent
@@ -184,9 +185,49 @@ def test_iso_fast_path_is_the_general_reader(zone: str) -> None:
         "2024-03-10T02:30:00", "2024-11-03T01:30:00", "2024-01-01T00:00:60", "2024-01-01 00:00:00Z",
     ]  # fmt: skip
     for text in odd + [t for _ in range(3000) for t in _times(rng)]:
-        assert _outcome(time._text_to_utc.__wrapped__, text, zone) == _outcome(
-            time._read_text, text, zone
-        ), text
+        expected = _outcome(time._read_text, text, zone)
+        assert _outcome(time._text_to_utc.__wrapped__, text, zone) == expected, text
+        # The per-hour path answers what it can, the same, and leaves the rest to the others.
+        assert time._fast_iso(text, zone) in (None, expected), text
+        assert _outcome(time.to_utc, text, zone) == expected, text
+
+
+# Zones with DST both ways, one whose changes were at 00:01 (inside an hour: Goose Bay until
+# 2010), zones whose offsets are not whole hours (one changes at 02:45), UTC; and the years
+# of local mean time (1883: an offset of seconds) and of rule changes.
+ZONES = ["America/Los_Angeles", "America/Chicago", "Europe/London", "America/Goose_Bay",
+         "Australia/Lord_Howe", "Asia/Kolkata", "America/St_Johns", "Pacific/Chatham", "UTC"]  # fmt: skip
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_per_hour_utc_is_exact_around_every_transition(zone: str) -> None:
+    """Times all through each hour (its first and last seconds too) of the days around each
+    change of offset in a few years, read hour by hour, are what reading each value with
+    zoneinfo gives: the ambiguous fall-back hour and the missing spring-forward hour
+    included."""
+    time._utc_hour.cache_clear()
+    tz = ZoneInfo(zone)
+    days = {datetime(2024, 7, 1)}
+    for year in (1883, 1918, 1974, 2006, 2007, 2009, 2024, 2037):
+        start = datetime(year, 1, 1)
+        offset = tz.utcoffset(start)
+        for day in range(366):
+            moment = start + timedelta(days=day)
+            if tz.utcoffset(moment) != offset:
+                days.update({moment - timedelta(days=1), moment})
+                offset = tz.utcoffset(moment)
+    checked = 0
+    for day in sorted(days):
+        for hour in range(48):
+            for minute, second in ((0, 0), (0, 1), (7, 3), (30, 0), (45, 30), (59, 58), (59, 59)):
+                moment = day + timedelta(hours=hour, minutes=minute, seconds=second)
+                text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+                for value in (text, f"{text}.250", text.replace("T", " "), f"{text}Z"):
+                    assert _outcome(time.to_utc, value, zone) == _outcome(
+                        time._read_text, value, zone
+                    ), value
+                    checked += 1
+    assert checked > 1_000
 
 
 def _row(rng: random.Random, incident_id: str) -> RawRow:
@@ -254,7 +295,7 @@ def test_every_memo_is_bounded() -> None:
         "dispatchwatch.normalize.place.place",
         "dispatchwatch.normalize.place._template_place",
         "dispatchwatch.normalize.postal._shape_labels",
-        "dispatchwatch.normalize.rows._single_row",
+        "dispatchwatch.normalize.time._utc_hour",
         "dispatchwatch.normalize.time._text_to_utc",
     ):
         assert expected in names
@@ -284,5 +325,5 @@ def test_memos_stay_within_their_bound_on_a_long_run() -> None:
     for name, memo in _memos():
         info = memo.cache_info()  # type: ignore[attr-defined]
         assert info.currsize <= info.maxsize, name
-    full = rows._single_row.cache_info()
+    full = coordinates.round_coordinate.cache_info()  # one distinct latitude a row
     assert full.currsize == full.maxsize

@@ -1,13 +1,13 @@
 """Raw rows of one page -> incidents: the several rows one incident may have are merged.
 
-Uses the per-field rules of the sibling modules (times, addresses, units, coordinates); the
-single-row case, by far the most common, is memoized (bounded cache).
+Uses the per-field rules of the sibling modules (times, addresses, units, coordinates), whose
+costly parts (addresses, non-ISO times) are memoized per value (bounded caches); the single-row
+case, by far the most common, skips the merge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -73,7 +73,9 @@ def normalize_rows(
     # A hashable, upper-cased form of the codes, so addresses can be memoized per feed.
     codes: _CodesKey = tuple(sorted((k.strip().upper(), v) for k, v in city_codes.items()))
 
-    groups: dict[str, list[tuple[str | None, RawRow]]] = {}  # first-appearance order
+    # Incident ID -> its (received_at, row), or a list of them when the page lists the
+    # incident on several rows; in first-appearance order.
+    groups: dict[str, Any] = {}
     for index, row in enumerate(rows):
         incident_id = _clean(row.incident_id)
         if incident_id is None:
@@ -82,74 +84,79 @@ def normalize_rows(
             received = to_utc(row.received, timezone)
         except PageError as exc:
             raise PageError(f"{feed}: incident {incident_id}: {exc}") from exc
-        groups.setdefault(incident_id, []).append((received, row))
+        member = (received, row)
+        prior = groups.setdefault(incident_id, member)
+        if prior is not member:
+            if prior.__class__ is list:
+                prior.append(member)
+            else:
+                groups[incident_id] = [prior, member]
 
     incidents = []
-    for incident_id, members in groups.items():
-        if len(members) > 1:
-            incidents.append(_merge(feed, incident_id, members, codes, default_city, exact))
-            continue
-        received_at, row = members[0]
-        args = (
-            received_at, row.call_type, row.priority, row.status, row.disposition,
-            row.address, row.district, row.beat, row.units, row.latitude, row.longitude,
-            codes, default_city, exact,
-        )  # fmt: skip
-        if isinstance(row.units, list):  # not hashable: no memo
-            values = _one_row(*args)
+    append = incidents.append
+    for incident_id, member in groups.items():
+        if member.__class__ is list:
+            append(_merge(feed, incident_id, member, codes, default_city, exact))
         else:
-            try:  # consecutive polls repeat most rows exactly: memoized (bounded)
-                values = _single_row(*args)
-            except TypeError:  # another unhashable value from a plugin
-                values = _one_row(*args)
-        incidents.append(Incident(feed, incident_id, *values, dict(row.extra)))
+            append(_one_row(feed, incident_id, member[0], member[1], codes, default_city, exact))
     return incidents
 
 
 def _one_row(
+    feed: str,
+    incident_id: str,
     received_at: str | None,
-    call_type: str | None,
-    priority: str | None,
-    status: str | None,
-    disposition: str | None,
-    address: str | None,
-    district: str | None,
-    beat: str | None,
-    units: str | Sequence[str] | None,
-    latitude: str | float | None,
-    longitude: str | float | None,
+    row: RawRow,
     codes: _CodesKey,
     default_city: str | None,
     exact: bool,
-) -> tuple[Any, ...]:
-    """The tracked fields (without ``extra``) of an incident listed on one row: what
-    :func:`_merge` gives for one member, without its sorting and unions."""
-    text = _clean(address)
-    place, city = (None, default_city) if text is None else _place(text, codes, default_city, exact)
-    lat = round_coordinate(latitude, exact=exact)
-    lon = round_coordinate(longitude, exact=exact)
-    if lat is None or lon is None:
-        lat = lon = None
-    return (
+) -> Incident:
+    """The incident listed on one row: what :func:`_merge` gives for one member, without its
+    sorting and unions (the ingest hot path: missing values and float coordinates skip the
+    general helpers; addresses go through the memoized :func:`place`)."""
+    address = row.address
+    if address is None:
+        address, city = None, default_city
+    else:
+        text = _clean(address)
+        address, city = (None, default_city) if text is None else _place(
+            text, codes, default_city, exact
+        )  # fmt: skip
+    lat, lon = row.latitude, row.longitude
+    if lat.__class__ is float and lon.__class__ is float:  # round_coordinate's rules, inline
+        if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:
+            if not exact:
+                lat, lon = round(lat, 3), round(lon, 3)
+        else:
+            lat = lon = None
+    else:
+        lat = round_coordinate(lat, exact=exact)
+        lon = round_coordinate(lon, exact=exact)
+        if lat is None or lon is None:
+            lat = lon = None
+    units = row.units
+    if units is not None:
+        units = " ".join(split_units(units)) or None
+    call_type, priority, status = row.call_type, row.priority, row.status
+    disposition, district, beat = row.disposition, row.district, row.beat
+    extra = row.extra
+    return Incident(
+        feed,
+        incident_id,
         received_at,
-        _clean(call_type),
-        _clean(priority),
-        _clean(status),
-        _clean(disposition),
-        place,
+        None if call_type is None else _clean(call_type),
+        None if priority is None else _clean(priority),
+        None if status is None else _clean(status),
+        None if disposition is None else _clean(disposition),
+        address,
         city,
-        _clean(district),
-        _clean(beat),
-        " ".join(split_units(units)) or None,
+        None if district is None else _clean(district),
+        None if beat is None else _clean(beat),
+        units,
         lat,
         lon,
+        dict(extra) if extra else {},
     )
-
-
-#: Bounded at 8,192 rows: enough for consecutive polls of a few feeds, whose rows mostly
-#: repeat (a bulk ingest's rows are all new, and a larger memo only holds more of them:
-#: 32,768 rows kept ~25 MB more alive on an import). ``typed``: ``1`` and ``True`` differ.
-_single_row = lru_cache(maxsize=8192, typed=True)(_one_row)
 
 
 def _latest(rows: Sequence[RawRow], name: str) -> str | None:
