@@ -327,3 +327,11 @@ def test_memos_stay_within_their_bound_on_a_long_run() -> None:
         assert info.currsize <= info.maxsize, name
     full = coordinates.round_coordinate.cache_info()  # one distinct latitude a row
     assert full.currsize == full.maxsize
+
+
+def test_a_memoized_coordinate_is_not_taken_for_a_boolean() -> None:
+    coordinates.round_coordinate.cache_clear()
+    assert coordinates.round_coordinate(1.0) == 1.0
+    assert coordinates.round_coordinate(True) is None
+    assert coordinates.round_coordinate(1, exact=True) == 1.0
+    assert coordinates.round_coordinate(True, exact=True) is None

@@ -8,7 +8,8 @@ from functools import lru_cache
 __all__ = ["round_coordinate"]
 
 
-@lru_cache(maxsize=16384)
+# typed: True and 1 (and 1.0) are equal keys, but True is no coordinate.
+@lru_cache(maxsize=16384, typed=True)
 def round_coordinate(value: str | float | None, *, exact: bool = False) -> float | None:
     """A latitude or longitude, rounded to 3 decimals (about 110 m) unless ``exact``.
 

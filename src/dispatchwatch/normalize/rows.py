@@ -8,6 +8,7 @@ case, by far the most common, skips the merge.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -43,6 +44,21 @@ def _clean(value: object) -> str | None:
 
 
 _place = place  # (the name the rest of this module uses)
+
+#: Text fields (call types, statuses, districts...) repeat from row to row: cleaned once each.
+_clean_str = lru_cache(maxsize=4096)(_clean)
+
+
+def _clean_text(value: object) -> str | None:
+    """:func:`_clean`, memoized for text (other values are unhashable, maybe)."""
+    return _clean_str(value) if value.__class__ is str else _clean(value)
+
+
+@lru_cache(maxsize=16384)
+def _round3(value: float) -> float:
+    """``round(value, 3)``, memoized: a feed's points repeat (one per address), and rounding
+    a float to 3 decimals is among the costlier steps of a row."""
+    return round(value, 3)
 
 
 def normalize_rows(
@@ -126,7 +142,7 @@ def _one_row(
     if lat.__class__ is float and lon.__class__ is float:  # round_coordinate's rules, inline
         if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:
             if not exact:
-                lat, lon = round(lat, 3), round(lon, 3)
+                lat, lon = _round3(lat), _round3(lon)
         else:
             lat = lon = None
     else:
@@ -144,14 +160,14 @@ def _one_row(
         feed,
         incident_id,
         received_at,
-        None if call_type is None else _clean(call_type),
-        None if priority is None else _clean(priority),
-        None if status is None else _clean(status),
-        None if disposition is None else _clean(disposition),
+        None if call_type is None else _clean_text(call_type),
+        None if priority is None else _clean_text(priority),
+        None if status is None else _clean_text(status),
+        None if disposition is None else _clean_text(disposition),
         address,
         city,
-        None if district is None else _clean(district),
-        None if beat is None else _clean(beat),
+        None if district is None else _clean_text(district),
+        None if beat is None else _clean_text(beat),
         units,
         lat,
         lon,

@@ -404,9 +404,15 @@ _TEXT_FIELDS = (
 )  # fmt: skip
 
 
+#: Bound of a row builder's memo of extra columns per key set (a dataset's rows share a few).
+_KEY_SETS = 256
+
+
 def _mapped_row(spec: SocrataSpec) -> RowHook:
     """The row builder of a ``fields`` mapping (on the ingest hot path: the column pairs are
-    worked out once, and plain text values skip :func:`text`)."""
+    worked out once, plain text values skip :func:`text`, a GeoJSON point of floats skips
+    :func:`point`, and the columns that may go to ``extra`` are worked out once per set of
+    keys, since a dataset's rows share a few)."""
     fields = dict(spec.fields)
     used = set(fields.values())
     location = fields.pop("location", None)
@@ -415,6 +421,8 @@ def _mapped_row(spec: SocrataSpec) -> RowHook:
     mapped = [(i, fields[name]) for i, name in enumerate(_TEXT_FIELDS) if name in fields]
     blank: list[Any] = [None] * len(_TEXT_FIELDS)
     keep = spec.extra
+    # Key set -> the columns of a row with those keys that may go to extra (in row order).
+    candidates: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def build(record: Mapping[str, Any]) -> RawRow:
         get = record.get
@@ -425,21 +433,39 @@ def _mapped_row(spec: SocrataSpec) -> RowHook:
                 values[i] = (value.strip() or None) if value.__class__ is str else text(value)
         if values[0] is None:
             values[0] = ""
-        lat, lon = point(get(location)) if location else (None, None)
+        lat = lon = None
+        if location:
+            where = get(location)
+            coords = where.get("coordinates") if where.__class__ is dict else None
+            if (
+                coords.__class__ is list
+                and len(coords) == 2
+                and coords[0].__class__ is float
+                and coords[1].__class__ is float
+            ):  # GeoJSON: point()'s common case
+                lon, lat = coords
+                if lat == 0 and lon == 0:
+                    lat = lon = None
+            elif where is not None:
+                lat, lon = point(where)
         if lat is None:
             lat, lon = get(lat_column), get(lon_column)
         if keep is not None:
             extra = extras(record, used, keep)
         else:  # extras(record, used), inline: it runs once per row
-            extra = {
-                k: v
-                for k, v in record.items()
-                if k not in used
-                and v is not None
-                and v != ""
-                and not k.startswith(":")
-                and not (isinstance(v, dict) and _is_geo(v))
-            }
+            keys = tuple(record)
+            columns = candidates.get(keys)
+            if columns is None:
+                if len(candidates) >= _KEY_SETS:
+                    candidates.clear()
+                columns = candidates[keys] = tuple(
+                    k for k in keys if k not in used and not k.startswith(":")
+                )
+            extra = {}
+            for k in columns:
+                v = record[k]
+                if v is not None and v != "" and not (isinstance(v, dict) and _is_geo(v)):
+                    extra[k] = v
         return RawRow(*values, lat, lon, extra)  # type: ignore[arg-type]
 
     return build
