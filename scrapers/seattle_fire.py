@@ -49,6 +49,7 @@ from dispatchwatch.scraper import (
     RawRow,
     Request,
     Scraper,
+    TextMarker,
     cell_text,
     end_reached,
     find_table_by_headers,
@@ -83,8 +84,10 @@ STATUSES = frozenset({"active", "closed"})
 _NO_RECORDS = re.compile(r"Sorry,\s+no\s+records\s+found\s+for\s+\d{1,2}/\d{1,2}/\d{4}", re.I)
 _RETRIEVED = re.compile(r"Retrieved\s+(\d+)\s+dispatch\s+messages")
 #: The "Retrieved N dispatch messages" footer after the table (in the tree, not just the text:
-#: when the parser stops early the footer is not in the tree).
-END_MARKERS = "//*[contains(text(), 'Retrieved') and contains(text(), 'dispatch messages')]"
+#: when the parser stops early the footer is not in the tree): the XPath
+#: ``//*[contains(text(), 'Retrieved') and contains(text(), 'dispatch messages')]``, searched
+#: from the end of the page.
+END_MARKERS = TextMarker("Retrieved", "dispatch messages")
 
 
 #: How long after a day's midnight its page is still read for calls that were active.
