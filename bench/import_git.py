@@ -15,9 +15,11 @@ whole process against whole process:
   ``git cat-file --batch`` that reads every snapshot (the least work that reads the
   history), in a Python process like the project's.
 
-Printed per size: commits/s of both, the ratio, and the peak RSS of the project's process
-(``wait4``; its git children apart): streaming means the peak does not grow with the number
-of commits.
+Printed per size: commits/s of both, the ratio (wall clock, and CPU time: steadier on a
+shared machine), and the peak RSS of the project's process tree (``wait4``'s ``ru_maxrss``:
+the largest of the process and each of its git children); then the slope of the peak
+between the smallest and the largest size, in KiB per 1,000 commits. Streaming means the
+slope is about zero.
 """
 
 from __future__ import annotations
@@ -86,9 +88,10 @@ def build_repo(path: Path, commits: int) -> None:
     subprocess.run(["git", "-C", str(path), "checkout", "-q", "main"], check=True)
 
 
-def measure(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) of the process itself (reaped with ``wait4``: its
-    children apart), and its standard output."""
+def measure(command: list[str]) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system, the process and its waited-for children),
+    peak RSS (KiB; ``wait4``: the largest of the process and each of its waited-for
+    children, such as git) and its standard output."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
@@ -98,7 +101,8 @@ def measure(command: list[str]) -> tuple[float, int, str]:
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command[:4])} failed ({process.returncode})")
-    return elapsed, usage.ru_maxrss, out.decode()
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, cpu, usage.ru_maxrss, out.decode()
 
 
 def main() -> None:
@@ -109,20 +113,30 @@ def main() -> None:
         raise SystemExit("git is not installed")
     work = Path(tempfile.mkdtemp(prefix="dw-bench-git-"))
     try:
-        print("commits  baseline c/s  import-git c/s  ratio   peak RSS (import-git)")
+        print("commits  baseline c/s  import-git c/s  ratio  by CPU   peak RSS (import-git)")
+        peaks: list[tuple[int, int]] = []
         for commits in args.commits:
             repo = work / f"repo-{commits}"
             build_repo(repo, commits)
-            base_s, _, counted = measure([sys.executable, "-c", BASELINE, str(repo)])
+            base_s, base_cpu, _, counted = measure([sys.executable, "-c", BASELINE, str(repo)])
             assert int(counted) == commits, counted
             db = work / f"{commits}.db"
             project = [sys.executable, "-m", "dispatchwatch", "import-git", str(repo),
                        "calls.html", "--feed", "milwaukee-police", "--db", str(db)]  # fmt: skip
-            run_s, rss, out = measure(project)
+            run_s, run_cpu, rss, out = measure(project)
             assert f"{commits} snapshots archived" in out, out
+            peaks.append((commits, rss))
             print(
                 f"{commits:>7}  {commits / base_s:>12,.0f}  {commits / run_s:>14,.0f}  "
-                f"{base_s / run_s:>5.1%}   {rss / 1024:,.0f} MiB"
+                f"{base_s / run_s:>5.1%}  {base_cpu / run_cpu:>6.1%}   {rss / 1024:,.1f} MiB"
+            )
+            shutil.rmtree(repo)
+            db.unlink()
+        if len(peaks) > 1:
+            (low, low_rss), (high, high_rss) = min(peaks), max(peaks)
+            slope = (high_rss - low_rss) / (high - low) * 1000
+            print(
+                f"peak RSS slope {low:,} -> {high:,} commits: {slope:+,.1f} KiB per 1,000 commits"
             )
     finally:
         shutil.rmtree(work)

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -93,15 +94,22 @@ def in_parish(latitude: float | None, longitude: float | None) -> bool:
     )
 
 
-@lru_cache(maxsize=65536)
-def state_plane_to_lat_lon(x: str | float, y: str | float) -> tuple[float | None, float | None]:
-    """``MapX``/``MapY`` (Louisiana South state-plane feet) -> ``(latitude, longitude)``, or
-    ``(None, None)`` for missing, zero or unparsable values and points outside the parish."""
+def _positive(x: Any, y: Any) -> tuple[float, float] | tuple[None, None]:
     try:
         fx, fy = float(x), float(y)
     except (TypeError, ValueError):
         return None, None
     if fx <= 0 or fy <= 0:
+        return None, None
+    return fx, fy
+
+
+@lru_cache(maxsize=65536)
+def state_plane_to_lat_lon(x: str | float, y: str | float) -> tuple[float | None, float | None]:
+    """``MapX``/``MapY`` (Louisiana South state-plane feet) -> ``(latitude, longitude)``, or
+    ``(None, None)`` for missing, zero or unparsable values and points outside the parish."""
+    fx, fy = _positive(x, y)
+    if fx is None or fy is None:
         return None, None
     lon, lat = _transformer().transform(fx, fy)
     return (lat, lon) if in_parish(lat, lon) else (None, None)
@@ -123,34 +131,133 @@ def _lower(columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(column.lower() for column in columns)
 
 
-def row(record: Mapping[str, Any]) -> RawRow:
-    """One call of any year's dataset (API or CSV column names)."""
-    r = dict(zip(_lower(tuple(record)), record.values(), strict=True))
-    lat, lon = socrata.point(r.get("location"))
+class _Columns:
+    """Where each column :func:`row` reads sits in a record of one header (its keys in
+    order): the last of several names equal but for case wins, as in a dict of lower-case
+    names. Worked out once per header."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        at: dict[str, int] = {}
+        for index, name in enumerate(_lower(names)):
+            at[name] = index
+        self.width = len(names)
+        self.at = at
+        get = at.get
+        self.location, self.mapx, self.mapy = get("location"), get("mapx"), get("mapy")
+        self.fields = tuple(
+            get(name)
+            for name in (
+                "nopd_item", "timecreate", "typetext", "type_", "type", "priority",
+                "dispositiontext", "disposition", "policedistrict", "beat", "block_address",
+            )
+        )  # fmt: skip
+        self.renamed = tuple((at[col], name) for col, name in _EXTRA.items() if col in at)
+        # socrata.extras: every other column but system ones (":id"), under its name in
+        # lower case, in the order the record lists them.
+        self.others = tuple(
+            (name, index)
+            for name, index in at.items()
+            if name not in _NOT_EXTRA and not name.startswith(":")
+        )
+
+
+_columns = lru_cache(maxsize=64)(_Columns)
+
+
+def _is_geo(value: Any) -> bool:
+    """A point (kept out of ``extra``: exact coordinates are never stored), as
+    :func:`socrata.extras` tells them."""
+    return isinstance(value, dict) and (
+        "coordinates" in value or "latitude" in value or "longitude" in value
+    )
+
+
+def _cell(values: Sequence[Any], index: int | None) -> Any:
+    return None if index is None else values[index]
+
+
+def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, Any] | None]:
+    """One call from the values of a record laid out as ``columns`` says: the row, with its
+    coordinates from ``location``, and else the ``MapX``/``MapY`` still to project (or None).
+    """
+    lat, lon = socrata.point(_cell(values, columns.location))
+    state_plane = None
     if not in_parish(lat, lon):
-        lat, lon = state_plane_to_lat_lon(r.get("mapx"), r.get("mapy"))  # type: ignore[arg-type]
-    address, approximate = block(text(r.get("block_address")))
+        lat = lon = None
+        state_plane = (_cell(values, columns.mapx), _cell(values, columns.mapy))
+    (
+        item, created, type_text, type_code, type_old, priority, disposition_text, disposition,
+        district, beat, block_address,
+    ) = (None if i is None else values[i] for i in columns.fields)  # fmt: skip
+    address, approximate = block(text(block_address))
     extra = {}
-    for col, name in _EXTRA.items():
-        value = r.get(col)
+    for index, name in columns.renamed:
+        value = values[index]
         if value is not None and (value.strip() if value.__class__ is str else text(value)):
             extra[name] = value  # (what text() reads as a value; kept as the source gives it)
-    extra.update(socrata.extras(r, _NOT_EXTRA))
+    for name, index in columns.others:
+        value = values[index]
+        if value not in ("", None) and not _is_geo(value):
+            extra[name] = value
     if approximate:
         extra["approximate_location"] = True
-    return RawRow(
-        incident_id=text(r.get("nopd_item")) or "",
-        received=text(r.get("timecreate")),
-        call_type=text(r.get("typetext")) or text(r.get("type_")) or text(r.get("type")),
-        priority=text(r.get("priority")),
-        disposition=text(r.get("dispositiontext")) or text(r.get("disposition")),
+    raw = RawRow(
+        incident_id=text(item) or "",
+        received=text(created),
+        call_type=text(type_text) or text(type_code) or text(type_old),
+        priority=text(priority),
+        disposition=text(disposition_text) or text(disposition),
         address=address,
-        district=text(r.get("policedistrict")),
-        beat=text(r.get("beat")),
+        district=text(district),
+        beat=text(beat),
         latitude=lat,
         longitude=lon,
         extra=extra,
     )
+    return raw, state_plane
+
+
+def row(record: Mapping[str, Any]) -> RawRow:
+    """One call of any year's dataset (API or CSV column names)."""
+    raw, state_plane = _read(_columns(tuple(record)), tuple(record.values()))
+    if state_plane is not None:
+        raw.latitude, raw.longitude = state_plane_to_lat_lon(*state_plane)
+    return raw
+
+
+def rows(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[RawRow | Exception]:
+    """Many calls of a file (``records`` are lists of cells aligned with ``header``), each
+    as :func:`row` reads ``dict(zip(header, record))``, or the exception it raised; the
+    ``MapX``/``MapY`` of all of them are projected in one pyproj call."""
+    header = tuple(header)
+    columns = _columns(header)
+    plain = len(set(header)) == len(header)  # else dict(zip(...)) drops repeated names
+    out: list[RawRow | Exception] = []
+    pending: list[tuple[RawRow, float, float]] = []
+    for values in records:
+        try:
+            if not plain or len(values) != columns.width:
+                out.append(row(dict(zip(header, values, strict=False))))
+                continue
+            raw, state_plane = _read(columns, values)
+            out.append(raw)
+            if state_plane is not None:
+                x, y = _positive(*state_plane)
+                if x is not None:
+                    pending.append((raw, x, y))
+        except Exception as exc:  # noqa: BLE001 - reported per row by the caller
+            out.append(exc)
+    if pending:
+        lons, lats = _transformer().transform(
+            array("d", [x for _, x, _ in pending]), array("d", [y for _, _, y in pending])
+        )
+        for (raw, _, _), lat, lon in zip(pending, lats, lons, strict=True):
+            if in_parish(lat, lon):
+                raw.latitude, raw.longitude = lat, lon
+    return out
+
+
+row.many = rows  # type: ignore[attr-defined]  # what `dispatchwatch import` uses for files
 
 
 scraper = socrata.scraper(

@@ -121,3 +121,44 @@ def test_a_folder_and_a_zip_of_timestamped_snapshots(tmp_path: Path) -> None:
     bad = dw("import-snapshots", str(folder), "--feed", "milwaukee-police",
              "--db", str(tmp_path / "x.db"))  # fmt: skip
     assert bad.returncode != 0 and "notes.txt: no timestamp" in bad.stderr
+
+
+def test_git_snapshots_stream_oldest_first_past_deletions(tmp_path: Path) -> None:
+    """The list of commits is read backwards from a temporary file: order, times, a commit
+    that deleted the file, a commit where the path is a folder, and ``after``."""
+    from dispatchwatch.history import git_snapshots
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    steps: list[tuple[int, bytes | None]] = [
+        (1710457207, b"one"), (1710457507, b"two"), (1710457807, None),
+        (1710458107, b"three"), (1710458407, "folder"), (1710458707, b"four"),  # type: ignore[list-item]
+    ]  # fmt: skip
+    target = repo / "calls.html"
+    for when, body in steps:
+        if body is None:
+            target.unlink()
+        elif body == "folder":
+            target.unlink()
+            target.mkdir()
+            (target / "inner.txt").write_bytes(b"not a snapshot")
+        else:
+            if target.is_dir():
+                shutil.rmtree(target)
+            target.write_bytes(body)
+        git(repo, "add", "-A", when=when)
+        git(repo, "commit", "-q", "-m", str(when), when=when)
+    snapshots = git_snapshots(repo, "calls.html")
+    assert len(snapshots) == 6  # every commit that touched the path
+    got = [(int(s.taken_at.timestamp()), s.read()) for s in snapshots]
+    assert got == [
+        (1710457207, b"one"), (1710457507, b"two"), (1710458107, b"three"),
+        (1710458707, b"four"),
+    ]  # fmt: skip
+    first = next(iter(git_snapshots(repo, "calls.html")))
+    sha = first.name.rsplit("@", 1)[1].split(":", 1)[0]
+    after = [s.read() for s in git_snapshots(repo, "calls.html", after=sha)]
+    assert after == [b"two", b"three", b"four"]
+    assert len(git_snapshots(repo, "calls.html", after="0" * 40)) == 0  # not in this history
+    assert list(git_snapshots(repo, "calls.html", after="0" * 40)) == []

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,23 @@ def import_git(
 
     feed = resolve_feed(feed_name, config_path, plugins_dir)
     database = resolve_db(db_path, config_path)
-    with Archive(database) as archive:
-        summary = run_import(archive, feed, repo, path, force=force, on_snapshot=_reporter(verbose))
+    report = _reporter(verbose)
+    with Archive(database) as archive, ExitStack() as stack:
+        bars: list[Any] = []
+
+        def on_total(total: int) -> None:
+            if sys.stderr.isatty() and not verbose:  # (-v prints a line per commit instead)
+                bar = click.progressbar(length=total, label="Commits", file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+
+        def on_snapshot(snapshot: Any, result: Any) -> None:
+            report(snapshot, result)
+            for bar in bars:
+                bar.update(1)
+
+        summary = run_import(
+            archive, feed, repo, path, force=force, on_snapshot=on_snapshot, on_total=on_total
+        )
     _finish(feed.slug, database, summary)
 
 

@@ -354,16 +354,14 @@ _canonical = lru_cache(maxsize=4096)(canonical)
 def _function_mapper(
     mapping: ImportMapping, header: Sequence[str], keyed: bool, zone: str, check_only: bool
 ) -> RowMapper:
-    """Rows read by the mapping's ``row`` function (a scraper's own reader)."""
+    """Rows read by the mapping's ``row`` function (a scraper's own reader). When the
+    function has a ``many`` form (``many(header, rows)`` -> a list of rows or exceptions,
+    as the function reads each ``dict(zip(header, row))``), list rows are also read in
+    chunks through it: the returned mapper's ``many`` (rows -> results or RowErrors)."""
     function = row_function(str(mapping.row), mapping.name)
     names = list(header)
 
-    def map_row(row: Any) -> Any:
-        record = row if keyed else dict(zip(names, row, strict=False))
-        try:
-            raw = function(record)
-        except Exception as exc:  # a reader's error text may quote the cell: keep the type
-            raise RowError(f"the mapping's row function failed ({type(exc).__name__})") from None
+    def checked(raw: Any) -> Any:
         if not isinstance(raw, RawRow) or not _text(raw.incident_id):
             raise RowError("no incident ID")
         if isinstance(raw.received, str):
@@ -373,4 +371,31 @@ def _function_mapper(
                 raise RowError("unreadable time") from None
         return None if check_only else (raw, None)
 
+    def map_row(row: Any) -> Any:
+        record = row if keyed else dict(zip(names, row, strict=False))
+        try:
+            raw = function(record)
+        except Exception as exc:  # a reader's error text may quote the cell: keep the type
+            raise RowError(f"the mapping's row function failed ({type(exc).__name__})") from None
+        return checked(raw)
+
+    many = getattr(function, "many", None)
+    if many is None or keyed:
+        return map_row
+
+    def map_many(rows: Sequence[Any]) -> list[Any]:
+        results: list[Any] = []
+        for raw in many(names, rows):
+            if isinstance(raw, Exception):
+                results.append(
+                    RowError(f"the mapping's row function failed ({type(raw).__name__})")
+                )
+                continue
+            try:
+                results.append(checked(raw))
+            except RowError as exc:
+                results.append(exc)
+        return results
+
+    map_row.many = map_many  # type: ignore[attr-defined]
     return map_row

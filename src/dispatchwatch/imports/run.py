@@ -173,9 +173,17 @@ def open_for(path: Path, mapping: ImportMapping) -> Table:
     )
 
 
+#: Rows read at a time by a mapper with a ``many`` form (see ``rows._function_mapper``).
+MANY = 1000
+
+
 def _mapped_rows(
     table: Table, mapper: Callable[[Any], tuple[RawRow, Any]]
 ) -> Iterator[tuple[int, tuple[RawRow, Any] | RowProblem]]:
+    many = getattr(mapper, "many", None)
+    if many is not None:
+        yield from _mapped_chunks(table, many)
+        return
     for number, row in table.rows:
         if isinstance(row, _Unreadable):
             yield number, RowProblem(number, row.reason)
@@ -184,6 +192,34 @@ def _mapped_rows(
             yield number, mapper(row)
         except RowError as exc:
             yield number, RowProblem(number, str(exc))
+
+
+def _mapped_chunks(
+    table: Table, many: Callable[[list[Any]], list[Any]]
+) -> Iterator[tuple[int, tuple[RawRow, Any] | RowProblem]]:
+    """What :func:`_mapped_rows` gives, the rows mapped :data:`MANY` at a time."""
+    numbers: list[int] = []
+    chunk: list[Any] = []
+
+    def flush() -> Iterator[tuple[int, tuple[RawRow, Any] | RowProblem]]:
+        for number, result in zip(numbers, many(chunk), strict=True):
+            if isinstance(result, RowError):
+                yield number, RowProblem(number, str(result))
+            else:
+                yield number, result
+        numbers.clear()
+        chunk.clear()
+
+    for number, row in table.rows:
+        if isinstance(row, _Unreadable):
+            yield from flush()
+            yield number, RowProblem(number, row.reason)
+            continue
+        numbers.append(number)
+        chunk.append(row)
+        if len(chunk) >= MANY:
+            yield from flush()
+    yield from flush()
 
 
 def import_file(
