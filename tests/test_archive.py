@@ -66,9 +66,8 @@ def counts(archive: Archive) -> tuple[int, int, int]:
 
 def test_new_archive_has_schema_wal_and_fts(archive: Archive) -> None:
     db = archive.db
-    assert {"feeds", "incidents", "incident_versions", "polls", "incidents_fts"} <= set(
-        db.table_names()
-    )
+    assert {"feeds", "incidents", "version_log", "polls", "incidents_fts"} <= set(db.table_names())
+    assert "incident_versions" in db.view_names()  # whole versions (versions.py)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db["feeds"].get("mke")["snapshot"] == 1

@@ -1,6 +1,6 @@
-"""The archive's storage choices (migration 8): the full-text index stays exactly in step
-with the rows through the batched write path, gone versions store only their key and read
-back whole, and a version 7 archive upgrades in place."""
+"""The archive's storage choices (migrations 8 and 9): the full-text index stays exactly in step
+with the rows through the batched write path, versions store fields only where they are not
+the incident's current ones and read back whole, and a version 7 archive upgrades in place."""
 
 from __future__ import annotations
 
@@ -126,12 +126,40 @@ def gone_fields(conn: sqlite3.Connection) -> list[tuple]:
     ).fetchall()
 
 
-def test_a_gone_version_stores_no_fields_and_reads_back_whole(archive: Archive) -> None:
+def stored(conn: sqlite3.Connection) -> list[tuple]:
+    """Per version as archived: (incident_id, version, are its fields stored?)."""
+    return conn.execute(
+        "SELECT i.incident_id, l.version, x.id IS NOT NULL FROM version_log l "
+        "JOIN incidents i ON i.rowid = l.incident LEFT JOIN version_values x ON x.id = l.id "
+        "ORDER BY l.id"
+    ).fetchall()
+
+
+def assert_compact(conn: sqlite3.Connection) -> None:
+    """Exactly the versions that a later version (not gone) superseded store their fields."""
+    superseded = {
+        row[0]
+        for row in conn.execute(
+            "SELECT l.id FROM version_log l WHERE EXISTS (SELECT 1 FROM version_log n "
+            "WHERE n.incident = l.incident AND n.version > l.version AND n.gone IS NULL)"
+        )
+    }
+    assert {row[0] for row in conn.execute("SELECT id FROM version_values")} == superseded
+
+
+def test_versions_store_fields_only_when_superseded_and_read_back_whole(
+    archive: Archive,
+) -> None:
     conn = archive.conn
     poll(archive, [call("1", units="A1 B2"), call("2")], "2023-01-21T23:00:00Z")
+    assert stored(conn) == [("1", 1, 0), ("2", 1, 0)]  # the incidents' current values
     poll(archive, [call("2")], "2023-01-21T23:05:00Z")  # 1 leaves the list
+    assert stored(conn) == [("1", 1, 0), ("2", 1, 0), ("1", 2, 0)]  # gone: as before it
     poll(archive, [call("1", units="A1 B2", status="Back")], "2023-01-21T23:10:00Z")
-    assert gone_fields(conn) == [(None,) * len(TRACKED_FIELDS)] * 2  # 1, then 2
+    # 1 came back changed: its first two versions now hold the values it had; 2 left.
+    assert stored(conn) == [("1", 1, 1), ("2", 1, 0), ("1", 2, 1), ("1", 3, 0), ("2", 2, 0)]
+    assert_compact(conn)
+    assert conn.execute("SELECT count(*) FROM incident_versions").fetchone()[0] == 5
     timeline = conn.execute(
         "SELECT incident_id, version, event, changes, status, units, address, gone_at "
         "FROM incident_timeline ORDER BY id"
@@ -174,8 +202,9 @@ def test_a_version_7_archive_upgrades_in_place(tmp_path: Path) -> None:
 
     with Archive(path) as upgraded:
         conn = upgraded.conn
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
-        assert gone_fields(conn) == [(None,) * len(TRACKED_FIELDS)] * 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+        assert_compact(conn)
+        assert gone_fields(conn) == stored_whole  # read back whole
         # Users see exactly what they saw before.
         assert conn.execute("SELECT * FROM incident_timeline ORDER BY id").fetchall() == timeline
         assert (
@@ -201,6 +230,7 @@ def test_a_version_7_archive_upgrades_in_place(tmp_path: Path) -> None:
         assert search(conn, "LINCOLN") == {"2"}
         assert search(conn, "VLIET") == {"3"}
         assert_in_step(conn)
+        assert_compact(conn)
         last = conn.execute(
             "SELECT incident_id, event, changes FROM incident_timeline ORDER BY id DESC LIMIT 2"
         ).fetchall()
@@ -213,7 +243,7 @@ def test_a_version_7_archive_upgrades_in_place(tmp_path: Path) -> None:
         assert _schema(fresh.conn) == schema  # a fresh archive gets the same schema
 
 
-def test_merging_a_version_7_archive_stores_its_gone_versions_empty(tmp_path: Path) -> None:
+def test_merging_a_version_7_archive_stores_its_versions_compact(tmp_path: Path) -> None:
     from dispatchwatch.merge import merge
 
     old = tmp_path / "old.db"
@@ -235,7 +265,8 @@ def test_merging_a_version_7_archive_stores_its_gone_versions_empty(tmp_path: Pa
     assert old.read_bytes() == FIXTURE.read_bytes()  # the input is only read
     with Archive(out) as merged:
         conn = merged.conn
-        assert gone_fields(conn) == [(None,) * len(TRACKED_FIELDS)] * 6
+        assert_compact(conn)
+        assert len(gone_fields(conn)) == 6
         shown = conn.execute(
             "SELECT * FROM incident_timeline WHERE feed = 'mke' ORDER BY id"
         ).fetchall()

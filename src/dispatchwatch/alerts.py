@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .versions import NEW_IN_POLL
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,7 @@ def record_matches(conn: sqlite3.Connection, rules: dict[str, AlertRule], poll_i
     poll ``poll_id`` saw for the first time. Returns how many rows were new."""
     conn.row_factory = sqlite3.Row
     rows = conn.execute(
-        "SELECT * FROM incident_versions WHERE poll_id = ? AND changed = '[\"new\"]'",
+        f"SELECT * FROM incident_versions WHERE id IN ({NEW_IN_POLL}) ORDER BY id",
         (poll_id,),
     ).fetchall()
     now = _fmt(_now())

@@ -28,12 +28,12 @@ from typing import Any
 
 import sqlite_utils
 
+from . import versions
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .incident import TRACKED_FIELDS, Incident
 from .pagestore import Response, store_pages
-from .versions import GONE_VALUES
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 #: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
@@ -312,6 +312,56 @@ WHEN old.call_type IS NOT new.call_type OR old.address IS NOT new.address BEGIN
 END"""
 
 
+def _migration_9(db: sqlite_utils.Database) -> None:
+    """Compact versions (see :mod:`dispatchwatch.versions`): ``incident_versions`` becomes a
+    view of whole versions over ``version_log`` (integer keys, the poll's time not repeated)
+    and ``version_values`` (fields only where they are not the incident's current ones).
+    Existing versions are moved over, read whole as schema 8 read them; a version whose
+    incident is not in ``incidents`` cannot be keyed and stops the upgrade (nothing changes).
+    ``VACUUM`` gives the space of the old table back to the disk."""
+    from .publish import install_views  # lazy: publish imports this module
+
+    conn = db.conn
+    orphans = conn.execute(
+        "SELECT count(*) FROM incident_versions v WHERE NOT EXISTS (SELECT 1 FROM incidents i "
+        "WHERE i.feed = v.feed AND i.incident_id = v.incident_id)"
+    ).fetchone()[0]
+    if orphans:
+        raise ArchiveError(
+            f"{orphans} version(s) in incident_versions belong to no incident in incidents; "
+            "delete them to upgrade the archive"
+        )
+    for statement in versions.CREATE_TABLES:
+        conn.execute(statement)
+    new, gone = versions.NEW, versions.GONE
+    conn.execute(
+        "INSERT INTO version_log (id, incident, version, poll_id, observed_at, changed, gone) "
+        "SELECT v.id, i.rowid, v.version, v.poll_id, "
+        "CASE WHEN v.observed_at IS p.observed_at THEN NULL ELSE v.observed_at END, "
+        f"CASE WHEN v.changed IS (CASE WHEN v.gone_at IS NULL THEN '{new}' ELSE '{gone}' END) "
+        "THEN NULL ELSE v.changed END, CASE WHEN v.gone_at IS NOT NULL THEN 1 END "
+        "FROM incident_versions v JOIN incidents i USING (feed, incident_id) "
+        "LEFT JOIN polls p ON p.id = v.poll_id ORDER BY v.id"
+    )
+    # Whole (a gone version emptied by schema 8 takes the previous version's), then compacted.
+    fields = ", ".join(TRACKED_FIELDS)
+    whole = ", ".join(
+        f"CASE WHEN v.gone_at IS NULL OR p.id IS NULL THEN v.[{n}] ELSE p.[{n}] END"
+        for n in TRACKED_FIELDS
+    )
+    conn.execute(
+        f"INSERT INTO version_values (id, {fields}) SELECT v.id, {whole} "
+        "FROM incident_versions v LEFT JOIN incident_versions p ON v.gone_at IS NOT NULL "
+        "AND p.feed = v.feed AND p.incident_id = v.incident_id AND p.version = v.version - 1 "
+        "ORDER BY v.id"
+    )
+    conn.execute("DROP TABLE incident_versions")
+    for statement in versions.CREATE_VIEW:
+        conn.execute(statement)
+    conn.execute(versions.COMPACT_VALUES)
+    install_views(conn)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -321,6 +371,7 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     6: _migration_6,
     7: _migration_7,
     8: _migration_8,
+    9: _migration_9,
 }
 
 
@@ -371,7 +422,8 @@ def _insert_sql(table: str, columns: Sequence[str]) -> str:
 
 _SELECT_STATE = (
     f"SELECT incident_id, {', '.join(TRACKED_FIELDS)}, gone_at, version, "
-    "max(coalesce(last_seen_at, ''), coalesce(gone_at, '')) FROM incidents WHERE feed = ? AND "
+    "max(coalesce(last_seen_at, ''), coalesce(gone_at, '')), rowid FROM incidents "
+    "WHERE feed = ? AND "
 )
 
 
@@ -400,12 +452,14 @@ _INSERT_NEW_FROM_STAGE = (
     f"INSERT INTO incidents ({', '.join(_INCIDENT_ROW)}) SELECT {', '.join(_INCIDENT_ROW)} "
     f"FROM temp.dw_poll_rows WHERE changed = {_NEW} ORDER BY rowid"
 )
-_VERSION_ROW = ["feed", "incident_id", "version", "poll_id", "observed_at", "changed",
-                *TRACKED_FIELDS, "gone_at"]  # fmt: skip
+# Versions go to ``version_log`` (see versions.py): the incident's rowid, no fields (a new or
+# changed incident's values are its current ones in ``incidents``) and ``changed`` NULL for
+# ``["new"]``. Before the changed incidents are updated, the values they had are stored for
+# their versions that had none (versions.STORE_SUPERSEDED).
 _INSERT_VERSIONS_FROM_STAGE = (
-    f"INSERT INTO incident_versions ({', '.join(_VERSION_ROW)}) SELECT feed, incident_id, "
-    f"version, ?, ?, changed, {', '.join(TRACKED_FIELDS)}, NULL FROM temp.dw_poll_rows "
-    "ORDER BY rowid"
+    "INSERT INTO version_log (incident, version, poll_id, changed) SELECT i.rowid, s.version, "
+    f"?, CASE WHEN s.changed = {_NEW} THEN NULL ELSE s.changed END FROM temp.dw_poll_rows s "
+    "JOIN incidents i ON i.feed = s.feed AND i.incident_id = s.incident_id ORDER BY s.rowid"
 )
 # The changed ones, in one statement too (UPDATE ... FROM, SQLite 3.33): the full-text
 # update trigger fires only when call_type or address changes, but then inside one statement.
@@ -423,7 +477,9 @@ _SEEN_EARLIER = (
     "UPDATE incidents SET first_seen_at = ? WHERE feed = ? AND incident_id = ? "
     "AND first_seen_at > ?"
 )
-_INSERT_VERSION = _insert_sql("incident_versions", _VERSION_ROW)
+_INSERT_GONE_VERSION = (
+    "INSERT INTO version_log (incident, version, poll_id, gone) VALUES (?, ?, ?, 1)"
+)
 _POLL_COLUMNS = (
     "feed", "started_at", "observed_at", "duration_ms", "outcome", "http_status", "bytes",
     "sha256", "etag", "last_modified", "incidents", "new", "changed", "gone", "returned",
@@ -838,7 +894,7 @@ class Archive:
             staged: list[tuple[Any, ...]] = []  # new and changed, as _STAGED
             touches: list[str] = []  # seen again, unchanged
             gone_marks: list[tuple[Any, ...]] = []
-            gone_versions: list[tuple[str, int]] = []  # (incident_id, version)
+            gone_versions: list[tuple[int, int]] = []  # (incident rowid, version)
             earlier: list[tuple[Any, ...]] = []  # seen before its first_seen_at, maybe
             new = changed = gone = returned = still_listed = 0
             for incident_id, incident in by_id.items():
@@ -850,7 +906,7 @@ class Archive:
                         (feed, incident_id, *values, observed_at, observed_at, None, 1, '["new"]')
                     )
                     continue
-                old_values, gone_at, version, last_observed = stored
+                old_values, gone_at, version, last_observed, _ = stored
                 still_listed += gone_at is None
                 if history_only is not None or time_before(observed_at, last_observed):
                     earlier.append((observed_at, feed, incident_id, observed_at))
@@ -902,14 +958,14 @@ class Archive:
                     )
             if snapshot:
                 # What is left in ``known`` was listed before and is not on this page.
-                for incident_id, (_, gone_at, version, _) in known.items():
+                for incident_id, (_, gone_at, version, _, rowid) in known.items():
                     if gone_at is not None:
                         continue
                     gone += 1
                     version += 1
                     gone_marks.append((observed_at, version, feed, incident_id))
-                    # Its fields are the previous version's: stored once (versions.py).
-                    gone_versions.append((incident_id, version))
+                    # Its fields are the previous version's: none stored (versions.py).
+                    gone_versions.append((rowid, version))
             outcome = "new" if complete else "partial"
             poll_id = _insert_poll(
                 conn, feed=feed, started_at=started_at or observed_at, observed_at=observed_at,
@@ -936,7 +992,9 @@ class Archive:
                 conn.executemany(_INSERT_STAGED, staged)
                 if new:
                     conn.execute(_INSERT_NEW_FROM_STAGE)
-            if changed or returned:
+            if len(staged) > new:  # changed, returned, updated while gone (an import)
+                # The values they had, for their versions that stored none (versions.py).
+                conn.execute(versions.STORE_SUPERSEDED)
                 conn.execute(_UPDATE_FROM_STAGE, [observed_at])
             for start in range(0, len(touches), _IN_CHUNK):
                 chunk = touches[start : start + _IN_CHUNK]
@@ -949,17 +1007,13 @@ class Archive:
             if earlier:
                 conn.executemany(_SEEN_EARLIER, earlier)
             if staged:  # versions of new and changed incidents, in page order
-                conn.execute(_INSERT_VERSIONS_FROM_STAGE, [poll_id, observed_at])
+                conn.execute(_INSERT_VERSIONS_FROM_STAGE, [poll_id])
                 conn.execute("DELETE FROM temp.dw_poll_rows")
             if gone_versions:  # then those that left the list
                 conn.executemany(
-                    _INSERT_VERSION,
-                    (
-                        (feed, incident_id, version, poll_id, observed_at, '["gone_at"]',
-                         *GONE_VALUES, observed_at)
-                        for incident_id, version in gone_versions
-                    ),
-                )  # fmt: skip
+                    _INSERT_GONE_VERSION,
+                    ((rowid, version, poll_id) for rowid, version in gone_versions),
+                )
         return PollSummary(
             poll_id,
             feed,
@@ -979,16 +1033,17 @@ class Archive:
         feed: str,
         incident_ids: Iterable[str],
         snapshot: bool,
-    ) -> dict[str, tuple[tuple[Any, ...], str | None, int, str]]:
+    ) -> dict[str, tuple[tuple[Any, ...], str | None, int, str, int]]:
         """Stored state of the page's incidents, plus (snapshot feeds) every listed one:
-        ``(values, gone_at, version, last observed: max(last_seen_at, gone_at))``."""
-        state: dict[str, tuple[tuple[Any, ...], str | None, int, str]] = {}
+        ``(values, gone_at, version, last observed: max(last_seen_at, gone_at), rowid)``."""
+        state: dict[str, tuple[tuple[Any, ...], str | None, int, str, int]] = {}
         width = len(TRACKED_FIELDS)
 
         def take(rows: Iterable[Sequence[Any]]) -> None:
             for row in rows:
                 state[row[0]] = (
-                    tuple(row[1 : width + 1]), row[width + 1], row[width + 2], row[width + 3]
+                    tuple(row[1 : width + 1]), row[width + 1], row[width + 2], row[width + 3],
+                    row[width + 4],
                 )  # fmt: skip
 
         if snapshot:

@@ -106,8 +106,13 @@ def table_columns(conn: sqlite3.Connection, table: str) -> list[Column]:
     """The exported columns of ``table``, typed from the schema (so columns that later
     migrations add are exported too)."""
     columns = []
+    fallback: dict[str, str] = {}
+    if table == "incident_versions":  # a view (versions.py): its CASE columns have no type
+        for source in ("version_log", "incidents"):
+            for _cid, name, declared, *_rest in conn.execute(f"PRAGMA table_info([{source}])"):
+                fallback.setdefault(name, declared)
     for _cid, name, declared, *_rest in conn.execute(f"PRAGMA table_info([{table}])"):
-        declared = (declared or "").upper()
+        declared = (declared or fallback.get(name) or "").upper()
         if name in TIME_COLUMNS:
             kind = "time"
         elif name in JSON_COLUMNS.get(table, ()):

@@ -17,11 +17,14 @@ from pathlib import Path
 
 from .archive import Archive
 from .errors import DispatchwatchError
-from .versions import EMPTY_GONE_VERSIONS
+from .incident import TRACKED_FIELDS
+from .versions import COMPACT_VALUES, VERSION_COLUMNS
 
 #: Tables rebuilt from others (search index, zone offsets) or internal to SQLite.
 _SKIP_PREFIXES = ("sqlite_", "incidents_fts")
 _SKIP = {"zone_offsets"}
+#: Versions are copied whole through the ``incident_versions`` view (see _copy_versions).
+_VERSION_TABLES = {"incident_versions", "version_log", "version_values"}
 
 
 class MergeError(DispatchwatchError):
@@ -116,7 +119,7 @@ def _copy(conn: sqlite3.Connection, result: MergeResult) -> None:
         row[0] for row in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")
     }
     for table in tables:
-        if table.startswith(_SKIP_PREFIXES) or table in _SKIP:
+        if table.startswith(_SKIP_PREFIXES) or table in _SKIP or table in _VERSION_TABLES:
             continue
         if table not in known:
             count = conn.execute(f"SELECT count(*) FROM src.[{table}]").fetchone()[0]
@@ -143,5 +146,39 @@ def _copy(conn: sqlite3.Connection, result: MergeResult) -> None:
             f"SELECT {', '.join(expressions)} FROM src.[{table}]{order}"
         )
         result.rows[table] = result.rows.get(table, 0) + max(cursor.rowcount, 0)
-        if table == "incident_versions":  # an input older than schema 8 stores gone versions whole
-            conn.execute(EMPTY_GONE_VERSIONS + f" AND id > {int(shift.get(table, 0))}")
+    _copy_versions(conn, result, shift)
+
+
+def _copy_versions(conn: sqlite3.Connection, result: MergeResult, shift: dict[str, int]) -> None:
+    """The input's versions, whole, through the ``incident_versions`` view (its triggers key
+    them by the merged incidents' rowids), then compacted (versions.py)."""
+    kind = conn.execute(
+        "SELECT type FROM src.sqlite_master WHERE name = 'incident_versions'"
+    ).fetchone()
+    if kind is None:
+        return
+    names = [n for n in VERSION_COLUMNS if n not in ("id", "poll_id")]
+    if kind[0] == "view":  # schema 9 and later: whole already
+        source = "src.incident_versions v"
+        values = [f"v.[{n}]" for n in names]
+    else:  # schema 8 and before: a gone version may store no fields (the previous one's)
+        source = (
+            "src.incident_versions v LEFT JOIN src.incident_versions p ON v.gone_at IS NOT NULL "
+            "AND p.feed = v.feed AND p.incident_id = v.incident_id AND p.version = v.version - 1"
+        )
+        values = [
+            f"CASE WHEN v.gone_at IS NULL OR p.id IS NULL THEN v.[{n}] ELSE p.[{n}] END"
+            if n in TRACKED_FIELDS
+            else f"v.[{n}]"
+            for n in names
+        ]
+    first = shift.get("version_log", 0)
+    cursor = conn.execute(
+        f"INSERT INTO main.incident_versions (id, poll_id, {', '.join(names)}) "
+        f"SELECT v.id + {int(first)}, v.poll_id + {int(shift.get('polls', 0))}, "
+        f"{', '.join(values)} FROM {source} ORDER BY v.id"
+    )
+    result.rows["incident_versions"] = max(cursor.rowcount, 0)
+    conn.execute(
+        COMPACT_VALUES.replace("WHERE NOT EXISTS", f"WHERE x.id > {int(first)} AND NOT EXISTS", 1)
+    )

@@ -26,7 +26,7 @@ from .errors import DispatchwatchError, PageError
 from .pagestore import StoredResponse, poll_responses
 from .pipeline import _error_text, normalize
 from .scraper import Page, RawRow
-from .versions import whole_versions
+from .versions import COMPACT_VALUES, STORE_CURRENT, whole_versions
 
 _INCIDENT_KEYS = ["incident_id"]
 _VERSION_KEYS = ["incident_id", "version"]
@@ -348,12 +348,17 @@ def _apply(
                 f"{why} before {later} later version(s) of {feed} that depend on the "
                 f"state this reparse changes; reparse up to the feed's last poll"
             )
+        # Versions go through the incident_versions view (versions.py). The feed's versions
+        # that read their incident's current fields get them stored first (the incidents are
+        # about to change); removed versions go while their incidents are still there to find
+        # them by; added ones last, once their incidents are; then the stored fields that are
+        # their incidents' current ones are dropped again.
+        conn.execute(STORE_CURRENT, [feed])
         key_sql = " AND ".join(f"{k} = ?" for k in _VERSION_KEYS)
         conn.executemany(
             f"DELETE FROM incident_versions WHERE feed = ? AND {key_sql}",
             [(feed, *(r[k] for k in _VERSION_KEYS)) for r in v_removed + v_changed],
         )
-        _insert(conn, "incident_versions", v_added + v_changed)
         conn.executemany(
             "DELETE FROM incidents WHERE feed = ? AND incident_id = ?",
             [(feed, r["incident_id"]) for r in i_removed],
@@ -366,6 +371,8 @@ def _apply(
                 [(*(r[n] for n in names), feed, r["incident_id"]) for r in i_changed],
             )
         _insert(conn, "incidents", i_added)
+        _insert(conn, "incident_versions", v_added + v_changed)
+        conn.execute(COMPACT_VALUES)
         conn.executemany(
             f"UPDATE polls SET {', '.join(f'{n} = ?' for n in _POLL_FIELDS)} WHERE id = ?",
             [(*(fields[n] for n in _POLL_FIELDS), poll_id) for poll_id, fields in poll_updates],

@@ -203,6 +203,18 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
         "description": "Which raw pages each poll parsed, in order.",
         "hidden": True,
     },
+    "version_log": {
+        "title": "Versions (storage)",
+        "description": "How incident_versions is stored: one compact row per version "
+        "(read the incident_versions view for whole versions).",
+        "hidden": True,
+    },
+    "version_values": {
+        "title": "Version fields (storage)",
+        "description": "The fields of versions that are not their incident's current ones "
+        "(read the incident_versions view for whole versions).",
+        "hidden": True,
+    },
     "zone_offsets": {
         "title": "Time zone offsets",
         "description": "UTC offsets of each feed's time zone between DST transitions "

@@ -186,14 +186,19 @@ def _limit(
     before = conn.total_changes
     conn.execute("BEGIN")
     conn.execute(f"DELETE FROM incidents WHERE NOT ({' AND '.join(keep_incident)})", params)
+    # The versions of the incidents removed (stored in version_log, keyed by their rowid).
     conn.execute(
-        "DELETE FROM incident_versions WHERE NOT EXISTS (SELECT 1 FROM incidents i "
-        "WHERE i.feed = incident_versions.feed AND i.incident_id = incident_versions.incident_id)"
+        "DELETE FROM version_values WHERE id IN (SELECT l.id FROM version_log l "
+        "WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.rowid = l.incident))"
+    )
+    conn.execute(
+        "DELETE FROM version_log WHERE NOT EXISTS (SELECT 1 FROM incidents i "
+        "WHERE i.rowid = version_log.incident)"
     )
     # A kept version keeps its poll, even one just outside the range.
     conn.execute(
         f"DELETE FROM polls WHERE NOT ({' AND '.join(keep_poll)}) "
-        "AND id NOT IN (SELECT poll_id FROM incident_versions WHERE poll_id IS NOT NULL)",
+        "AND id NOT IN (SELECT poll_id FROM version_log WHERE poll_id IS NOT NULL)",
         poll_params,
     )
     if feeds:

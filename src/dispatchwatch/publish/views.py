@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..incident import TRACKED_FIELDS
+from ..versions import GONE, NEW
 from .zones import _local, _local_label, ensure_zone_offsets
 
 INCIDENTS_LOCAL_SQL = f"""
@@ -43,29 +44,38 @@ JOIN feeds f ON f.slug = i.feed
 _SHOWN_CHANGES = [name for name in TRACKED_FIELDS if name != "extra"]
 
 
-# A gone version stores no fields (they are its previous version's, see versions.py): its
-# row shows p's, and a version that comes back is compared with the one before the gone (b).
+# Versions are stored compact (see versions.py): a version's fields are in version_values
+# (x for v, px for the previous version p) or, when it has none there, its incident's current
+# ones (i). A gone version's fields are those of the version before it, so a version that
+# comes back is compared with the one before the gone.
+def _whole(version: str, values: str, name: str) -> str:
+    return f"CASE WHEN {values}.id IS NULL THEN i.{name} ELSE {values}.{name} END"
+
+
 def _value(name: str) -> str:
-    return f"CASE WHEN v.gone_at IS NULL OR p.id IS NULL THEN v.{name} ELSE p.{name} END"
+    return _whole("v", "x", name)
 
 
 def _before(name: str) -> str:
-    return f"CASE WHEN p.gone_at IS NULL OR b.id IS NULL THEN p.{name} ELSE b.{name} END"
+    return _whole("p", "px", name)
 
 
 def _change(name: str) -> str:
     return (
-        f"CASE WHEN v.{name} IS NOT {_before(name)} THEN '{name}: ' || "
-        f"coalesce({_before(name)}, '∅') || ' → ' || coalesce(v.{name}, '∅') || '; ' ELSE '' END"
+        f"CASE WHEN {_value(name)} IS NOT {_before(name)} THEN '{name}: ' || "
+        f"coalesce({_before(name)}, '∅') || ' → ' || coalesce({_value(name)}, '∅') || '; ' "
+        "ELSE '' END"
     )
 
 
 _CHANGES = (
-    "CASE WHEN p.version IS NULL OR v.gone_at IS NOT NULL THEN '' ELSE "
+    "CASE WHEN p.version IS NULL OR v.gone IS NOT NULL THEN '' ELSE "
     + "\n        || ".join(_change(name) for name in _SHOWN_CHANGES)
-    + f"\n        || CASE WHEN v.extra IS NOT {_before('extra')} THEN 'extra; ' ELSE '' END END"
+    + f"\n        || CASE WHEN {_value('extra')} IS NOT {_before('extra')} THEN 'extra; ' "
+    "ELSE '' END END"
 )
 _VALUES = ", ".join(f"{_value(name)} AS {name}" for name in _SHOWN_CHANGES)
+_OBSERVED = "coalesce(v.observed_at, polls.observed_at)"
 
 INCIDENT_TIMELINE_SQL = f"""
 SELECT
@@ -78,33 +88,32 @@ FROM (
     SELECT
         v.id,
         f.slug AS feed,
-        v.incident_id,
+        i.incident_id,
         v.version,
         CASE
             WHEN p.version IS NULL THEN 'new'
-            WHEN v.gone_at IS NOT NULL THEN 'gone'
-            WHEN p.gone_at IS NOT NULL THEN 'back'
+            WHEN v.gone IS NOT NULL THEN 'gone'
+            WHEN p.gone IS NOT NULL THEN 'back'
             ELSE 'changed'
         END AS event,
-        v.observed_at,
-        {_local("v.observed_at", "f.timezone")} AS observed_local,
+        {_OBSERVED} AS observed_at,
+        {_local(_OBSERVED, "f.timezone")} AS observed_local,
         v.poll_id,
         {_CHANGES} AS changes_text,
-        v.changed AS changed_columns,
+        coalesce(v.changed, CASE WHEN v.gone THEN '{GONE}' ELSE '{NEW}' END) AS changed_columns,
         {_VALUES},
-        v.gone_at,
+        CASE WHEN v.gone THEN {_OBSERVED} END AS gone_at,
         polls.source
-    FROM incident_versions v
-    -- feed comes from feeds and the join is on +v.feed (no index): a page of one feed's
-    -- newest versions (ORDER BY id DESC LIMIT n) then walks incident_versions in rowid
+    FROM version_log v
+    JOIN incidents i ON i.rowid = v.incident
+    -- feed comes from feeds and the join is on +i.feed (no index): a page of one feed's
+    -- newest versions (ORDER BY id DESC LIMIT n) then walks version_log in rowid
     -- order and stops after n rows, instead of building every version of the feed first.
-    JOIN feeds f ON f.slug = +v.feed
+    JOIN feeds f ON f.slug = +i.feed
+    LEFT JOIN version_values x ON x.id = v.id
     -- Versions of an incident are numbered 1, 2, 3...: the unique index finds the previous.
-    LEFT JOIN incident_versions p
-        ON p.feed = v.feed AND p.incident_id = v.incident_id AND p.version = v.version - 1
-    LEFT JOIN incident_versions b
-        ON p.gone_at IS NOT NULL AND b.feed = v.feed AND b.incident_id = v.incident_id
-        AND b.version = v.version - 2
+    LEFT JOIN version_log p ON p.incident = v.incident AND p.version = v.version - 1
+    LEFT JOIN version_values px ON px.id = p.id
     LEFT JOIN polls ON polls.id = v.poll_id
 )
 """
