@@ -7,7 +7,6 @@ context, so every command that sets up logging (``run``, ``demo``) honours them.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 from pathlib import Path
@@ -41,10 +40,11 @@ def setup_logging(
     (WatchedFileHandler). Raises :class:`DispatchwatchError` when the file cannot be opened.
     """
     if log_file is not None:
+        # (imported here: logging.handlers costs every command's start-up ~10 ms)
+        from logging.handlers import WatchedFileHandler
+
         try:
-            handler: logging.Handler = logging.handlers.WatchedFileHandler(
-                log_file, encoding="utf-8"
-            )
+            handler: logging.Handler = WatchedFileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             raise DispatchwatchError(
                 f"cannot open the log file {log_file}: {exc.strerror or exc}"

@@ -28,6 +28,7 @@ from .errors import DispatchwatchError, FetchError, PageError
 from .incident import Incident
 from .normalize import normalize_rows, to_utc
 from .pagestore import Response
+from .parseahead import ParseFailure, read_ahead
 from .scraper import Page, ParseResult, PlanContext, RawRow, Request
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ def process_page(
     kind: str | None = None,
     older: str = "history",
     snapshot: bool | None = None,
+    parsed: ParsedPage | ParseFailure | None = None,
 ) -> PollSummary:
     """Archive one page as one poll and say what it did.
 
@@ -141,6 +143,9 @@ def process_page(
     backwards: with ``older="history"`` it only adds incidents never seen before (a
     ``partial`` poll, nothing marked gone); with ``older="refuse"`` it raises
     :class:`OlderPageError` and writes nothing.
+
+    ``parsed`` is what :func:`parse_page` gave for ``body`` (or the failure it raised), when
+    the caller parsed it already (``ingest``'s parse-ahead process).
     """
     clock = time.perf_counter()
     started_at = started_at or utc_now()
@@ -169,13 +174,16 @@ def process_page(
             kind=kind,
             **common,
         )
-    try:
-        parsed = parse_page(feed, body, url=url, headers=headers)
-    except Exception as exc:
-        kind = exc.kind if isinstance(exc, PageError) else "parse_error"
-        log.debug("parse of %s failed", feed.slug, exc_info=True)
+    if parsed is None:
+        try:
+            parsed = parse_page(feed, body, url=url, headers=headers)
+        except Exception as exc:
+            log.debug("parse of %s failed", feed.slug, exc_info=True)
+            kind_ = exc.kind if isinstance(exc, PageError) else "parse_error"
+            parsed = ParseFailure(kind_, _error_text(exc))
+    if isinstance(parsed, ParseFailure):
         return archive.record_error(
-            feed.slug, error_kind=kind, error=_error_text(exc), duration_ms=elapsed(),
+            feed.slug, error_kind=parsed.kind, error=parsed.error, duration_ms=elapsed(),
             scraper_version=feed.scraper.version, **common,
         )  # fmt: skip
     observed_at = (
@@ -497,22 +505,19 @@ def _ingest(
     force: bool,
 ) -> list[PollSummary]:
     summaries = []
-    for path in files:
-        try:
-            body = path.read_bytes()
-        except OSError as exc:
-            raise DispatchwatchError(f"cannot read {path}: {exc.strerror or exc}") from None
-        sha256 = hashlib.sha256(body).hexdigest()
-        if sha256 in seen:
+    # Each page is parsed (one page ahead, in a child process when it can) while the one
+    # before is archived: see parseahead.py.
+    for page in read_ahead(feed, files, seen):
+        if page.sha256 in seen:
             summary = PollSummary(0, feed.slug, "already_archived")
         else:
             summary = process_page(
-                archive, feed, body, url=feed.url, source=str(path), kind="ingest",
-                older="history" if force else "refuse",
+                archive, feed, page.body, url=feed.url, source=str(page.path), kind="ingest",
+                older="history" if force else "refuse", parsed=page.parsed,
             )  # fmt: skip
             if summary.outcome != "error":
-                seen.add(sha256)
+                seen.add(page.sha256)
         summaries.append(summary)
         if on_page is not None:
-            on_page(path, summary)
+            on_page(page.path, summary)
     return summaries

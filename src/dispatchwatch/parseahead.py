@@ -1,0 +1,175 @@
+"""Saved pages read and parsed one page ahead, in a child process, while the archive writes.
+
+``dispatchwatch ingest`` spends its time in two stages that do not depend on each other: the
+parse and normalization of a page (a pure function of its bytes) and the archive's writes (one
+transaction a page, in order). :func:`read_ahead` runs the first stage in a forked child
+process that reads, hashes, parses and normalizes page *n + 1* while this process archives page
+*n*, so on two cores the ingest takes about as long as the slower stage instead of both.
+
+Nothing about the result changes: the child runs the same :func:`~.pipeline.parse_page`, pages
+come back in the given order, and every archive write (and its one transaction a page) stays
+in this process. A child process, not a thread: SQLite hands the GIL back after every row it
+steps, and a thread busy parsing would make each of those hand-backs wait for the
+interpreter's switch interval.
+
+The child is forked, so it starts at once with everything imported and its memory shared
+copy-on-write; where fork is not safe (not Linux, or other threads are running: a fork
+copies only the calling thread) the pages are read here, one by one, and parsed by the caller
+(:func:`read_ahead` yields ``None`` for the parse). If the child dies, the rest of the pages
+are read here too. It is sent one page at a time (a pipe holds one message), so at most two
+pages are in memory, whatever the number of files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import operator
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from .config import Feed
+from .errors import DispatchwatchError, PageError
+from .incident import Incident
+
+__all__ = ["MIN_PAGES", "ParseFailure", "SavedPage", "read_ahead"]
+
+log = logging.getLogger(__name__)
+
+#: Fewer pages than this are read and parsed in this process (a fork is not worth it).
+MIN_PAGES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ParseFailure:
+    """A page that did not parse: the poll's ``error_kind`` and one-line ``error``."""
+
+    kind: str
+    error: str
+
+
+@dataclass(slots=True)
+class SavedPage:
+    """One saved page, read and hashed; ``parsed`` is what parsing it gave (a
+    :class:`~.pipeline.ParsedPage` or a :class:`ParseFailure`), or None when the caller must
+    parse it (read here, or already archived: the child does not parse what was archived
+    before the run)."""
+
+    path: Path
+    body: bytes
+    sha256: str
+    parsed: Any = None
+
+
+def parse_outcome(feed: Feed, body: bytes) -> Any:
+    """:func:`~.pipeline.parse_page` of a saved page, or the :class:`ParseFailure` its error
+    makes (the one ``process_page`` records)."""
+    from .pipeline import _error_text, parse_page
+
+    try:
+        return parse_page(feed, body, url=feed.url)
+    except Exception as exc:  # noqa: BLE001 - any failure is the page's error poll
+        log.debug("parse of %s failed", feed.slug, exc_info=True)
+        kind = exc.kind if isinstance(exc, PageError) else "parse_error"
+        return ParseFailure(kind, _error_text(exc))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DispatchwatchError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _can_fork(count: int) -> bool:
+    return (
+        count >= MIN_PAGES
+        and sys.platform.startswith("linux")
+        and threading.active_count() == 1
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+
+
+def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterator[SavedPage]:
+    """The saved pages ``files``, in order, each read, hashed and (in a child process, one
+    page ahead, when it can: see the module docstring) parsed. ``archived`` holds the
+    SHA-256 of bodies the archive has: those are not parsed. Raises
+    :class:`DispatchwatchError` naming a file that cannot be read, when its turn comes."""
+    done = 0
+    if _can_fork(len(files)):
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_child, args=(feed, files, frozenset(archived), sender), daemon=True
+        )
+        child.start()
+        sender.close()
+        try:
+            while done < len(files):
+                try:
+                    message = receiver.recv()
+                except (EOFError, OSError):  # the child died: the rest is read here
+                    log.debug("the parse-ahead process stopped; reading on here")
+                    break
+                if message[0] == "unreadable":
+                    raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
+                _, body, sha256, parsed = message
+                yield SavedPage(files[done], body, sha256, _rebuilt(parsed))
+                done += 1
+        finally:
+            receiver.close()  # a child still sending gets a broken pipe and stops
+            child.join(timeout=5)
+            if child.is_alive():
+                child.kill()
+                child.join()
+    for path in files[done:]:
+        body = _read(path)
+        yield SavedPage(path, body, hashlib.sha256(body).hexdigest())
+
+
+def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: Connection) -> None:
+    """The forked child: each page read, hashed, parsed, and sent (incidents as tuples, which
+    pickle and unpickle in C)."""
+    try:
+        for path in files:
+            try:
+                body = path.read_bytes()
+            except OSError as exc:
+                sender.send(("unreadable", exc.strerror or str(exc)))
+                return
+            sha256 = hashlib.sha256(body).hexdigest()
+            parsed = None if sha256 in archived else _flat(parse_outcome(feed, body))
+            sender.send(("page", body, sha256, parsed))
+    except (BrokenPipeError, EOFError, OSError):  # the parent stopped reading
+        pass
+    finally:
+        sender.close()
+
+
+#: An incident's fields in the constructor's order, as one tuple.
+_as_tuple = operator.attrgetter(*Incident.__dataclass_fields__)
+
+
+def _flat(parsed: Any) -> Any:
+    """A parse outcome as plain data for the pipe."""
+    if isinstance(parsed, ParseFailure):
+        return parsed
+    rows = [_as_tuple(incident) for incident in parsed.incidents]
+    return (rows, parsed.as_of, parsed.complete, parsed.reason, parsed.state, parsed.unchanged)
+
+
+def _rebuilt(flat: Any) -> Any:
+    if flat is None or isinstance(flat, ParseFailure):
+        return flat
+    from .pipeline import ParsedPage
+
+    rows, as_of, complete, reason, state, unchanged = flat
+    return ParsedPage(
+        [Incident(*row) for row in rows], as_of, complete, reason, [], state, unchanged
+    )

@@ -1,0 +1,154 @@
+"""Ingest's parse-ahead process: the same pages, parses and archive as reading them here.
+
+``dispatchwatch ingest`` parses page n + 1 in a forked child while it archives page n
+(parseahead.py). These tests run both ways on Socrata pages (with a page that does not parse,
+one archived before the run and one listed twice) and compare what comes out: the parsed
+pages, then every row the archive holds.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dispatchwatch import parseahead
+from dispatchwatch.archive import Archive
+from dispatchwatch.config import parse_config
+from dispatchwatch.errors import DispatchwatchError
+from dispatchwatch.parseahead import ParseFailure, parse_outcome, read_ahead
+from dispatchwatch.pipeline import ingest_files
+
+pytestmark = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="no fork here"
+)
+
+START = datetime(2024, 11, 2, 12, 0, 0)  # through a fall-back hour
+FEED = parse_config("feeds:\n  seattle-fire-open-data: {}\n").feeds["seattle-fire-open-data"]
+
+
+def _rows(page: int) -> list[dict[str, object]]:
+    rows = []
+    for i in range(page * 40, page * 40 + 60):  # pages overlap: later ones change rows
+        rows.append({
+            "address": f"{100 + i * 7} Summit Av" if i % 4 else "Pine St / 3rd Av",
+            "type": ["Aid Response", "Medic Response", " Rubbish  Fire"][(i + page) % 3],
+            "datetime": (START + timedelta(seconds=i * 599)).isoformat() + ".000",
+            "latitude": f"{47.5 + i / 1000:.6f}", "longitude": "-122.3",
+            "report_location": {"type": "Point", "coordinates": [-122.3 - i / 1e4, 47.5]},
+            "incident_number": f"F24{i:07d}", "unit": f"E{i % 9}" if i % 2 else "",
+            ":@computed_region_x": "1",
+        })  # fmt: skip
+    return rows
+
+
+@pytest.fixture
+def pages(tmp_path: Path) -> list[Path]:
+    files = []
+    for number in range(7):
+        path = tmp_path / f"page_{number}.json"
+        body = json.dumps(_rows(number)) if number != 3 else '{"error": true, "message": "x"}'
+        path.write_text(body)
+        files.append(path)
+    files.append(files[1])  # listed twice: archived once
+    return files
+
+
+def _force_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parseahead, "_can_fork", lambda count: True)
+
+
+def _no_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parseahead, "_can_fork", lambda count: False)
+
+
+def test_the_child_parses_what_parsing_here_gives(
+    pages: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archived = {parseahead.hashlib.sha256(pages[5].read_bytes()).hexdigest()}
+    _force_fork(monkeypatch)
+    ahead = read_ahead(FEED, pages, archived)
+    got = [next(ahead)]
+    assert multiprocessing.active_children(), "the parse-ahead child is not running"
+    got += list(ahead)
+    assert [p.path for p in got] == pages
+    for page in got:
+        assert page.body == page.path.read_bytes()
+        assert page.sha256 == parseahead.hashlib.sha256(page.body).hexdigest()
+        if page.sha256 in archived:
+            assert page.parsed is None
+            continue
+        expected = parse_outcome(FEED, page.body)
+        if not isinstance(expected, ParseFailure):
+            expected.follow = []
+        assert page.parsed == expected
+    assert isinstance(got[3].parsed, ParseFailure)
+    assert got[3].parsed.kind == "layout_changed"
+    assert len(got[0].parsed.incidents) == 60
+    assert not multiprocessing.active_children()
+
+
+def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    conn = sqlite3.connect(path)
+    skip = {"started_at", "duration_ms", "first_at", "last_at", "updated_at"}
+    out = {}
+    for table in ("incidents", "incident_versions", "polls", "pages", "poll_pages", "feed_state"):
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] not in skip]
+        out[table] = conn.execute(
+            f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1, 2"
+        ).fetchall()
+    conn.close()
+    return out
+
+
+def test_ingest_archives_the_same_either_way(
+    pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dumps, outcomes = [], []
+    for fork, name in ((True, "ahead.db"), (False, "here.db")):
+        (_force_fork if fork else _no_fork)(monkeypatch)
+        with Archive(tmp_path / name) as archive:
+            summaries = ingest_files(archive, FEED, pages)
+        outcomes.append([(s.outcome, s.new, s.changed, s.error_kind) for s in summaries])
+        dumps.append(_dump(tmp_path / name))
+    assert outcomes[0] == outcomes[1]
+    assert [o[0] for o in outcomes[0]] == ["new"] * 3 + ["error"] + ["new"] * 3 + [
+        "already_archived"
+    ]
+    assert dumps[0] == dumps[1]
+    assert len(dumps[0]["incidents"]) == 300 - 20  # rows 140-159 are only on page 3
+    assert sum(v[3] == 2 for v in dumps[0]["incident_versions"]) == 80  # rewritten rows
+
+
+def test_a_file_gone_mid_run_stops_there(
+    pages: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _force_fork(monkeypatch)
+    os.remove(pages[4])
+    seen = []
+    with pytest.raises(DispatchwatchError, match=r"cannot read .*page_4\.json"):
+        for page in read_ahead(FEED, pages, set()):
+            seen.append(page.path)
+    assert seen == pages[:4]
+    assert not multiprocessing.active_children()
+
+
+def test_a_child_that_dies_leaves_the_rest_to_this_process(
+    pages: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _force_fork(monkeypatch)
+    real_child = parseahead._child
+
+    def dies_after_two(feed, files, archived, sender):  # type: ignore[no-untyped-def]
+        real_child(feed, files[:2], archived, sender)
+        os._exit(1)
+
+    monkeypatch.setattr(parseahead, "_child", dies_after_two)
+    got = list(read_ahead(FEED, pages, set()))
+    assert [p.path for p in got] == pages
+    assert [p.parsed is not None for p in got] == [True, True] + [False] * 6
