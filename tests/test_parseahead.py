@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatchwatch import parseahead
+from dispatchwatch import pagestore, parseahead
 from dispatchwatch.archive import Archive
 from dispatchwatch.config import parse_config
 from dispatchwatch.errors import DispatchwatchError
@@ -109,7 +109,14 @@ def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
 def test_ingest_archives_the_same_either_way(
     pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dumps, outcomes = [], []
+    dumps, outcomes, compressed = [], [], []
+    real_compress = pagestore._compress
+
+    def counted(body: bytes, base: bytes | None) -> bytes:
+        compressed.append(base is not None)  # (the child's count stays in the child)
+        return real_compress(body, base)
+
+    monkeypatch.setattr(pagestore, "_compress", counted)
     for fork, name in ((True, "ahead.db"), (False, "here.db")):
         (_force_fork if fork else _no_fork)(monkeypatch)
         with Archive(tmp_path / name) as archive:
@@ -120,7 +127,11 @@ def test_ingest_archives_the_same_either_way(
     assert [o[0] for o in outcomes[0]] == ["new"] * 3 + ["error"] + ["new"] * 3 + [
         "already_archived"
     ]
-    assert dumps[0] == dumps[1]
+    assert dumps[0] == dumps[1]  # the compressed pages too
+    # With the child, this process compressed only the first page (no base to guess): the
+    # child's blobs of the next five pages were taken; without it, all six here.
+    assert compressed == [False] + [False] + [True] * 5
+    assert len(dumps[0]["pages"]) == 6
     assert len(dumps[0]["incidents"]) == 300 - 20  # rows 140-159 are only on page 3
     assert sum(v[3] == 2 for v in dumps[0]["incident_versions"]) == 80  # rewritten rows
 

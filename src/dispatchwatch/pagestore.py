@@ -200,6 +200,36 @@ class _Cache:
 
 _cache = _Cache(CACHE_BYTES)
 
+# --- bodies compressed ahead -----------------------------------------------------------------
+
+#: Blobs compressed before their poll is archived (by ``ingest``'s parse-ahead process), by
+#: (SHA-256 of the body, SHA-256 of the base body or ""): :func:`store_pages` takes one
+#: instead of compressing again when its own base is that one (zstd gives the same bytes
+#: for the same body, base and level). Bounded: a few pages ahead at most.
+_AHEAD = 4
+_ahead: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_ahead_lock = threading.Lock()
+
+
+def compress_ahead(body: bytes, base: bytes | None) -> bytes:
+    """``body`` compressed as :func:`store_pages` would with ``base`` as its base."""
+    return _compress(body, base)
+
+
+def offer_compressed(sha256: str, base_sha256: str | None, blob: bytes) -> None:
+    """Offer :func:`store_pages` the blob :func:`compress_ahead` made of the body ``sha256``
+    with the body ``base_sha256`` (None: no base) as its base."""
+    with _ahead_lock:
+        _ahead[(sha256, base_sha256 or "")] = blob
+        while len(_ahead) > _AHEAD:
+            _ahead.popitem(last=False)
+
+
+def _compressed(body: bytes, sha256: str, base: bytes | None, base_sha256: str | None) -> bytes:
+    with _ahead_lock:
+        blob = _ahead.pop((sha256, base_sha256 or ""), None)
+    return _compress(body, base) if blob is None else blob
+
 
 def _compress(body: bytes, base: bytes | None) -> bytes:
     if base is None:
@@ -330,7 +360,8 @@ def store_pages(
                     base_body = load_page(conn, base_id)
                 except KeyError:  # its chain was pruned under it: start a new one
                     base_id, depth = None, 0
-            blob = _compress(response.body, base_body)
+            base_sha256 = previous[1] if base_id is not None and previous is not None else None
+            blob = _compressed(response.body, response.sha256, base_body, base_sha256)
             cursor = conn.execute(
                 "INSERT INTO pages (feed, sha256, size, slot, base, chain, depth, first_at, "
                 "last_at, body) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",

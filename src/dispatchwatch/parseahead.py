@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from . import pagestore
 from .config import Feed
 from .errors import DispatchwatchError, PageError
 from .incident import Incident
@@ -119,7 +120,9 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                     break
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
-                _, body, sha256, parsed = message
+                _, body, sha256, parsed, ahead = message
+                if ahead is not None:
+                    pagestore.offer_compressed(sha256, *ahead)
                 yield SavedPage(files[done], body, sha256, _rebuilt(parsed))
                 done += 1
         finally:
@@ -135,7 +138,11 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
 
 def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: Connection) -> None:
     """The forked child: each page read, hashed, parsed, and sent (incidents as tuples, which
-    pickle and unpickle in C)."""
+    pickle and unpickle in C); with the page store on, a page that parsed also comes
+    compressed against the one that parsed before it (the base :func:`~.pagestore.store_pages`
+    will most likely pick; the parent compresses itself when it picks another)."""
+    keeps = feed.keep_pages.keeps
+    previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
     try:
         for path in files:
             try:
@@ -144,8 +151,14 @@ def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: 
                 sender.send(("unreadable", exc.strerror or str(exc)))
                 return
             sha256 = hashlib.sha256(body).hexdigest()
-            parsed = None if sha256 in archived else _flat(parse_outcome(feed, body))
-            sender.send(("page", body, sha256, parsed))
+            parsed = ahead = None
+            if sha256 not in archived:
+                parsed = parse_outcome(feed, body)
+                if not isinstance(parsed, ParseFailure):
+                    if keeps and previous is not None and previous[0] != sha256:
+                        ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
+                    previous = (sha256, body)
+            sender.send(("page", body, sha256, _flat(parsed), ahead))
     except (BrokenPipeError, EOFError, OSError):  # the parent stopped reading
         pass
     finally:
@@ -158,7 +171,7 @@ _as_tuple = operator.attrgetter(*Incident.__dataclass_fields__)
 
 def _flat(parsed: Any) -> Any:
     """A parse outcome as plain data for the pipe."""
-    if isinstance(parsed, ParseFailure):
+    if parsed is None or isinstance(parsed, ParseFailure):
         return parsed
     rows = [_as_tuple(incident) for incident in parsed.incidents]
     return (rows, parsed.as_of, parsed.complete, parsed.reason, parsed.state, parsed.unchanged)

@@ -130,6 +130,7 @@ def process_page(
     older: str = "history",
     snapshot: bool | None = None,
     parsed: ParsedPage | ParseFailure | None = None,
+    sha256: str | None = None,
 ) -> PollSummary:
     """Archive one page as one poll and say what it did.
 
@@ -145,11 +146,12 @@ def process_page(
     :class:`OlderPageError` and writes nothing.
 
     ``parsed`` is what :func:`parse_page` gave for ``body`` (or the failure it raised), when
-    the caller parsed it already (``ingest``'s parse-ahead process).
+    the caller parsed it already (``ingest``'s parse-ahead process); ``sha256`` is the body's
+    SHA-256 when the caller has it.
     """
     clock = time.perf_counter()
     started_at = started_at or utc_now()
-    sha256 = hashlib.sha256(body).hexdigest()
+    sha256 = sha256 or hashlib.sha256(body).hexdigest()
     common = {
         "started_at": started_at,
         "http_status": http_status,
@@ -513,7 +515,7 @@ def _ingest(
         else:
             summary = process_page(
                 archive, feed, page.body, url=feed.url, source=str(page.path), kind="ingest",
-                older="history" if force else "refuse", parsed=page.parsed,
+                older="history" if force else "refuse", parsed=page.parsed, sha256=page.sha256,
             )  # fmt: skip
             if summary.outcome != "error":
                 seen.add(page.sha256)
