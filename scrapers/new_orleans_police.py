@@ -31,6 +31,7 @@ import threading
 from array import array
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from dispatchwatch.scraper import RawRow
@@ -142,15 +143,13 @@ class _Columns:
             at[name] = index
         self.width = len(names)
         self.at = at
-        get = at.get
-        self.location, self.mapx, self.mapy = get("location"), get("mapx"), get("mapy")
-        self.fields = tuple(
-            get(name)
-            for name in (
-                "nopd_item", "timecreate", "typetext", "type_", "type", "priority",
-                "dispositiontext", "disposition", "policedistrict", "beat", "block_address",
-            )
+        # One itemgetter for the cells read, over the values plus a None for absent columns.
+        wanted = (
+            "location", "mapx", "mapy", "nopd_item", "timecreate", "typetext", "type_", "type",
+            "priority", "dispositiontext", "disposition", "policedistrict", "beat",
+            "block_address",
         )  # fmt: skip
+        self.pick = itemgetter(*(at.get(name, self.width) for name in wanted))
         self.renamed = tuple((at[col], name) for col, name in _EXTRA.items() if col in at)
         # socrata.extras: every other column but system ones (":id"), under its name in
         # lower case, in the order the record lists them.
@@ -172,23 +171,19 @@ def _is_geo(value: Any) -> bool:
     )
 
 
-def _cell(values: Sequence[Any], index: int | None) -> Any:
-    return None if index is None else values[index]
-
-
 def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, Any] | None]:
     """One call from the values of a record laid out as ``columns`` says: the row, with its
     coordinates from ``location``, and else the ``MapX``/``MapY`` still to project (or None).
     """
-    lat, lon = socrata.point(_cell(values, columns.location))
+    (
+        location, mapx, mapy, item, created, type_text, type_code, type_old, priority,
+        disposition_text, disposition, district, beat, block_address,
+    ) = columns.pick((*values, None))  # fmt: skip
+    lat, lon = socrata.point(location)
     state_plane = None
     if not in_parish(lat, lon):
         lat = lon = None
-        state_plane = (_cell(values, columns.mapx), _cell(values, columns.mapy))
-    (
-        item, created, type_text, type_code, type_old, priority, disposition_text, disposition,
-        district, beat, block_address,
-    ) = (None if i is None else values[i] for i in columns.fields)  # fmt: skip
+        state_plane = (mapx, mapy)
     address, approximate = block(text(block_address))
     extra = {}
     for index, name in columns.renamed:
@@ -202,17 +197,19 @@ def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, 
     if approximate:
         extra["approximate_location"] = True
     raw = RawRow(
-        incident_id=text(item) or "",
-        received=text(created),
-        call_type=text(type_text) or text(type_code) or text(type_old),
-        priority=text(priority),
-        disposition=text(disposition_text) or text(disposition),
-        address=address,
-        district=text(district),
-        beat=text(beat),
-        latitude=lat,
-        longitude=lon,
-        extra=extra,
+        text(item) or "",
+        text(created),
+        text(type_text) or text(type_code) or text(type_old),
+        text(priority),
+        None,  # status
+        text(disposition_text) or text(disposition),
+        address,
+        text(district),
+        text(beat),
+        None,  # units
+        lat,
+        lon,
+        extra,
     )
     return raw, state_plane
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,33 @@ def _reporter(verbose: bool) -> Any:
             click.echo(f"{snapshot.name}: {result.outcome} {detail}".rstrip(), err=True)
 
     return report
+
+
+class _GitProgress:
+    """A progress bar over the commits on a terminal; elsewhere (a service's log) a line
+    every :attr:`EVERY` seconds. Nothing with ``-v``, which prints a line per commit."""
+
+    EVERY = 60.0
+
+    def __init__(self, stack: ExitStack, verbose: bool) -> None:
+        self.stack, self.verbose = stack, verbose
+        self.bar: Any = None
+        self.total = self.done = 0
+        self.told = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if sys.stderr.isatty() and not self.verbose:
+            bar = click.progressbar(length=total, label="Commits", file=sys.stderr)
+            self.bar = self.stack.enter_context(bar)
+
+    def step(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif not self.verbose and time.monotonic() - self.told >= self.EVERY:
+            self.told = time.monotonic()
+            click.echo(f"{self.done:,} of {self.total:,} commits", err=True)
 
 
 @click.command("import-git")
@@ -65,21 +93,12 @@ def import_git(
     database = resolve_db(db_path, config_path)
     report = _reporter(verbose)
     with Archive(database) as archive, ExitStack() as stack:
-        bars: list[Any] = []
-
-        def on_total(total: int) -> None:
-            if sys.stderr.isatty() and not verbose:  # (-v prints a line per commit instead)
-                bar = click.progressbar(length=total, label="Commits", file=sys.stderr)
-                bars.append(stack.enter_context(bar))
-
-        def on_snapshot(snapshot: Any, result: Any) -> None:
-            report(snapshot, result)
-            for bar in bars:
-                bar.update(1)
-
+        progress = _GitProgress(stack, verbose)
         summary = run_import(
-            archive, feed, repo, path, force=force, on_snapshot=on_snapshot, on_total=on_total
-        )
+            archive, feed, repo, path, force=force,
+            on_snapshot=lambda snapshot, result: (report(snapshot, result), progress.step()),
+            on_total=progress.start,
+        )  # fmt: skip
     _finish(feed.slug, database, summary)
 
 
