@@ -17,7 +17,7 @@ from ..incident import Incident
 from ..scraper import RawRow
 from .coordinates import round_coordinate
 from .place import place
-from .time import to_utc
+from .time import _fast_iso, to_utc
 from .units import split_units
 
 __all__ = ["normalize_rows"]
@@ -31,13 +31,13 @@ def _clean(value: object) -> str | None:
     if value is None:
         return None
     # Every whitespace character but " " is unprintable: so text that is printable, with no
-    # "  " and no space at either end, is already clean (the common case).
+    # "  " and no space at either end, is already clean (the common case). (strip() gives
+    # back the very same str when there is nothing to strip.)
     if (
         value.__class__ is str
         and value.isprintable()
         and "  " not in value
-        and value[:1] != " "
-        and value[-1:] != " "
+        and value.strip() is value
     ):
         return value or None
     return " ".join(str(value).split()) or None
@@ -96,8 +96,11 @@ def normalize_rows(
         incident_id = _clean(row.incident_id)
         if incident_id is None:
             raise PageError(f"{feed}: row {index + 1} of the page has no incident ID")
-        try:
-            received = to_utc(row.received, timezone)
+        received = row.received
+        try:  # (plain ISO text, the common case, straight to its fast path)
+            received = (received.__class__ is str and _fast_iso(received, timezone)) or to_utc(
+                received, timezone
+            )
         except PageError as exc:
             raise PageError(f"{feed}: incident {incident_id}: {exc}") from exc
         member = (received, row)
