@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DispatchwatchError
+from .sqlitebind import bind_none_fast
+
+bind_none_fast()  # every archive write binds many None: see sqlitebind.py
 
 #: ``PRAGMA application_id`` of every archive: "DWar" in ASCII.
 APPLICATION_ID = int.from_bytes(b"DWar", "big")
