@@ -71,11 +71,14 @@ TARGET_RSS_MB = 150.0
 TARGET_STARTUP_S = 60.0
 
 
-def serve(hosts: int, speed: float, change_every: float | None) -> None:
+def serve(hosts: int, speed: float, change_every: float | None, seattle_rate: float = 30.0) -> None:
     """The simulation process: ``hosts`` simulations, ports on one JSON line, until killed."""
     from dispatchwatch.simulate import Simulation
 
-    sims = [Simulation(seed=n, speed=speed, change_every=change_every) for n in range(hosts)]
+    sims = [
+        Simulation(seed=n, speed=speed, change_every=change_every, seattle_rate=seattle_rate)
+        for n in range(hosts)
+    ]
     for sim in sims:
         sim.start()
     print(json.dumps([sim.port for sim in sims]), flush=True)
@@ -389,6 +392,7 @@ def run_one(
     duration: float,
     hosts: int,
     speed: float,
+    seattle_rate: float,
     change_rate: float,
     folder: Path,
     workers: int | None,
@@ -404,6 +408,7 @@ def run_one(
     change_every = interval * speed / change_rate if change_rate > 0 else None
     sim = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(hosts), "--speed", str(speed)]
+        + ["--seattle-rate", str(seattle_rate)]
         + (["--change-every", str(change_every)] if change_every else []),
         stdout=subprocess.PIPE,
         text=True,
@@ -518,12 +523,19 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, default=None, help="keep configs, logs and archives in this folder"
     )
+    parser.add_argument(
+        "--seattle-rate",
+        type=float,
+        default=30.0,
+        help="simulated Seattle incidents an hour (30, about 3 times the real page's 9: its "
+        "day log, and so each page, is that much bigger)",
+    )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--change-every", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--raw-poller", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve, args.speed, args.change_every)
+        serve(args.serve, args.speed, args.change_every, args.seattle_rate)
         return
     interval, duration = parse_duration(args.interval), parse_duration(args.duration)
     if args.raw_poller is not None:
@@ -543,6 +555,7 @@ def main() -> None:
             duration=duration,
             hosts=args.hosts,
             speed=args.speed,
+            seattle_rate=args.seattle_rate,
             change_rate=args.change_rate,
             folder=base / f"feeds-{feeds}",
             workers=args.workers,

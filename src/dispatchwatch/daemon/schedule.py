@@ -118,12 +118,13 @@ class Schedule:
                 replace_existing=True,
             )
         scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
-        # Housekeeping, each at most once at a time; the first two on the watchdog's own
-        # executor so a pool full of polls cannot hold them up.
+        # Housekeeping, each at most once at a time; the first three on the watchdog's own
+        # executor so a pool full of polls cannot hold them up (the behind-schedule line
+        # is needed most when the pool is full: on the poll pool it waited behind the polls).
         housekeeping = [
             (daemon.check_overdue, OVERDUE_CHECK_EVERY, "_overdue", "watchdog"),
             (memory.trim, memory.TRIM_EVERY, "_trim", "watchdog"),
-            (self.report_skipped, SKIP_REPORT_EVERY, "_skipped", "default"),
+            (self.report_skipped, SKIP_REPORT_EVERY, "_skipped", "watchdog"),
             (daemon.prune_pages, PRUNE_EVERY, "_prune_pages", "default"),
         ]
         for job, every, job_id, executor in housekeeping:
