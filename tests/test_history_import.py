@@ -116,6 +116,12 @@ def test_a_folder_and_a_zip_of_timestamped_snapshots(tmp_path: Path) -> None:
         assert "5 snapshots archived" in result.stdout
     dw("ingest", "milwaukee-police", *map(str, SEQUENCE), "--db", str(ingest_db))
     assert table(folder_db, VERSIONS) == table(ingest_db, VERSIONS) == table(zip_db, VERSIONS)
+    # The same snapshots again: every body is found among those archived, nothing is added.
+    again = dw("import-snapshots", str(zipped), "--feed", "milwaukee-police",
+               "--db", str(folder_db))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "0 snapshots archived" in again.stdout and "5 already archived" in again.stdout
+    assert table(folder_db, VERSIONS) == table(ingest_db, VERSIONS)
 
     (folder / "notes.txt").write_text("no time here")
     bad = dw("import-snapshots", str(folder), "--feed", "milwaukee-police",
