@@ -18,8 +18,8 @@ per 5 minutes, in the real markup). Reported, in one run:
   snapshots) is printed as the anchor.
 
 ``--levers`` also measures what each size lever would save, one at a time, on a copy of the
-archive without pages (dropping an index, the full-text index's ``detail``, the page size,
-and undoing schema 8's empty gone versions), with why it is kept or applied.
+archive without pages (an index, the full-text index's ``detail``, the page size, and
+versions stored as schema 8 stored them), with why it is kept or applied.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import tempfile
 from pathlib import Path
 
 from dispatchwatch.config import default_feed
-from dispatchwatch.incident import TRACKED_FIELDS
 from dispatchwatch.scraper import Page
 from dispatchwatch.synthetic import milwaukee_pages
+from dispatchwatch.versions import EMPTY_GONE_VERSIONS
 
 ISSUE_GIT_HISTORY_MB = 4.3
 
@@ -80,21 +80,36 @@ _FTS = (
     "columnsize=0, detail={})",
     "INSERT INTO incidents_fts (incidents_fts) VALUES ('rebuild')",
 )
-_WHOLE_GONE = (
-    "UPDATE incident_versions AS v SET "
-    + ", ".join(f"{name} = p.{name}" for name in TRACKED_FIELDS)
-    + " FROM incident_versions AS p WHERE v.gone_at IS NOT NULL AND p.feed = v.feed "
-    "AND p.incident_id = v.incident_id AND p.version = v.version - 1"
+_SCHEMA_8_VERSIONS = (
+    # The table of schema 8: whole rows keyed by feed and incident id text, observed_at
+    # repeated, gone versions empty; its two indexes.
+    "CREATE TABLE v8 AS SELECT * FROM incident_versions ORDER BY id",
+    EMPTY_GONE_VERSIONS.replace("incident_versions", "v8"),
+    "CREATE UNIQUE INDEX v8_key ON v8 (feed, incident_id, version)",
+    "CREATE INDEX v8_poll_id ON v8 (poll_id)",
+    "DROP VIEW incident_versions",
+    "DROP TABLE version_values",
+    "DROP TABLE version_times",
+    "DROP TABLE version_log",
 )
 #: Each lever measured on a copy of the archive without pages: (what, SQL, applied?).
 LEVERS: list[tuple[str, tuple[str, ...], str]] = [
-    ("gone versions stored whole (schema 7)", (_WHOLE_GONE,), "undone: applied in schema 8"),
+    ("versions as schema 8 stored them", _SCHEMA_8_VERSIONS,
+     "undone: schema 9 (versions.py)"),
+    ("index of every version by poll", ("CREATE INDEX x ON version_log (poll_id)",),
+     "not kept: reparse finds a feed's versions by its incidents"),
+    ("no index of new versions by poll", ("DROP INDEX idx_version_log_new",),
+     "kept: alerts, after every poll"),
+    ("index version_log(incident, version) unique",
+     ("DROP INDEX idx_version_log_incident",
+      "CREATE UNIQUE INDEX x ON version_log (incident, version)"),
+     "not kept: the writer numbers versions"),
+    ("no index version_log(incident)", ("DROP INDEX idx_version_log_incident",),
+     "kept: an incident's history, the previous version"),
     ("no index incidents(received_at)", ("DROP INDEX idx_incidents_received_at",),
      "kept: Datasette's default sort, last 24 hours"),
     ("no index incidents(feed, received_at)", ("DROP INDEX idx_incidents_feed_received_at",),
      "kept: status, one feed's newest calls"),
-    ("no index incident_versions(poll_id)", ("DROP INDEX idx_incident_versions_poll_id",),
-     "kept: alerts, reparse, a poll's versions"),
     ("full-text index rebuilt, detail=full", tuple(q.format("full") for q in _FTS),
      "(the two below are rebuilt too)"),
     ("full-text index detail=column", tuple(q.format("column") for q in _FTS),
@@ -103,7 +118,10 @@ LEVERS: list[tuple[str, tuple[str, ...], str]] = [
      "kept full: phrase and column queries"),
     ("page_size 2048", ("PRAGMA page_size = 2048",), "kept 4096"),
     ("page_size 8192", ("PRAGMA page_size = 8192",), "kept 4096"),
-    ("no incident_versions at all (bound)", ("DROP TABLE incident_versions",), "-"),
+    ("no versions at all (bound)",
+     ("DROP VIEW incident_versions", "DROP TABLE version_values", "DROP TABLE version_times",
+      "DROP TABLE version_log"),
+     "-"),
 ]  # fmt: skip
 
 

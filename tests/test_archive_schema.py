@@ -275,3 +275,60 @@ def test_merging_a_version_7_archive_stores_its_versions_compact(tmp_path: Path)
             (row[1], *row[2:7], row[7] + 2, *row[8:]) for row in timeline
         ]
         assert_in_step(conn)
+
+
+def test_an_import_into_a_gone_incident_stores_what_it_supersedes(archive: Archive) -> None:
+    conn = archive.conn
+    poll(archive, [call("1"), call("2")], "2023-01-21T23:00:00Z")
+    poll(archive, [call("2")], "2023-01-21T23:05:00Z")  # 1 leaves the list
+    summary = archive.record_success(
+        "mke", [call("1", status="Closed")], observed_at="2023-01-21T23:10:00Z", kind="import"
+    )
+    assert (summary.changed, summary.returned) == (1, 0)
+    assert conn.execute("SELECT gone_at FROM incidents WHERE incident_id = '1'").fetchone() == (
+        "2023-01-21T23:05:00Z",
+    )  # an import's row is no listing: 1 stays gone
+    assert stored(conn) == [("1", 1, 1), ("2", 1, 0), ("1", 2, 1), ("1", 3, 0)]
+    assert_compact(conn)
+    rows = conn.execute(
+        "SELECT version, changed, status, gone_at FROM incident_versions "
+        "WHERE incident_id = '1' ORDER BY version"
+    ).fetchall()
+    assert rows == [
+        (1, '["new"]', "Service in Progress", None),
+        (2, '["gone_at"]', "Service in Progress", "2023-01-21T23:05:00Z"),
+        (3, '["status"]', "Closed", None),
+    ]
+
+
+def test_whole_versions_written_through_the_view_read_back_as_written(archive: Archive) -> None:
+    from dispatchwatch.versions import COMPACT_VALUES, VERSION_COLUMNS
+
+    conn = archive.conn
+    poll(archive, [call("1")], "2023-01-21T23:00:00Z")
+    poll(archive, [call("1", status="Closed")], "2023-01-21T23:05:00Z")
+    before = conn.execute("SELECT * FROM incident_versions ORDER BY id").fetchall()
+    # A version as an older archive may hold it: its time is not its poll's.
+    odd = (*before[0][:3], 3, before[0][4], "2023-01-21T22:59:59.5Z", '["units"]')
+    odd += before[1][7:-1] + (None,)
+    with archive.transaction():
+        conn.execute(
+            f"INSERT INTO incident_versions ({', '.join(VERSION_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(VERSION_COLUMNS))})",
+            (99, *odd[1:]),
+        )
+        conn.execute(COMPACT_VALUES)
+    assert conn.execute("SELECT * FROM version_times").fetchall() == [
+        (99, "2023-01-21T22:59:59.5Z")
+    ]
+    assert conn.execute("SELECT * FROM incident_versions WHERE id = 99").fetchone() == (
+        99,
+        *odd[1:],
+    )
+    # Written whole, then compacted: the new latest version reads its incident's values.
+    assert stored(conn)[-1] == ("1", 3, 0)
+    with archive.transaction():
+        conn.execute("DELETE FROM incident_versions WHERE id = 99")
+    assert conn.execute("SELECT * FROM incident_versions ORDER BY id").fetchall() == before
+    for table in ("version_log", "version_values", "version_times"):
+        assert conn.execute(f"SELECT count(*) FROM {table} WHERE id = 99").fetchone() == (0,)

@@ -335,13 +335,16 @@ def _migration_9(db: sqlite_utils.Database) -> None:
         conn.execute(statement)
     new, gone = versions.NEW, versions.GONE
     conn.execute(
-        "INSERT INTO version_log (id, incident, version, poll_id, observed_at, changed, gone) "
+        "INSERT INTO version_log (id, incident, version, poll_id, changed, gone) "
         "SELECT v.id, i.rowid, v.version, v.poll_id, "
-        "CASE WHEN v.observed_at IS p.observed_at THEN NULL ELSE v.observed_at END, "
         f"CASE WHEN v.changed IS (CASE WHEN v.gone_at IS NULL THEN '{new}' ELSE '{gone}' END) "
         "THEN NULL ELSE v.changed END, CASE WHEN v.gone_at IS NOT NULL THEN 1 END "
-        "FROM incident_versions v JOIN incidents i USING (feed, incident_id) "
-        "LEFT JOIN polls p ON p.id = v.poll_id ORDER BY v.id"
+        "FROM incident_versions v JOIN incidents i USING (feed, incident_id) ORDER BY v.id"
+    )
+    conn.execute(
+        "INSERT INTO version_times (id, observed_at) SELECT v.id, v.observed_at "
+        "FROM incident_versions v LEFT JOIN polls p ON p.id = v.poll_id "
+        "WHERE v.observed_at IS NOT p.observed_at"
     )
     # Whole (a gone version emptied by schema 8 takes the previous version's), then compacted.
     fields = ", ".join(TRACKED_FIELDS)

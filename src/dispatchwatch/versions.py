@@ -6,10 +6,10 @@ every row a whole version, over two compact tables:
 
 - ``version_log``: one row per version: ``id`` (orders versions as archived), ``incident``
   (the ``rowid`` of the incident in ``incidents``, an integer instead of feed + id text),
-  ``version``, ``poll_id``, and only what the poll does not already say: ``observed_at`` is
-  NULL when it is the poll's (always, for versions this dispatchwatch writes), ``changed`` is
-  NULL for ``["new"]`` and for a gone version's ``["gone_at"]``, and ``gone`` is 1 for a gone
-  version (its ``gone_at`` is its ``observed_at``).
+  ``version``, ``poll_id``, and only what the poll does not already say: its time is the
+  poll's ``observed_at`` (``version_times`` holds the rare one that is not, from an older
+  archive), ``changed`` is NULL for ``["new"]`` and for a gone version's ``["gone_at"]``, and
+  ``gone`` is 1 for a gone version (its ``gone_at`` is its ``observed_at``).
 - ``version_values``: the tracked fields (``received_at`` ... ``extra``) of a version, keyed by
   its ``id``, stored only when they are not the incident's current values. A version without a
   row here has the values its incident has now in ``incidents``: the latest version that is not
@@ -53,7 +53,6 @@ CREATE_TABLES = (
   incident INTEGER NOT NULL,
   version INTEGER NOT NULL,
   poll_id INTEGER REFERENCES polls(id),
-  observed_at TEXT,
   changed TEXT,
   gone INTEGER
 )""",
@@ -63,9 +62,14 @@ CREATE_TABLES = (
         for name in TRACKED_FIELDS
     )
     + "\n)",
-    # One incident's versions: the timeline of an incident, the writer storing superseded
-    # values, a gone version's previous one.
-    "CREATE UNIQUE INDEX idx_version_log_incident_version ON version_log (incident, version)",
+    # A version's time when it is not its poll's (none that this dispatchwatch writes).
+    "CREATE TABLE version_times (\n  id INTEGER PRIMARY KEY REFERENCES version_log(id),\n"
+    "  observed_at TEXT\n)",
+    # One incident's versions (in id order, which is version order): the history of an
+    # incident, the writer storing superseded values, the previous version. Not unique on
+    # (incident, version): the writer numbers versions under its write lock, and the
+    # version number in every entry cost 16 kB of 2.9 MB (bench/size.py).
+    "CREATE INDEX idx_version_log_incident ON version_log (incident)",
     # The incidents a poll saw first (alerts, after every poll). Only those: a feed's versions
     # by poll (reparse) are found through its incidents, and the index of every version
     # by poll cost as much as the versions of new incidents themselves (bench/size.py).
@@ -74,8 +78,8 @@ CREATE_TABLES = (
 )
 
 
-def _observed(log: str = "l", poll: str = "p") -> str:
-    return f"coalesce({log}.observed_at, {poll}.observed_at)"
+def _observed(times: str = "t", poll: str = "p") -> str:
+    return f"coalesce({times}.observed_at, {poll}.observed_at)"
 
 
 #: The ids of the versions of incidents poll ``?`` saw first (``changed`` ``["new"]``).
@@ -96,6 +100,7 @@ SELECT
 FROM version_log l
 JOIN incidents i ON i.rowid = l.incident
 LEFT JOIN version_values x ON x.id = l.id
+LEFT JOIN version_times t ON t.id = l.id
 LEFT JOIN polls p ON p.id = l.poll_id
 """
 
@@ -105,20 +110,21 @@ _NEW_FIELDS = ", ".join(f"NEW.{name}" for name in TRACKED_FIELDS)
 CREATE_VIEW = (
     f"CREATE VIEW incident_versions AS {INCIDENT_VERSIONS_SQL}",
     f"""CREATE TRIGGER incident_versions_insert INSTEAD OF INSERT ON incident_versions BEGIN
-  INSERT INTO version_log (id, incident, version, poll_id, observed_at, changed, gone) VALUES (
+  INSERT INTO version_log (id, incident, version, poll_id, changed, gone) VALUES (
     NEW.id,
     (SELECT rowid FROM incidents WHERE feed = NEW.feed AND incident_id = NEW.incident_id),
     NEW.version, NEW.poll_id,
-    CASE WHEN NEW.observed_at IS (SELECT observed_at FROM polls WHERE id = NEW.poll_id)
-      THEN NULL ELSE NEW.observed_at END,
     CASE WHEN NEW.changed IS (CASE WHEN NEW.gone_at IS NULL THEN '{NEW}' ELSE '{GONE}' END)
       THEN NULL ELSE NEW.changed END,
     CASE WHEN NEW.gone_at IS NOT NULL THEN 1 END
   );
   INSERT INTO version_values (id, {_FIELDS}) VALUES (last_insert_rowid(), {_NEW_FIELDS});
+  INSERT INTO version_times (id, observed_at) SELECT last_insert_rowid(), NEW.observed_at
+    WHERE NEW.observed_at IS NOT (SELECT observed_at FROM polls WHERE id = NEW.poll_id);
 END""",
     """CREATE TRIGGER incident_versions_delete INSTEAD OF DELETE ON incident_versions BEGIN
   DELETE FROM version_values WHERE id = OLD.id;
+  DELETE FROM version_times WHERE id = OLD.id;
   DELETE FROM version_log WHERE id = OLD.id;
 END""",
 )

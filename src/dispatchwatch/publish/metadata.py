@@ -215,6 +215,11 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
         "(read the incident_versions view for whole versions).",
         "hidden": True,
     },
+    "version_times": {
+        "title": "Version times (storage)",
+        "description": "The time of a version when it is not its poll's (older archives).",
+        "hidden": True,
+    },
     "zone_offsets": {
         "title": "Time zone offsets",
         "description": "UTC offsets of each feed's time zone between DST transitions "

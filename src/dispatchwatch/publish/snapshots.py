@@ -187,10 +187,11 @@ def _limit(
     conn.execute("BEGIN")
     conn.execute(f"DELETE FROM incidents WHERE NOT ({' AND '.join(keep_incident)})", params)
     # The versions of the incidents removed (stored in version_log, keyed by their rowid).
-    conn.execute(
-        "DELETE FROM version_values WHERE id IN (SELECT l.id FROM version_log l "
-        "WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.rowid = l.incident))"
-    )
+    for table in ("version_values", "version_times"):
+        conn.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT l.id FROM version_log l "
+            "WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.rowid = l.incident))"
+        )
     conn.execute(
         "DELETE FROM version_log WHERE NOT EXISTS (SELECT 1 FROM incidents i "
         "WHERE i.rowid = version_log.incident)"

@@ -75,7 +75,7 @@ _CHANGES = (
     "ELSE '' END END"
 )
 _VALUES = ", ".join(f"{_value(name)} AS {name}" for name in _SHOWN_CHANGES)
-_OBSERVED = "coalesce(v.observed_at, polls.observed_at)"
+_OBSERVED = "coalesce(t.observed_at, polls.observed_at)"
 
 INCIDENT_TIMELINE_SQL = f"""
 SELECT
@@ -111,9 +111,10 @@ FROM (
     -- order and stops after n rows, instead of building every version of the feed first.
     JOIN feeds f ON f.slug = +i.feed
     LEFT JOIN version_values x ON x.id = v.id
-    -- Versions of an incident are numbered 1, 2, 3...: the unique index finds the previous.
+    -- Versions of an incident are numbered 1, 2, 3...: its index finds the previous.
     LEFT JOIN version_log p ON p.incident = v.incident AND p.version = v.version - 1
     LEFT JOIN version_values px ON px.id = p.id
+    LEFT JOIN version_times t ON t.id = v.id
     LEFT JOIN polls ON polls.id = v.poll_id
 )
 """
