@@ -142,13 +142,13 @@ COMPACT_VALUES = f"""DELETE FROM version_values WHERE id IN (
 )"""
 
 #: Stores the current values of every version of the staged incidents (the changed ones of a
-#: poll) that has none: run before ``incidents`` is updated from the stage.
+#: poll of feed ``?``) that has none: run before ``incidents`` is updated from the stage.
 STORE_SUPERSEDED = f"""INSERT INTO version_values (id, {_FIELDS})
 SELECT l.id, {", ".join(f"i.{n}" for n in TRACKED_FIELDS)}
 FROM temp.dw_poll_rows s
-JOIN incidents i ON i.feed = s.feed AND i.incident_id = s.incident_id
+JOIN incidents i ON i.feed = ? AND i.incident_id = s.incident_id
 JOIN version_log l ON l.incident = i.rowid
-WHERE s.changed != '{NEW}' AND NOT EXISTS (SELECT 1 FROM version_values x WHERE x.id = l.id)"""
+WHERE s.changed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM version_values x WHERE x.id = l.id)"""
 
 
 #: Stores the current values of every version of a feed (``?``) that has none, before a
