@@ -116,6 +116,11 @@ LEVERS: list[tuple[str, tuple[str, ...], str]] = [
      "kept full: phrase queries"),
     ("full-text index detail=none", tuple(q.format("none") for q in _FTS),
      "kept full: phrase and column queries"),
+    # The polls row: its two largest texts (a 32-character text stands in for a 32-byte blob).
+    ("polls.sha256 as 32 bytes, not hex", ("UPDATE polls SET sha256 = substr(sha256, 1, 32)",),
+     "kept hex: the fetcher's and users' key"),
+    ("polls.source empty", ("UPDATE polls SET source = NULL",),
+     "kept: the file or URL a poll read"),
     ("page_size 2048", ("PRAGMA page_size = 2048",), "kept 4096"),
     ("page_size 8192", ("PRAGMA page_size = 8192",), "kept 4096"),
     ("no versions at all (bound)",
