@@ -336,3 +336,59 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
     assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+# --- closing under a fetch (the daemon gave up waiting for a poll) ------------------------------
+
+
+def test_a_fetch_after_close_is_cancelled_not_a_crash(server: _Server) -> None:
+    server.routes["/ok"] = page
+    fetcher = Fetcher(Config(contact="ops@example.org").user_agent)
+    fetcher.close()
+    with pytest.raises(FetchError) as info:
+        fetcher.fetch(feed_for(server, "/ok"))
+    assert info.value.kind == "cancelled" and "stopping" in str(info.value)
+    assert server.hits["/ok"] == []  # nothing was sent
+
+
+def test_a_fetch_in_flight_when_closed_ends_cancelled(server: _Server) -> None:
+    """An unclean stop closes the client while a poll thread still waits on the server (or is
+    about to send the next page's request): that thread gets a ``cancelled`` FetchError, which a
+    poll records as abandoned, not httpx's RuntimeError about a closed client."""
+    arrived, release = threading.Event(), threading.Event()
+
+    def held(handler: _Handler, nth: int) -> None:
+        arrived.set()
+        release.wait(5)
+        handler.send(200, b"late")
+
+    server.routes["/held"] = held
+    fetcher = Fetcher(
+        Config(contact="ops@example.org").user_agent, backoff_initial=0.05, backoff_max=0.2
+    )
+    outcome: list[BaseException | object] = []
+
+    def poll() -> None:
+        try:
+            outcome.append(fetcher.fetch(feed_for(server, "/held", interval=30.0)))
+        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever it was
+            outcome.append(exc)
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    try:
+        assert arrived.wait(5)
+        fetcher.close()
+        release.set()
+        thread.join(10)
+    finally:
+        release.set()
+    assert not thread.is_alive()
+    [result] = outcome
+    # Either the response made it before the pool was torn down (a whole page, fine), or the
+    # fetch ends as cancelled: never a RuntimeError or a retry against a closed client.
+    if isinstance(result, BaseException):
+        assert isinstance(result, FetchError) and result.kind == "cancelled", repr(result)
+    else:
+        assert result.body == b"late"  # type: ignore[attr-defined]
+    assert len(server.hits["/held"]) == 1

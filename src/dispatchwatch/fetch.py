@@ -15,7 +15,8 @@ Error kinds (``FetchError.kind``):
   does not make a name resolve, and a first run with no network should say so at once.
 - ``redirect_off_host``: the server redirected to another host, which the feed does not allow
   (``redirect_hosts:``): its page is not the feed's page.
-- ``cancelled``: the daemon is stopping; a retry's backoff sleep is cut short.
+- ``cancelled``: the daemon is stopping: a retry's backoff sleep is cut short, or the fetcher
+  was closed under a request the daemon stopped waiting for.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Fetcher:
         self.backoff_max = backoff_max
         # httpx.Client is thread-safe; its pool keeps connections alive between polls.
         self._cancelled = threading.Event()
+        self._closed = False
         self._client = httpx.Client(
             headers={"User-Agent": user_agent},
             transport=transport,
@@ -117,7 +119,16 @@ class Fetcher:
         self._host_locks_guard = threading.Lock()
 
     def close(self) -> None:
+        """Close the client. A fetch still running in another thread (a poll the daemon gave
+        up waiting for) then ends with a :class:`FetchError` of kind ``cancelled``, never
+        httpx's error about a closed client."""
+        self._closed = True
+        self._cancelled.set()  # a retry waiting out its backoff gives up at once
         self._client.close()
+
+    def _check_open(self, url: str) -> None:
+        if self._closed:
+            raise FetchError(f"{url}: the daemon is stopping: request abandoned", "cancelled")
 
     def cancel(self) -> None:
         """Cut every retry's backoff sleep short from now on (the daemon is stopping): a
@@ -199,7 +210,15 @@ class Fetcher:
         )
         try:
             return retrying(attempt)
-        except _Retryable as exc:
+        except (_Retryable, RuntimeError) as exc:
+            if self._closed:
+                # close() came while this fetch ran (httpx: "the client has been closed", or
+                # the connection cut under a read): the daemon stopped waiting for it.
+                raise FetchError(
+                    f"{feed.slug}: the daemon is stopping: request abandoned", "cancelled"
+                ) from exc
+            if not isinstance(exc, _Retryable):
+                raise
             raise FetchError(
                 f"{exc} (gave up after {attempts} attempt{'s' if attempts != 1 else ''})",
                 exc.kind,
@@ -234,6 +253,7 @@ class Fetcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FetchError(f"{url}: deadline passed before the request", "timeout")
+            self._check_open(url)
             connect = min(feed.connect_timeout, remaining)
             read = min(feed.read_timeout, remaining)
             timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
