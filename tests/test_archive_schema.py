@@ -202,7 +202,7 @@ def test_a_version_7_archive_upgrades_in_place(tmp_path: Path) -> None:
 
     with Archive(path) as upgraded:
         conn = upgraded.conn
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
         assert_compact(conn)
         assert gone_fields(conn) == stored_whole  # read back whole
         # Users see exactly what they saw before.

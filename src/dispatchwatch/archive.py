@@ -28,12 +28,12 @@ from typing import Any
 
 import sqlite_utils
 
-from . import versions
+from . import bulkload, versions
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .incident import TRACKED_FIELDS, Incident
 from .pagestore import Response, store_pages
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 #: Columns shared by ``incidents`` and ``incident_versions`` (besides the key).
@@ -365,6 +365,12 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     install_views(conn)
 
 
+def _migration_10(db: sqlite_utils.Database) -> None:
+    """``deferred_schema``: the indexes and triggers a large bulk job dropped until it ends
+    (see :mod:`dispatchwatch.bulkload`); empty except while such a job runs."""
+    db.execute(bulkload.CREATE_TABLE)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _migration_1,
     2: _migration_2,
@@ -375,6 +381,7 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     7: _migration_7,
     8: _migration_8,
     9: _migration_9,
+    10: _migration_10,
 }
 
 
@@ -609,6 +616,8 @@ class Archive:
             self._lock = threading.RLock()
             with self._lock:
                 migrate(self.db)
+                # What a bulk job killed midway left dropped (see bulkload.py).
+                bulkload.repair(self)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise ArchiveError(f"{self.path} is not a dispatchwatch archive ({exc})") from None

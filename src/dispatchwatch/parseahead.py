@@ -107,7 +107,9 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(
-            target=_child, args=(feed, files, frozenset(archived), sender), daemon=True
+            target=_run_child,
+            args=(receiver, feed, files, frozenset(archived), sender),
+            daemon=True,
         )
         child.start()
         sender.close()
@@ -134,6 +136,14 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
     for path in files[done:]:
         body = _read(path)
         yield SavedPage(path, body, hashlib.sha256(body).hexdigest())
+
+
+def _run_child(receiver: Connection, *args: Any) -> None:
+    """The child's entry: it closes its copy of the parent's end of the pipe first. Else, when
+    the parent is killed (``kill -9``), the pipe still has a reader (the child itself) and the
+    child blocks on the full pipe forever instead of getting a broken pipe and stopping."""
+    receiver.close()
+    _child(*args)
 
 
 def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: Connection) -> None:

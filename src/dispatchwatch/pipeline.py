@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .archive import Archive, PollSummary, time_before, utc_now
 from .bulkgc import fewer_collections
+from .bulkload import deferred_indexes, estimated_rows
 from .config import Feed
 from .errors import DispatchwatchError, FetchError, PageError
 from .incident import Incident
@@ -494,7 +495,10 @@ def ingest_files(
     files = check_readable(paths)
     archive.register_feed(feed.record())
     seen = archive.parsed_sha256s(feed.slug)
-    with fewer_collections():
+    # Many rows into a small archive: indexes built once at the end (see bulkload.py).
+    rows = estimated_rows(files)
+    snapshot = feed.scraper.snapshot
+    with fewer_collections(), deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot):
         return _ingest(archive, feed, files, seen, on_page, force)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..archive import Archive, utc_now
 from ..bulkgc import fewer_collections
+from ..bulkload import deferred_indexes, estimated_rows
 from ..config import Feed
 from ..errors import DispatchwatchError, PageError
 from ..incident import Incident
@@ -427,7 +428,10 @@ def import_files(
 ) -> list[FileReport]:
     """Import files in order. With ``on_error="stop"`` the run stops at the first file that
     has unreadable rows (nothing of that file is written; files before it stay imported)."""
-    with fewer_collections():
+    paths = list(paths)
+    # Many rows into a small archive: indexes built once at the end (see bulkload.py).
+    rows = estimated_rows(paths) if mapping.kind != "counts" else 0
+    with fewer_collections(), deferred_indexes(archive, job="import", rows=rows):
         return _import_files(
             archive, feed, paths, mapping, on_error, batch_size, force, on_file, on_progress
         )

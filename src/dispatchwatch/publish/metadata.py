@@ -220,6 +220,12 @@ TABLE_DOCS: dict[str, dict[str, Any]] = {
         "description": "The time of a version when it is not its poll's (older archives).",
         "hidden": True,
     },
+    "deferred_schema": {
+        "title": "Deferred indexes (bookkeeping)",
+        "description": "Indexes and triggers a large bulk job dropped until it ends, "
+        "rebuilt from here if it was killed; empty otherwise.",
+        "hidden": True,
+    },
     "zone_offsets": {
         "title": "Time zone offsets",
         "description": "UTC offsets of each feed's time zone between DST transitions "

@@ -1,0 +1,235 @@
+"""Deferred indexes and full-text index for large bulk jobs (ingest, import).
+
+A new incident costs its row, and about as much again to keep the secondary indexes of
+``incidents`` and ``version_log`` and the full-text index (``incidents_fts``, kept by the
+triggers ``incidents_ai`` / ``incidents_ad`` / ``incidents_au``) in step, row by row. When a
+job writes many rows compared with what the archive holds (into an empty or small archive),
+building those once at the end is cheaper: :func:`deferred_indexes` drops them for the job
+and puts them back when it ends (``CREATE INDEX``; the full-text index ``rebuild`` from
+``incidents``; the triggers), so the archive ends exactly as the row-by-row path leaves it:
+same rows, same versions, same search results (``tests/test_bulkload.py`` compares both).
+Each poll is still one transaction; only the indexes are late.
+
+**Crash safety.** The SQL of every object dropped is written to ``deferred_schema``
+(migration 10) in the same transaction as the drop, and removed in the same transaction that
+recreates them. A job killed in between (``kill -9``, power loss) leaves those rows behind:
+the next :class:`~dispatchwatch.archive.Archive` to open the file recreates the objects and
+rebuilds the full-text index (:func:`repair`, with a log line) unless the job is still
+running. Ctrl-C restores them before the command exits.
+
+**Never beside a live writer.** The job holds the archive's run lock (:mod:`.runlock`) while
+the indexes are deferred, so ``dispatchwatch run`` cannot start meanwhile, and a job that
+cannot take it (a daemon is running) takes the normal path. While a job runs, other readers
+see its committed polls, without the full-text index of the new rows and with slower
+queries; other writers (a second ingest) write normally and their rows are indexed at the
+end too (``rebuild`` reads the whole table).
+
+What stays: the primary keys, ``idx_version_log_incident`` (read by the writer for changed
+incidents) and, for a snapshot feed, ``idx_incidents_listed`` (read by every poll of one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .runlock import AlreadyRunningError, RunLock
+
+if TYPE_CHECKING:
+    from .archive import Archive
+
+log = logging.getLogger(__name__)
+
+__all__ = ["deferred_indexes", "estimated_rows", "pending", "repair"]
+
+#: The table of migration 10: the objects a running (or killed) bulk job dropped.
+CREATE_TABLE = """CREATE TABLE deferred_schema (
+  name TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  sql TEXT NOT NULL,
+  job TEXT,
+  pid INTEGER,
+  started_at TEXT
+)"""
+
+#: Deferred only when the job is expected to write at least this many rows...
+MIN_ROWS = 20_000
+#: ... and the archive holds at most this many incidents per expected row: the rebuild at
+#: the end reads the whole table, so it pays only when the job's rows are most of it.
+MAX_EXISTING_SHARE = 1.0
+#: Bytes of input per row assumed when a job knows only its files' sizes (a Socrata JSON row
+#: is ~300 bytes, a CSV row 100-200): on the high side, so a job is deferred rather too
+#: rarely than too often.
+BYTES_PER_ROW = 400
+
+#: Indexes that stay: read by the writer itself.
+_KEEP = {"idx_version_log_incident"}
+#: Kept too for a snapshot feed: every poll reads the listed incidents through it.
+_SNAPSHOT_KEEP = {"idx_incidents_listed"}
+
+_FTS_REBUILD = "INSERT INTO incidents_fts (incidents_fts) VALUES ('rebuild')"
+
+#: Archives (resolved paths) whose indexes a job of this process has deferred right now.
+_ACTIVE: set[Path] = set()
+
+
+def estimated_rows(paths: Iterable[str | Path]) -> int:
+    """Rows a job over ``paths`` will write at most roughly: their bytes / :data:`BYTES_PER_ROW`."""
+    total = 0
+    for path in paths:
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            continue
+    return total // BYTES_PER_ROW
+
+
+def _deferrable(conn: sqlite3.Connection, snapshot: bool) -> list[tuple[str, str, str]]:
+    """``(type, name, sql)`` of the secondary indexes of ``incidents`` and ``version_log``
+    and the triggers of ``incidents`` (the full-text index's), as they are now."""
+    keep = _KEEP | (_SNAPSHOT_KEEP if snapshot else set())
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND ("
+        "(type = 'index' AND tbl_name IN ('incidents', 'version_log')) OR "
+        "(type = 'trigger' AND tbl_name = 'incidents')) ORDER BY type, name"
+    ).fetchall()
+    return [(kind, name, sql) for kind, name, sql in rows if name not in keep]
+
+
+def pending(conn: sqlite3.Connection) -> tuple[int, str | None, int | None, str | None]:
+    """What a bulk job left deferred: ``(objects, job, pid, started_at)``; 0 objects when none."""
+    row = conn.execute(
+        "SELECT count(*), max(job), max(pid), max(started_at) FROM deferred_schema"
+    ).fetchone()
+    return row[0], row[1], row[2], row[3]
+
+
+def _restore(conn: sqlite3.Connection) -> int:
+    """Recreate what ``deferred_schema`` lists, in one transaction: the indexes, then the
+    full-text index rebuilt from ``incidents`` (when its triggers were dropped), then the
+    triggers. Returns how many objects were recreated."""
+    from .archive import write_transaction  # lazy: archive imports this module
+
+    with write_transaction(conn):
+        rows = conn.execute("SELECT type, name, sql FROM deferred_schema").fetchall()
+        existing = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE sql IS NOT NULL")
+        }
+        missing = [(kind, name, sql) for kind, name, sql in rows if name not in existing]
+        for kind, _, sql in missing:
+            if kind == "index":
+                conn.execute(sql)
+        if any(kind == "trigger" for kind, _, _ in rows):
+            conn.execute(_FTS_REBUILD)
+        for kind, _, sql in missing:
+            if kind == "trigger":
+                conn.execute(sql)
+        conn.execute("DELETE FROM deferred_schema")
+    return len(missing)
+
+
+def _try_lock(path: Path) -> RunLock | None:
+    """The archive's run lock when nobody holds it (None when another process does, or when
+    it cannot be taken at all: then nobody may defer)."""
+    lock = RunLock(path)
+    try:
+        lock.acquire()
+    except AlreadyRunningError:
+        return None
+    if lock._fd is None:  # the folder is not writable: no lock, no certainty
+        return None
+    return lock
+
+
+def repair(archive: Archive) -> bool:
+    """Recreate the indexes and triggers a killed bulk job left dropped (see the module
+    docs); called when an archive is opened. Does nothing while the job is still running
+    (it holds the run lock) or when nothing is pending. Returns whether it repaired."""
+    conn = archive.conn
+    count, job, pid, started_at = pending(conn)
+    if not count:
+        return False
+    path = archive.path.resolve()
+    if path in _ACTIVE:  # this process's own job: it restores them itself
+        return False
+    lock = _try_lock(path)
+    if lock is None:
+        return False  # the job is running (or a daemon that repaired before it started)
+    try:
+        log.warning(
+            "%s: a bulk %s (PID %s, started %s) ended before rebuilding its indexes; "
+            "rebuilding them now",
+            archive.path,
+            job or "job",
+            pid,
+            started_at,
+        )
+        _restore(conn)
+    finally:
+        lock.release()
+    return True
+
+
+@contextmanager
+def deferred_indexes(
+    archive: Archive,
+    *,
+    job: str,
+    rows: int,
+    snapshot: bool = False,
+) -> Iterator[bool]:
+    """Defer the archive's secondary indexes and full-text index for a bulk ``job``
+    (``"ingest"``, ``"import"``) expected to write about ``rows`` incidents, when it pays:
+    ``rows`` >= :data:`MIN_ROWS`, the archive holds at most ``rows`` *
+    :data:`MAX_EXISTING_SHARE` incidents, and no other process holds the run lock. Yields
+    whether they are deferred; on leaving (normally, on an exception, on Ctrl-C) they are
+    rebuilt, in one transaction. ``snapshot``: the feed's polls read its listed incidents
+    (that index stays)."""
+    path = archive.path.resolve()
+    if rows < MIN_ROWS or path in _ACTIVE or str(archive.path) == ":memory:":
+        yield False
+        return
+    conn = archive.conn
+    with archive._lock:
+        existing = conn.execute("SELECT max(rowid) FROM incidents").fetchone()[0] or 0
+    if existing > rows * MAX_EXISTING_SHARE:
+        yield False
+        return
+    lock = _try_lock(path)
+    if lock is None:
+        yield False
+        return
+    try:
+        with archive._lock:
+            if pending(conn)[0]:  # left by a job that died: we hold the lock, put it back
+                _restore(conn)
+        _defer(archive, job, snapshot)
+        _ACTIVE.add(path)
+        try:
+            yield True
+        finally:
+            _ACTIVE.discard(path)
+            with archive._lock:
+                _restore(conn)
+    finally:
+        lock.release()
+
+
+def _defer(archive: Archive, job: str, snapshot: bool) -> None:
+    """Drop the deferrable objects, recording their SQL, in one transaction."""
+    from .archive import utc_now  # lazy: archive imports this module
+
+    with archive.transaction() as conn:
+        objects = _deferrable(conn, snapshot)
+        conn.executemany(
+            "INSERT INTO deferred_schema (name, type, sql, job, pid, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(name, kind, sql, job, os.getpid(), utc_now()) for kind, name, sql in objects],
+        )
+        for kind, name, _ in objects:
+            conn.execute(f"DROP {kind.upper()} [{name}]")

@@ -1,0 +1,308 @@
+"""Deferred indexes for large bulk jobs (bulkload.py): the archive a deferred job leaves is the
+one the row-by-row path leaves, row for row and search for search; a job killed midway
+(SIGKILL) leaves an archive that the next open repairs into that same archive; Ctrl-C
+restores before it returns; small jobs, big archives and a held run lock take the normal path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dispatchwatch import bulkload
+from dispatchwatch.archive import Archive
+from dispatchwatch.config import parse_config
+from dispatchwatch.pipeline import ingest_files
+from dispatchwatch.runlock import RunLock
+
+START = datetime(2024, 11, 2, 12, 0, 0)
+FEED = parse_config("feeds:\n  seattle-fire-open-data: {}\n").feeds["seattle-fire-open-data"]
+PAGES = 8
+
+#: Columns whose values are the time of the run, not of the data.
+RUN_TIMES = {
+    "feeds": {"added_at", "updated_at"},
+    "polls": {"started_at", "duration_ms"},
+    "pages": {"first_at", "last_at"},
+    "poll_log": {"started_at", "duration_ms", "local_time"},
+}
+
+
+TYPES = ("Aid Response", "Medic Response", "Rubbish Fire")
+
+
+def _row(i: int, page: int) -> dict[str, object]:
+    when = START + timedelta(seconds=i * 599)
+    street = f"{100 + i * 7} Summit Av" if i % 4 else "Pine St / 3rd Av"
+    return {
+        "incident_number": f"F24{i:07d}", "type": TYPES[(i + page) % 3], "address": street,
+        "datetime": when.isoformat() + ".000", "latitude": f"{47.5 + i / 1000:.6f}",
+        "longitude": "-122.3", "unit": f"E{i % 9}" if i % 2 else "",
+    }  # fmt: skip
+
+
+def _rows(page: int) -> list[dict[str, object]]:
+    """60 rows; pages overlap by 20, and a later page changes their type."""
+    return [_row(i, page) for i in range(page * 40, page * 40 + 60)]
+
+
+@pytest.fixture
+def pages(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    files = []
+    for number in range(PAGES):
+        path = folder / f"page_{number}.json"
+        path.write_text(json.dumps(_rows(number)))
+        files.append(path)
+    return files
+
+
+@pytest.fixture
+def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These pages (~60 KB) count as a large job."""
+    monkeypatch.setattr(bulkload, "MIN_ROWS", 10)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    skip = RUN_TIMES.get(table, set())
+    return [row[1] for row in conn.execute(f"PRAGMA table_info([{table}])") if row[1] not in skip]
+
+
+def dump(path: Path) -> dict[str, object]:
+    """Everything a user can read: every table and view row for row (run times left out),
+    the schema, and what full-text search finds for every word archived."""
+    conn = sqlite3.connect(path)
+    try:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'incidents_fts%' ORDER BY name"
+            )
+        ]
+        out: dict[str, object] = {}
+        for name in names:
+            columns = ", ".join(f"[{c}]" for c in _columns(conn, name))
+            out[name] = conn.execute(f"SELECT {columns} FROM [{name}] ORDER BY 1, 2").fetchall()
+        out["schema"] = conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        words = {
+            word
+            for (text,) in conn.execute(
+                "SELECT call_type || ' ' || coalesce(address, '') FROM incidents"
+            )
+            for word in text.replace("/", " ").split()
+        }
+        assert len(words) > 10
+        out["search"] = {
+            word: conn.execute(
+                "SELECT rowid FROM incidents_fts WHERE incidents_fts MATCH ? ORDER BY rowid",
+                [f'"{word}"'],
+            ).fetchall()
+            for word in sorted(words)
+        }
+        conn.execute("INSERT INTO incidents_fts (incidents_fts) VALUES ('integrity-check')")
+        return out
+    finally:
+        conn.close()
+
+
+def _normal(path: Path, pages: list[Path]) -> dict[str, object]:
+    with Archive(path) as archive, bulkload_off():
+        ingest_files(archive, FEED, pages)
+    return dump(path)
+
+
+class bulkload_off:  # noqa: N801 - used like a function
+    """Force the normal path (row-by-row indexes) for the block."""
+
+    def __enter__(self) -> None:
+        self.saved = bulkload.MIN_ROWS
+        bulkload.MIN_ROWS = 10**12
+
+    def __exit__(self, *exc: object) -> None:
+        bulkload.MIN_ROWS = self.saved
+
+
+def _deferred_objects(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT name FROM deferred_schema ORDER BY name")]
+    finally:
+        conn.close()
+
+
+def test_a_deferred_ingest_leaves_the_archive_the_normal_path_does(
+    tmp_path: Path, pages: list[Path], small_threshold: None
+) -> None:
+    seen: list[int] = []
+    with Archive(tmp_path / "bulk.db") as archive:
+
+        def during(_path: Path, _summary: object) -> None:
+            # While the job runs, its indexes and triggers are gone and recorded.
+            seen.append(len(_deferred_objects(tmp_path / "bulk.db")))
+
+        summaries = ingest_files(archive, FEED, pages, on_page=during)
+    assert [s.outcome for s in summaries] == ["new"] * PAGES
+    assert sum(s.changed for s in summaries) > 50  # the overlapping pages change rows
+    assert seen and all(count >= 8 for count in seen)  # 5 indexes + 3 triggers
+    assert _deferred_objects(tmp_path / "bulk.db") == []
+    assert dump(tmp_path / "bulk.db") == _normal(tmp_path / "normal.db", pages)
+
+
+def test_small_jobs_big_archives_and_a_running_daemon_take_the_normal_path(
+    tmp_path: Path, pages: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.db"
+    with Archive(path) as archive:
+        # Small: the default threshold (these pages are ~60 KB).
+        assert bulkload.estimated_rows(pages) < bulkload.MIN_ROWS
+        with bulkload.deferred_indexes(archive, job="ingest", rows=100) as deferred:
+            assert not deferred
+        ingest_files(archive, FEED, pages)
+        assert _deferred_objects(path) == []
+        monkeypatch.setattr(bulkload, "MIN_ROWS", 10)
+        held = archive.conn.execute("SELECT count(*) FROM incidents").fetchone()[0]
+        # Fewer new rows than the archive holds: the rebuild would cost more than it saves.
+        with bulkload.deferred_indexes(archive, job="ingest", rows=held - 1) as deferred:
+            assert not deferred
+        # The run lock is held (a daemon is running): normal path, nothing dropped.
+        with (
+            RunLock(path),
+            bulkload.deferred_indexes(archive, job="ingest", rows=10**6) as deferred,
+        ):
+            assert not deferred
+            assert _deferred_objects(path) == []
+        with bulkload.deferred_indexes(archive, job="ingest", rows=10**6) as deferred:
+            assert deferred  # and now it may
+            assert len(_deferred_objects(path)) >= 8
+    assert _deferred_objects(path) == []
+
+
+def test_ctrl_c_restores_before_returning(
+    tmp_path: Path, pages: list[Path], small_threshold: None
+) -> None:
+    path = tmp_path / "bulk.db"
+
+    def interrupt(_path: Path, summary: object) -> None:
+        if _path == pages[3]:
+            raise KeyboardInterrupt
+
+    with Archive(path) as archive, pytest.raises(KeyboardInterrupt):
+        ingest_files(archive, FEED, pages, on_page=interrupt)
+    assert _deferred_objects(path) == []
+    assert dump(path) == _normal(tmp_path / "normal.db", pages[:4])
+
+
+KILLER = """
+import os, signal, sys
+from dispatchwatch import bulkload
+from dispatchwatch.archive import Archive
+bulkload.MIN_ROWS = 10
+polls = 0
+record = Archive.record_success
+def record_then_die(self, *args, **kwargs):
+    global polls
+    summary = record(self, *args, **kwargs)
+    polls += 1
+    if polls == int(os.environ["DIE_AFTER"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return summary
+Archive.record_success = record_then_die
+from dispatchwatch.cli import cli
+cli(sys.argv[1:])
+"""
+
+
+def _killed_ingest(path: Path, pages: list[Path], after: int) -> int:
+    """Run ``dispatchwatch ingest`` in a process that SIGKILLs itself after ``after`` polls;
+    its exit status. Its parse-ahead child must stop by itself once it is gone."""
+    env = {**os.environ, "DIE_AFTER": str(after)}
+    command = [sys.executable, "-c", KILLER, "ingest", "seattle-fire-open-data", "--db", str(path)]
+    process = subprocess.Popen(
+        [*command, *map(str, pages)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    status = process.wait(timeout=120)
+    for _ in range(100):  # its children (the parse-ahead process) end with it
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the parse-ahead process outlived the killed ingest")
+    return status
+
+
+def test_a_killed_job_is_repaired_when_the_archive_is_next_opened(
+    tmp_path: Path, pages: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "killed.db"
+    assert _killed_ingest(path, pages, after=3) == -signal.SIGKILL
+    # Left behind: three polls committed, the indexes and triggers dropped and recorded.
+    assert len(_deferred_objects(path)) >= 8
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM polls").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'incidents'").fetchone()[0] == 0  # fmt: skip
+    conn.close()
+    with caplog.at_level("WARNING", logger="dispatchwatch.bulkload"), Archive(path):
+        pass
+    assert "ended before rebuilding its indexes" in caplog.text
+    assert _deferred_objects(path) == []
+    assert dump(path) == _normal(tmp_path / "normal.db", pages[:3])
+    # And the job can be run again to the end: the rest goes in.
+    with Archive(path) as archive, bulkload_off():
+        ingest_files(archive, FEED, pages)
+    assert dump(path) == _normal(tmp_path / "whole.db", pages)
+
+
+def test_an_archive_is_not_repaired_under_a_running_job(tmp_path: Path, pages: list[Path]) -> None:
+    """Another process opening the archive while the job runs (it holds the run lock) leaves
+    the deferred objects alone; once the lock is free, the next open repairs."""
+    path = tmp_path / "killed.db"
+    assert _killed_ingest(path, pages, after=2) == -signal.SIGKILL
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with Archive(path):
+            assert len(_deferred_objects(path)) >= 8
+    finally:
+        holder.kill()
+        holder.wait()
+    with Archive(path):
+        assert _deferred_objects(path) == []
+    assert dump(path) == _normal(tmp_path / "normal.db", pages[:2])
+
+
+_HOLD_LOCK = """
+import sys, time
+from dispatchwatch.runlock import RunLock
+with RunLock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_jobs() -> Iterator[None]:
+    yield
+    assert not bulkload._ACTIVE
