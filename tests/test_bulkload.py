@@ -35,6 +35,7 @@ RUN_TIMES = {
     "polls": {"started_at", "duration_ms"},
     "pages": {"first_at", "last_at"},
     "poll_log": {"started_at", "duration_ms", "local_time"},
+    "imports": {"started_at", "completed_at"},
 }
 
 
@@ -306,3 +307,31 @@ with RunLock(sys.argv[1]):
 def _no_leftover_jobs() -> Iterator[None]:
     yield
     assert not bulkload._ACTIVE
+
+
+def test_a_deferred_import_leaves_the_archive_the_normal_path_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulkload, "MIN_ROWS", 1)  # the 10-row fixture counts as large
+    from dispatchwatch.config import default_feed
+    from dispatchwatch.imports.mapping import load_mapping
+    from dispatchwatch.imports.run import import_files
+
+    csv = Path(__file__).parent.parent / "fixtures" / "imports" / "milwaukee_accumulated_export.csv"
+    feed, mapping = default_feed("milwaukee-police"), load_mapping("milwaukee-accumulated-export")
+    seen: list[int] = []
+
+    def run(path: Path) -> None:
+        with Archive(path) as archive:
+            reports = import_files(
+                archive, feed, [csv], mapping, batch_size=3,
+                on_file=lambda _report: seen.append(len(_deferred_objects(path))),
+            )  # fmt: skip
+        assert [r.outcome for r in reports] == ["imported"]
+        assert reports[0].polls > 2
+
+    run(tmp_path / "bulk.db")
+    with bulkload_off():
+        run(tmp_path / "normal.db")
+    assert seen[0] >= 8 and seen[1] == 0  # deferred during the first run only
+    assert dump(tmp_path / "bulk.db") == dump(tmp_path / "normal.db")
