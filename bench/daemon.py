@@ -71,13 +71,21 @@ TARGET_RSS_MB = 150.0
 TARGET_STARTUP_S = 60.0
 
 
-def serve(hosts: int, speed: float, change_every: float | None, seattle_rate: float = 30.0) -> None:
-    """The simulation process: ``hosts`` simulations, ports on one JSON line, until killed."""
+def serve(hosts: int, speed: float, change_every: float | None, seattle: str = "real") -> None:
+    """The simulation process: ``hosts`` simulations, ports on one JSON line, until killed.
+    ``seattle``: ``"real"`` day logs at the real page's rates, ``"heavy"`` the models' default
+    (30 incidents an hour, 1.57 rows each: ~3.5 times the real page's rows)."""
     from dispatchwatch.simulate import Simulation
+    from dispatchwatch.synthetic.seattle import REAL_EXTRA_DISPATCHES, REAL_RATE_PER_HOUR
 
+    options: dict[str, Any] = {}
+    if seattle == "real":
+        options = {
+            "seattle_rate": REAL_RATE_PER_HOUR,
+            "seattle_extra_dispatches": REAL_EXTRA_DISPATCHES,
+        }
     sims = [
-        Simulation(seed=n, speed=speed, change_every=change_every, seattle_rate=seattle_rate)
-        for n in range(hosts)
+        Simulation(seed=n, speed=speed, change_every=change_every, **options) for n in range(hosts)
     ]
     for sim in sims:
         sim.start()
@@ -103,7 +111,7 @@ def feed_list(feeds: int, ports: list[int], seattle_every: int = 2) -> list[tupl
 
 #: The real pages the simulated ones stand for (/work/shared/real-pages/): rows, bytes.
 REAL_PAGES = {
-    "seattle": (267, 145_547, "the full day of 3/31/2024"),
+    "seattle": (267, 145_547, "3/31/2024 at 6:33 PM, the day so far"),
     "milwaukee": (58, 47_405, "01/21/2023 4:54 PM"),
 }
 
@@ -136,12 +144,22 @@ def warm(feeds: list[tuple[str, str, str]]) -> dict[str, tuple[float, float]]:
 def describe_pages(sizes: dict[str, tuple[float, float]]) -> str:
     """The simulated pages at start-up beside the real ones (a Seattle day log grows all day:
     its size depends on the hour the bench runs, Pacific time)."""
+    from dispatchwatch.synthetic.common import LOS_ANGELES
+
+    local = datetime.now(LOS_ANGELES)
+    hours = local.hour + local.minute / 60
     parts = []
     for kind, (rows, size) in sizes.items():
         real_rows, real_size, when = REAL_PAGES[kind]
+        scaled = ""
+        if kind == "seattle":
+            # The real day page at this hour, at the real page's pace (18.56 h of the day).
+            share = hours / 18.56
+            scaled = f"; at {local:%H:%M} Pacific ~{real_rows * share:.0f} rows, "
+            scaled += f"{real_size * share / 1000:.0f} KB"
         parts.append(
             f"{kind} {rows:.0f} rows, {size / 1000:.0f} KB (real page of {when}: "
-            f"{real_rows} rows, {real_size / 1000:.0f} KB)"
+            f"{real_rows} rows, {real_size / 1000:.0f} KB{scaled})"
         )
     return "simulated pages at start-up, mean: " + "; ".join(parts)
 
@@ -392,7 +410,7 @@ def run_one(
     duration: float,
     hosts: int,
     speed: float,
-    seattle_rate: float,
+    seattle: str,
     change_rate: float,
     folder: Path,
     workers: int | None,
@@ -408,7 +426,7 @@ def run_one(
     change_every = interval * speed / change_rate if change_rate > 0 else None
     sim = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(hosts), "--speed", str(speed)]
-        + ["--seattle-rate", str(seattle_rate)]
+        + ["--seattle", seattle]
         + (["--change-every", str(change_every)] if change_every else []),
         stdout=subprocess.PIPE,
         text=True,
@@ -524,18 +542,19 @@ def main() -> None:
         "--keep", type=Path, default=None, help="keep configs, logs and archives in this folder"
     )
     parser.add_argument(
-        "--seattle-rate",
-        type=float,
-        default=30.0,
-        help="simulated Seattle incidents an hour (30, about 3 times the real page's 9: its "
-        "day log, and so each page, is that much bigger)",
+        "--seattle",
+        choices=("real", "heavy"),
+        default="real",
+        help="simulated Seattle day logs: 'real' (default) at the real page's rates (11.9 "
+        "incidents an hour, 1.21 rows each, ~545 bytes a row), 'heavy' the models' default "
+        "(30 an hour, 1.57 rows each: ~3.5 times the rows; the figures before this option)",
     )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--change-every", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--raw-poller", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve, args.speed, args.change_every, args.seattle_rate)
+        serve(args.serve, args.speed, args.change_every, args.seattle)
         return
     interval, duration = parse_duration(args.interval), parse_duration(args.duration)
     if args.raw_poller is not None:
@@ -555,7 +574,7 @@ def main() -> None:
             duration=duration,
             hosts=args.hosts,
             speed=args.speed,
-            seattle_rate=args.seattle_rate,
+            seattle=args.seattle,
             change_rate=args.change_rate,
             folder=base / f"feeds-{feeds}",
             workers=args.workers,
