@@ -440,6 +440,7 @@ def run_one(
     folder: Path,
     workers: int | None,
     baseline: bool,
+    parse_processes: int | None = None,
     restart: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -469,6 +470,8 @@ def run_one(
         config = write_config(daemon_dir, listed, interval)
         command = [sys.executable, "-m", "dispatchwatch", "run", "--config", str(config)]
         command += ["--jsonl", *(["--workers", str(workers)] if workers else [])]
+        if parse_processes is not None:
+            command += ["--parse-processes", str(parse_processes)]
         if restart:
             # A first run archives every feed's first page, then the daemon restarts on
             # that archive: its first polls are conditional GETs like any other (a page
@@ -562,6 +565,12 @@ def main() -> None:
         "--workers", type=int, default=None, help="the daemon's --workers (its default)"
     )
     parser.add_argument(
+        "--parse-processes",
+        type=int,
+        default=None,
+        help="the daemon's --parse-processes (its default; 0: parse in the daemon)",
+    )
+    parser.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the raw baseline"
     )
     parser.add_argument(
@@ -611,6 +620,7 @@ def main() -> None:
             change_rate=args.change_rate,
             folder=base / f"feeds-{feeds}",
             workers=args.workers,
+            parse_processes=args.parse_processes,
             baseline=args.baseline,
             restart=parse_duration(args.restart) if args.restart else 0.0,
         )
