@@ -29,13 +29,15 @@ half of the run, and at least one interval after start-up):
 - on time: the share of polls that started within 1 s of the time the scheduler had set for
   them (jitter included), over the whole run and in the steady state; the scheduled time comes
   from the ``--jsonl`` report, the start from ``started_at``;
-- CPU: user + system time of the process itself (``/proc``, i.e. its own rusage, not the
-  machine's), as % of one core, over the whole run and in the steady state;
-- RSS: peak and at the end (sampled every 0.25 s);
+- CPU: user + system time of the process and its parse processes (``/proc``, their own
+  rusage, not the machine's), as % of one core, over the whole run and in the steady state;
+- RSS: peak and at the end (sampled every 0.25 s): the process's RSS plus its parse
+  processes' USS (their memory not shared with it; their RSS would count the shared pages
+  twice);
 - polls/s, polls done over polls scheduled, the share of polls that found a changed page.
 
 The machine's other load shows up in the punctuality figures (a 2-core machine shared with
-other jobs is noisy); the CPU figures are the process's own.
+other jobs is noisy); the CPU figures are the processes' own.
 """
 
 from __future__ import annotations
@@ -71,13 +73,21 @@ TARGET_RSS_MB = 150.0
 TARGET_STARTUP_S = 60.0
 
 
-def serve(hosts: int, speed: float, change_every: float | None, seattle_rate: float = 30.0) -> None:
-    """The simulation process: ``hosts`` simulations, ports on one JSON line, until killed."""
+def serve(hosts: int, speed: float, change_every: float | None, seattle: str = "real") -> None:
+    """The simulation process: ``hosts`` simulations, ports on one JSON line, until killed.
+    ``seattle``: ``"real"`` day logs at the real page's rates, ``"heavy"`` the models' default
+    (30 incidents an hour, 1.57 rows each: ~3.5 times the real page's rows)."""
     from dispatchwatch.simulate import Simulation
+    from dispatchwatch.synthetic.seattle import REAL_EXTRA_DISPATCHES, REAL_RATE_PER_HOUR
 
+    options: dict[str, Any] = {}
+    if seattle == "real":
+        options = {
+            "seattle_rate": REAL_RATE_PER_HOUR,
+            "seattle_extra_dispatches": REAL_EXTRA_DISPATCHES,
+        }
     sims = [
-        Simulation(seed=n, speed=speed, change_every=change_every, seattle_rate=seattle_rate)
-        for n in range(hosts)
+        Simulation(seed=n, speed=speed, change_every=change_every, **options) for n in range(hosts)
     ]
     for sim in sims:
         sim.start()
@@ -103,7 +113,7 @@ def feed_list(feeds: int, ports: list[int], seattle_every: int = 2) -> list[tupl
 
 #: The real pages the simulated ones stand for (/work/shared/real-pages/): rows, bytes.
 REAL_PAGES = {
-    "seattle": (267, 145_547, "the full day of 3/31/2024"),
+    "seattle": (267, 145_547, "3/31/2024 at 6:33 PM, the day so far"),
     "milwaukee": (58, 47_405, "01/21/2023 4:54 PM"),
 }
 
@@ -136,12 +146,22 @@ def warm(feeds: list[tuple[str, str, str]]) -> dict[str, tuple[float, float]]:
 def describe_pages(sizes: dict[str, tuple[float, float]]) -> str:
     """The simulated pages at start-up beside the real ones (a Seattle day log grows all day:
     its size depends on the hour the bench runs, Pacific time)."""
+    from dispatchwatch.synthetic.common import LOS_ANGELES
+
+    local = datetime.now(LOS_ANGELES)
+    hours = local.hour + local.minute / 60
     parts = []
     for kind, (rows, size) in sizes.items():
         real_rows, real_size, when = REAL_PAGES[kind]
+        scaled = ""
+        if kind == "seattle":
+            # The real day page at this hour, at the real page's pace (18.56 h of the day).
+            share = hours / 18.56
+            scaled = f"; at {local:%H:%M} Pacific ~{real_rows * share:.0f} rows, "
+            scaled += f"{real_size * share / 1000:.0f} KB"
         parts.append(
             f"{kind} {rows:.0f} rows, {size / 1000:.0f} KB (real page of {when}: "
-            f"{real_rows} rows, {real_size / 1000:.0f} KB)"
+            f"{real_rows} rows, {real_size / 1000:.0f} KB{scaled})"
         )
     return "simulated pages at start-up, mean: " + "; ".join(parts)
 
@@ -275,6 +295,24 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
+def tree_usage(proc: psutil.Process) -> tuple[float, float, int, int]:
+    """CPU seconds of ``proc`` and its children (the daemon's parse processes: alive ones
+    read directly, exited ones from ``proc``'s rusage of its waited children), ``proc``'s
+    RSS and its children's own memory (USS: what a child does not share with the daemon);
+    and the CPU seconds of ``proc`` alone (second)."""
+    times = proc.cpu_times()
+    own_cpu = times.user + times.system
+    cpu = own_cpu + times.children_user + times.children_system
+    own = 0
+    for child in proc.children(recursive=True):
+        try:
+            cpu += cpu_seconds(child)
+            own += child.memory_full_info().uss
+        except psutil.NoSuchProcess:
+            pass
+    return cpu, own_cpu, proc.memory_info().rss, own
+
+
 def first_run(command: list[str], folder: Path, feeds: int, limit: float) -> None:
     """Run ``command`` until every feed had a poll (at most ``limit`` seconds), then stop it:
     the archive then holds every feed's page, as after a daemon's earlier run."""
@@ -306,14 +344,16 @@ def measure(
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=folder)
         proc = psutil.Process(process.pid)
         began, began_utc = time.monotonic(), datetime.now(UTC)
-        # (seconds since start, CPU seconds, RSS bytes)
-        samples: list[tuple[float, float, int]] = []
+        # (seconds since start, CPU seconds, bytes: RSS + children's USS, children's USS,
+        # CPU seconds of the daemon's process alone)
+        samples: list[tuple[float, float, int, int, float]] = []
         while True:
             now = time.monotonic() - began
             try:
-                samples.append((now, cpu_seconds(proc), proc.memory_info().rss))
+                cpu, own_cpu, rss, children = tree_usage(proc)
             except psutil.NoSuchProcess:
                 break
+            samples.append((now, cpu, rss + children, children, own_cpu))
             if now >= duration or process.poll() is not None:
                 break
             time.sleep(0.25)
@@ -329,7 +369,8 @@ def measure(
     startup = max(first_done.values()) if len(first_done) == feeds else math.inf
     # The CPU the process had used by then: start-up's work, whatever the machine's other
     # load let it have of the wall clock (on an idle core, start-up takes about this long).
-    startup_cpu = next((cpu for at, cpu, _ in samples if at >= startup), samples[-1][1])
+    by_then = next((s for s in samples if s[0] >= startup), samples[-1])
+    startup_cpu, startup_own_cpu = by_then[1], by_then[4]
     steady_from = max(startup + interval, duration / 2)
     steady = [s for s in samples if s[0] >= steady_from]
     steady_wall = steady[-1][0] - steady[0][0] if len(steady) > 1 else 0.0
@@ -365,6 +406,7 @@ def measure(
         "polls": len(reports),
         "startup_s": startup,
         "startup_cpu_s": startup_cpu,
+        "startup_own_cpu_s": startup_own_cpu,
         "first_polls": len(first_done),
         "steady_s": steady_wall,
         "polls_per_s": steady_polls / steady_wall if steady_wall else nan,
@@ -380,6 +422,7 @@ def measure(
         "cpu": 100 * (steady[-1][1] - steady[0][1]) / steady_wall if steady_wall else nan,
         "rss_peak_mb": max(s[2] for s in samples) / 2**20,
         "rss_end_mb": samples[-1][2] / 2**20,
+        "children_mb": max(s[3] for s in samples) / 2**20,
         "errors": sum(errors.values()),
         "error_kinds": errors,
     }
@@ -392,11 +435,12 @@ def run_one(
     duration: float,
     hosts: int,
     speed: float,
-    seattle_rate: float,
+    seattle: str,
     change_rate: float,
     folder: Path,
     workers: int | None,
     baseline: bool,
+    parse_processes: int | None = None,
     restart: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -408,7 +452,7 @@ def run_one(
     change_every = interval * speed / change_rate if change_rate > 0 else None
     sim = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(hosts), "--speed", str(speed)]
-        + ["--seattle-rate", str(seattle_rate)]
+        + ["--seattle", seattle]
         + (["--change-every", str(change_every)] if change_every else []),
         stdout=subprocess.PIPE,
         text=True,
@@ -426,6 +470,8 @@ def run_one(
         config = write_config(daemon_dir, listed, interval)
         command = [sys.executable, "-m", "dispatchwatch", "run", "--config", str(config)]
         command += ["--jsonl", *(["--workers", str(workers)] if workers else [])]
+        if parse_processes is not None:
+            command += ["--parse-processes", str(parse_processes)]
         if restart:
             # A first run archives every feed's first page, then the daemon restarts on
             # that archive: its first polls are conditional GETs like any other (a page
@@ -452,13 +498,21 @@ ROWS = [
     # (label, key, format, target text, passes)
     ("first poll of every feed done", "startup_s", "{:.0f} s", "<= 60 s", lambda v: v <= 60),
     ("CPU used by then (start-up's work)", "startup_cpu_s", "{:.0f} s", "", None),
+    ("  of which the daemon's own process", "startup_own_cpu_s", "{:.0f} s", "", None),
     ("polls on time (<= 1 s late), whole run", "on_time_all", "{:.2%}", ">= 99.9%", None),
     ("polls on time, steady state", "on_time", "{:.2%}", ">= 99.9%", lambda v: v >= 0.999),
     ("lateness p99 / max, steady", "late_p99_ms", "{:.0f} ms", "", None),
     ("", "late_max_ms", "{:.0f} ms", "", None),
     ("CPU, % of one core, steady", "cpu", "{:.1f}%", "< 15%", lambda v: v < TARGET_CPU),
     ("CPU, whole run (start-up included)", "cpu_all", "{:.1f}%", "", None),
-    ("peak RSS", "rss_peak_mb", "{:.0f} MB", "< 150 MB", lambda v: v < TARGET_RSS_MB),
+    (
+        "peak RSS (+ parse processes' USS)",
+        "rss_peak_mb",
+        "{:.0f} MB",
+        "< 150 MB",
+        lambda v: v < TARGET_RSS_MB,
+    ),
+    ("  of which parse processes (peak)", "children_mb", "{:.0f} MB", "", None),
     ("RSS at the end", "rss_end_mb", "{:.0f} MB", "", None),
     ("polls/s, steady", "polls_per_s", "{:.1f}", "", None),
     ("polls done / scheduled", "done_share", "{:.0%}", "", None),
@@ -511,6 +565,12 @@ def main() -> None:
         "--workers", type=int, default=None, help="the daemon's --workers (its default)"
     )
     parser.add_argument(
+        "--parse-processes",
+        type=int,
+        default=None,
+        help="the daemon's --parse-processes (its default; 0: parse in the daemon)",
+    )
+    parser.add_argument(
         "--no-baseline", dest="baseline", action="store_false", help="skip the raw baseline"
     )
     parser.add_argument(
@@ -524,18 +584,19 @@ def main() -> None:
         "--keep", type=Path, default=None, help="keep configs, logs and archives in this folder"
     )
     parser.add_argument(
-        "--seattle-rate",
-        type=float,
-        default=30.0,
-        help="simulated Seattle incidents an hour (30, about 3 times the real page's 9: its "
-        "day log, and so each page, is that much bigger)",
+        "--seattle",
+        choices=("real", "heavy"),
+        default="real",
+        help="simulated Seattle day logs: 'real' (default) at the real page's rates (11.9 "
+        "incidents an hour, 1.21 rows each, ~545 bytes a row), 'heavy' the models' default "
+        "(30 an hour, 1.57 rows each: ~3.5 times the rows; the figures before this option)",
     )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--change-every", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--raw-poller", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve, args.speed, args.change_every, args.seattle_rate)
+        serve(args.serve, args.speed, args.change_every, args.seattle)
         return
     interval, duration = parse_duration(args.interval), parse_duration(args.duration)
     if args.raw_poller is not None:
@@ -555,10 +616,11 @@ def main() -> None:
             duration=duration,
             hosts=args.hosts,
             speed=args.speed,
-            seattle_rate=args.seattle_rate,
+            seattle=args.seattle,
             change_rate=args.change_rate,
             folder=base / f"feeds-{feeds}",
             workers=args.workers,
+            parse_processes=args.parse_processes,
             baseline=args.baseline,
             restart=parse_duration(args.restart) if args.restart else 0.0,
         )

@@ -86,6 +86,13 @@ def exit_leaving_stragglers(code: int) -> None:
     help="Polls running at once (default: one per feed, at most 32).",
 )
 @click.option(
+    "--parse-processes",
+    type=click.IntRange(min=0, max=64),
+    default=None,
+    help="Child processes that parse changed pages (default: one per CPU beyond the first, "
+    "at least one; 0: parse in the daemon's process).",
+)
+@click.option(
     "--backoff-max",
     callback=duration(MIN_INTERVAL, MAX_INTERVAL),
     default=None,
@@ -108,6 +115,7 @@ def run(
     once: bool,
     jsonl: bool,
     workers: int | None,
+    parse_processes: int | None,
     backoff_max: float | None,
     stop_timeout: float,
     verbose: bool,
@@ -136,7 +144,10 @@ def run(
     if config.contact and (warning := contact_warning(config.contact)):
         log.warning("%s (%s)", warning, config.path)
     settings = DaemonSettings(
-        max_workers=workers, backoff_max=backoff_max, stop_timeout=stop_timeout
+        max_workers=workers,
+        backoff_max=backoff_max,
+        stop_timeout=stop_timeout,
+        parse_processes=parse_processes,
     )
     on_poll = None
     if jsonl:

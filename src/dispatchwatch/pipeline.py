@@ -226,6 +226,10 @@ def process_page(
     )
 
 
+#: Parses and normalizes one page elsewhere: ``(feed, page)`` -> the scraper's
+#: :class:`ParseResult`, :func:`normalize` of its rows (incidents, "as of" in UTC), or None.
+Offload = Callable[[Feed, Page], "tuple[ParseResult, list[Incident], str | None] | None"]
+
 #: What :func:`run_poll` needs to fetch one request: ``(request, etag, last_modified)`` ->
 #: a fetched response; raises :class:`FetchError`.
 FetchRequest = Callable[[Request, "str | None", "str | None"], "FetchResult"]
@@ -252,6 +256,7 @@ def run_poll(
     last: Mapping[str, object] | None = None,
     state: Mapping[str, str] | None = None,
     mark_gone: bool | None = None,
+    offload: Offload | None = None,
 ) -> PollSummary:
     """One whole poll of ``feed``: plan, fetch every request (and every ``follow``), parse,
     normalize, archive. Never raises for a failed fetch or parse: it is recorded.
@@ -268,7 +273,9 @@ def run_poll(
     ``last``/``state`` are what the caller already read from the archive (the daemon), else
     they are read here. ``since``/``until`` (aware UTC) make a backfill of that range
     (``kind="backfill"``: nothing is marked gone). ``mark_gone`` overrides the scraper's
-    ``snapshot`` flag. Raises only :class:`_Abandoned`-style errors of the archive itself.
+    ``snapshot`` flag. ``offload`` may parse and normalize the response of a single-request
+    plan elsewhere (the daemon's parse processes): the same result, or None to do it here.
+    Raises only :class:`_Abandoned`-style errors of the archive itself.
     """
     clock = time.perf_counter()
     started_at = started_at or utc_now()
@@ -310,6 +317,7 @@ def run_poll(
     first: FetchResult | None = None
     http_status: int | None = None
     responses: list[Response] = []  # parsed ones, for the raw page store
+    offloaded = None
     while queue:
         request = queue.popleft()
         if made >= scraper.max_requests:
@@ -359,10 +367,10 @@ def run_poll(
                 sha256=digest, etag=result.etag, last_modified=result.last_modified,
                 source=result.url, kind=kind, requests=made,
             )  # fmt: skip
+        page = Page(result.body, result.url, result.headers, request)
+        offloaded = offload(feed, page) if offload is not None and single else None
         try:
-            parsed: ParseResult = scraper.parse(
-                Page(result.body, result.url, result.headers, request)
-            )
+            parsed: ParseResult = offloaded[0] if offloaded is not None else scraper.parse(page)
         except Exception as exc:
             log.debug("parse of %s failed", feed.slug, exc_info=True)
             error_kind = exc.kind if isinstance(exc, PageError) else "parse_error"
@@ -412,7 +420,10 @@ def run_poll(
             feed.slug, observed_at=utc_now(), duration_ms=elapsed(), **common
         )
     try:
-        incidents, utc_as_of = normalize(feed, rows, as_of)
+        if offloaded is not None and made == 1:  # normalized with the page, elsewhere
+            incidents, utc_as_of = offloaded[1], offloaded[2]
+        else:
+            incidents, utc_as_of = normalize(feed, rows, as_of)
     except Exception as exc:
         error_kind = exc.kind if isinstance(exc, PageError) else "parse_error"
         return archive.record_error(

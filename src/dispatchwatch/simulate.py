@@ -52,6 +52,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate, parsedate_to_datetime
@@ -148,6 +149,7 @@ class Simulation:
         start: datetime | None = None,
         milwaukee_rate: float = 60.0,
         seattle_rate: float = 30.0,
+        seattle_extra_dispatches: Sequence[tuple[int, float]] | None = None,
         socrata_rate: float = 40.0,
         arcgis_rate: float = 60.0,
         arcgis_max_records: int = 1000,
@@ -159,6 +161,8 @@ class Simulation:
         self.host, self.port, self.seed, self.speed = host, port, seed, speed
         self.start_time = (start or datetime.now(UTC)).astimezone(UTC)
         self.milwaukee_rate, self.seattle_rate = milwaukee_rate, seattle_rate
+        #: Dispatch rows a Seattle incident gets after its first (SeattleModel's option).
+        self.seattle_extra_dispatches = seattle_extra_dispatches
         self.socrata_rate, self.arcgis_rate = socrata_rate, arcgis_rate
         self.arcgis_max_records = arcgis_max_records
         #: The simulated clock never passes the real one (the demo: no call in the future).
@@ -318,7 +322,9 @@ class Simulation:
         elif kind == "arcgis":
             model = ArcGISModel(seed, self.start_time, self.arcgis_rate)
         else:
-            model = SeattleModel(seed, self.start_time, self.seattle_rate)
+            model = SeattleModel(
+                seed, self.start_time, self.seattle_rate, self.seattle_extra_dispatches
+            )
         with self._lock:
             return self._feeds.setdefault(path, _Feed(kind, model))
 

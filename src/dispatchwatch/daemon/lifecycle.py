@@ -21,6 +21,7 @@ from .backoff import backoff
 from .door import Door
 from .feeds import FeedState
 from .once import run_once
+from .parsers import ParseProcesses, default_count
 from .poll import poll_feed
 from .prune import prune_pages
 from .report import PollReport
@@ -60,6 +61,8 @@ class Daemon:
         self.schedule: Schedule | None = None
         self.door = Door()
         self.slots = Slots(self.door, self.settings.parse_slots or SLOTS)
+        #: None forked until :meth:`start` (``run_once`` parses here).
+        self.parsers = ParseProcesses(0)
         for feed in feeds:
             archive.register_feed(feed.record())
         for slug, (count, last) in failure_streaks(archive.conn, list(self.states)).items():
@@ -128,15 +131,24 @@ class Daemon:
         if self.schedule is not None:
             raise RuntimeError("the daemon is already running")
         workers = self.settings.max_workers or max(1, min(32, len(self.states)))
+        # Forked first: before the scheduler's threads (see .parsers).
+        processes = self.settings.parse_processes
+        self.parsers = ParseProcesses(default_count() if processes is None else processes)
+        if self.parsers.count and self.settings.parse_slots is None:
+            # A slot for each child's parse beside the daemon's own (its writes, or a parse
+            # waiting for a child), so that the children are never idle for want of one.
+            self.slots = Slots(self.door, SLOTS + self.parsers.count)
         self.schedule = Schedule(self, workers)
         self.schedule.start()
         count = len(self.states)
         log.info(
-            "polling %d feed%s with %d worker%s",
+            "polling %d feed%s with %d worker%s and %d parse process%s",
             count,
             "" if count == 1 else "s",
             workers,
             "" if workers == 1 else "s",
+            self.parsers.count,
+            "" if self.parsers.count == 1 else "es",
         )
 
     def stop(self, timeout: float | None = None, *, abort: threading.Event | None = None) -> bool:
@@ -156,6 +168,7 @@ class Daemon:
         if self.schedule is not None:
             self.schedule.shutdown()
         abandoned, writing = self.door.close(timeout, lambda: abort is not None and abort.is_set())
+        self.parsers.close()  # a poll still waiting for one parses here (or was abandoned)
         if abandoned:
             log.warning(
                 "abandoned %d poll%s still in flight (nothing of them was written)",

@@ -79,6 +79,7 @@ def poll_feed(daemon: Daemon, feed: Feed, scheduled_at: datetime | None) -> Poll
                 feed,
                 fetch,
                 started_at=started_at,
+                offload=partial(daemon.parsers.parse, deadline=deadline),
             )
         finally:
             if held:

@@ -64,6 +64,9 @@ class DaemonSettings:
     #: Polls parsing and archiving at once (default :data:`~.slots.SLOTS`: one per CPU,
     #: at least 2); the other workers wait with their fetched body.
     parse_slots: int | None = None
+    #: Child processes that parse and normalize changed pages (:mod:`.parsers`; default
+    #: one per CPU beyond the first, at least one; 0: parse in the daemon's own process).
+    parse_processes: int | None = None
 
 
 def backoff_interval(interval: float, failures: int, cap: float | None = None) -> float:

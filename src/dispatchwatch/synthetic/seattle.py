@@ -15,7 +15,21 @@ from typing import Literal
 
 from .common import LOS_ANGELES, Event, EventKind, check_start, poisson_gap, weighted
 
-__all__ = ["SeattleIncident", "SeattleModel", "seattle_pages"]
+__all__ = [
+    "REAL_EXTRA_DISPATCHES",
+    "REAL_RATE_PER_HOUR",
+    "SeattleIncident",
+    "SeattleModel",
+    "seattle_pages",
+]
+
+#: The real day page of 3/31/2024 (/work/shared/real-pages/seattle/), captured at 6:33:30 PM
+#: Pacific, lists 220 incidents received since midnight (18.56 hours): ~11.9 an hour.
+REAL_RATE_PER_HOUR = 220 / 18.56
+#: ... in 267 dispatch rows: 185 incidents have one row, 26 two, 7 three, 1 four, 1 five.
+#: ``(extra dispatch rows, weight)`` (1.21 rows an incident; the model's default draws
+#: ``0, 0, 0, 0, 1, 1, 2``: 1.57).
+REAL_EXTRA_DISPATCHES: tuple[tuple[int, float], ...] = ((0, 185), (1, 26), (2, 7), (3, 1), (4, 1))
 
 SEA_TYPES: tuple[tuple[str, float], ...] = (
     ("Aid Response", 45),
@@ -298,11 +312,20 @@ class SeattleModel:
         seed: int = 0,
         start: datetime = datetime(2024, 3, 31, 18, 33, 30, tzinfo=LOS_ANGELES),
         rate_per_hour: float = 30.0,
+        extra_dispatches: Sequence[tuple[int, float]] | None = None,
     ) -> None:
+        """``rate_per_hour``: incidents received an hour (Poisson). ``extra_dispatches``:
+        ``(count, weight)`` of the dispatch rows an incident gets after its first (None: the
+        historical draw, 0.57 on average; :data:`REAL_EXTRA_DISPATCHES` is the real page's).
+        With :data:`REAL_RATE_PER_HOUR` and :data:`REAL_EXTRA_DISPATCHES` a page has the real
+        page's rows for the hour of day (bytes a row already match: ~545)."""
         if rate_per_hour <= 0:
             raise ValueError("rate_per_hour must be positive")
         self.seed = seed
         self.rate_per_hour = rate_per_hour
+        self._extra = (
+            None if extra_dispatches is None else tuple(zip(*extra_dispatches, strict=True))
+        )
         self.start = start.astimezone(LOS_ANGELES)
         self._rng = random.Random(seed)
         self._now = check_start(start)
@@ -377,7 +400,11 @@ class SeattleModel:
             )
         ]
         at = received
-        for _ in range(rng.choice((0, 0, 0, 0, 1, 1, 2))):
+        if self._extra is None:
+            extra = rng.choice((0, 0, 0, 0, 1, 1, 2))
+        else:
+            extra = rng.choices(*self._extra)[0]
+        for _ in range(extra):
             at += timedelta(seconds=rng.uniform(20, 480))
             units = " ".join(_sea_units(rng, call_type, rng.choice((1, 1, 2, 3))))
             dispatches.append(_SeaDispatch(at, units, rng.choice((0, 0, 1, 2))))
