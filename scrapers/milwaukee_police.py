@@ -28,23 +28,26 @@ from __future__ import annotations
 import re
 
 from dispatchwatch.scraper import (
+    ElementMarker,
     LayoutError,
     Page,
     ParseResult,
     RawRow,
     Scraper,
-    cell_text,
     end_reached,
     find_table_by_headers,
     last_row_is_whole,
     row_label,
+    row_texts,
 )
 
 URL = "https://itmdapps.milwaukee.gov/MPDCallData/index.jsp?district=All"
 HOMEPAGE = "https://itmdapps.milwaukee.gov/MPDCallData/"
 WHAT = "Milwaukee Police calls page"
 #: What the page shows after the calls table: the legend of place abbreviations, the footer.
-END_MARKERS = "//table/following::dl | //div[@data-role='footer']"
+END_XPATH = "//table/following::dl | //div[@data-role='footer']"
+#: :data:`END_XPATH`, looked for from the end of the page (see ElementMarker).
+END_MARKERS = ElementMarker(dl="self::dl[preceding::table]", div="self::div[@data-role='footer']")
 
 #: Field -> header texts that stand for it (compared lower-cased, whitespace collapsed).
 HEADERS = {
@@ -79,7 +82,7 @@ def parse(page: Page) -> ParseResult:
     rows = list(rows)
     cut = False
     for number, row in enumerate(rows, 1):
-        texts = [cell_text(c) for c in row if c.tag in ("td", "th")]
+        texts = row_texts(row)
         if not any(texts):
             continue  # spacer or layout row
         if len(texts) != width and reason is not None and number == len(rows):

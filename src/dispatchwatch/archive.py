@@ -445,6 +445,35 @@ def time_before(a: str, b: str) -> bool:
     return (a[19:-1] or ".").ljust(10, "0") < (b[19:-1] or ".").ljust(10, "0")
 
 
+def _last_of(columns: str, outcome: str, where: str = "") -> str:
+    """The last poll of feed ``?1`` with ``outcome`` (``columns`` of it), by a backwards walk
+    of the polls(feed, outcome, id) index that stops at its first match."""
+    return (
+        f"SELECT * FROM (SELECT {columns} FROM polls WHERE feed = ?1 AND outcome = '{outcome}'"
+        f"{where} ORDER BY id DESC LIMIT 1)"
+    )
+
+
+# The last parsed poll (new, unchanged, not_modified): its id and what the fetcher needs;
+# and the time of the last poll that archived rows (new or partial): a page dated before it
+# can only add history (see record_success's history_only). Unchanged polls don't count
+# there: their time is the fetch's, not the page's. History (a forced old page, a backfill,
+# an import) is dated in the past on purpose; every other poll is in time order, so the
+# last one is the latest.
+_ARCHIVED_ROWS = (
+    " AND (error_kind IS NULL OR error_kind != 'history') AND (kind IS NULL OR kind = 'ingest')"
+)
+_LAST_PARSED = (
+    "SELECT id, sha256, etag, last_modified, (SELECT observed_at FROM ("
+    + " UNION ALL ".join(_last_of("id, observed_at", o, _ARCHIVED_ROWS) for o in ("new", "partial"))
+    + ") ORDER BY id DESC LIMIT 1) FROM (SELECT * FROM ("
+    + " UNION ALL ".join(
+        _last_of("id, sha256, etag, last_modified", o) for o in ("new", "unchanged", "not_modified")
+    )
+    + ") ORDER BY id DESC LIMIT 1)"  # (the time read once, for the poll picked)
+)
+
+
 _INCIDENT_ROW = [
     "feed", "incident_id", *TRACKED_FIELDS, "first_seen_at", "last_seen_at", "gone_at", "version",
 ]  # fmt: skip
@@ -730,47 +759,13 @@ class Archive:
         (``new`` or ``partial``), or None."""
         # One backwards walk of polls(feed, outcome, id) per outcome, each stopping at its
         # first match: an IN (...) with ORDER BY id sorts every poll of the feed, at every
-        # poll (quadratic over a long history: import-git, years of a daemon).
+        # poll (quadratic over a long history: import-git, years of a daemon). All of them
+        # in one statement (ingest reads this before every page).
         with self._lock:
-            row = max(
-                (
-                    found
-                    for outcome in ("new", "unchanged", "not_modified")
-                    if (
-                        found := self.conn.execute(
-                            "SELECT id, sha256, etag, last_modified, observed_at FROM polls "
-                            "WHERE feed = ? AND outcome = ? ORDER BY id DESC LIMIT 1",
-                            [feed, outcome],
-                        ).fetchone()
-                    )
-                ),
-                default=None,
-            )
-            # The time of the last poll that archived rows: a page dated before it can only
-            # add history (see record_success's history_only). Unchanged polls don't count:
-            # their time is the fetch's, not the page's.
-            # History (a forced old page, a backfill, an import) is dated in the past on
-            # purpose; every other poll is in time order, so the last one is the latest.
-            latest = max(
-                (
-                    found
-                    for outcome in ("new", "partial")
-                    if (
-                        found := self.conn.execute(
-                            "SELECT id, observed_at FROM polls WHERE feed = ? AND outcome = ? "
-                            "AND (error_kind IS NULL OR error_kind != 'history') "
-                            "AND (kind IS NULL OR kind = 'ingest') ORDER BY id DESC LIMIT 1",
-                            [feed, outcome],
-                        ).fetchone()
-                    )
-                ),
-                default=None,
-            )
+            row = self.conn.execute(_LAST_PARSED, [feed]).fetchone()
         if row is None:
             return None
-        last = dict(zip(("id", "sha256", "etag", "last_modified", "observed_at"), row, strict=True))
-        last["observed_at"] = latest[1] if latest else None
-        return last
+        return dict(zip(("id", "sha256", "etag", "last_modified", "observed_at"), row, strict=True))
 
     def parsed_sha256s(self, feed: str) -> set[str]:
         """SHA-256 of every body of ``feed`` already archived (parsed whole or in part), so
@@ -929,11 +924,15 @@ class Archive:
                 if history_only is not None or time_before(observed_at, last_observed):
                     earlier.append((observed_at, feed, incident_id, observed_at))
                     continue  # never rewrite what a later poll already said
-                diff = [
-                    name
-                    for name, old, fresh in zip(TRACKED_FIELDS, old_values, values, strict=True)
-                    if old != fresh
-                ]
+                diff = (
+                    [
+                        name
+                        for name, old, fresh in zip(TRACKED_FIELDS, old_values, values, strict=True)
+                        if old != fresh
+                    ]
+                    if old_values != values  # (most are unchanged: one comparison in C)
+                    else []
+                )
                 changed += bool(diff)
                 # Listed again after it had left the list; an import's row is no listing.
                 still_gone = gone_at if kind == "import" else None
@@ -1055,11 +1054,13 @@ class Archive:
         width = len(TRACKED_FIELDS)
 
         def take(rows: Iterable[Sequence[Any]]) -> None:
-            for row in rows:
-                state[row[0]] = (
-                    tuple(row[1 : width + 1]), row[width + 1], row[width + 2], row[width + 3],
+            state.update({
+                row[0]: (
+                    row[1 : width + 1], row[width + 1], row[width + 2], row[width + 3],
                     row[width + 4],
-                )  # fmt: skip
+                )
+                for row in rows
+            })  # fmt: skip
 
         if snapshot:
             # Every listed incident, in one indexed read; most of the page is among them.

@@ -38,6 +38,7 @@ from . import pagestore
 from .config import Feed
 from .errors import DispatchwatchError, PageError
 from .incident import Incident
+from .normalize.pagememo import PageMemo
 
 __all__ = ["MIN_PAGES", "ParseFailure", "SavedPage", "read_ahead"]
 
@@ -68,13 +69,13 @@ class SavedPage:
     parsed: Any = None
 
 
-def parse_outcome(feed: Feed, body: bytes) -> Any:
+def parse_outcome(feed: Feed, body: bytes, memo: PageMemo | None = None) -> Any:
     """:func:`~.pipeline.parse_page` of a saved page, or the :class:`ParseFailure` its error
-    makes (the one ``process_page`` records)."""
+    makes (the one ``process_page`` records). ``memo``: the pages before, of this feed."""
     from .pipeline import _error_text, parse_page
 
     try:
-        return parse_page(feed, body, url=feed.url)
+        return parse_page(feed, body, url=feed.url, memo=memo)
     except Exception as exc:  # noqa: BLE001 - any failure is the page's error poll
         log.debug("parse of %s failed", feed.slug, exc_info=True)
         kind = exc.kind if isinstance(exc, PageError) else "parse_error"
@@ -152,6 +153,7 @@ def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: 
     compressed against the one that parsed before it (the base :func:`~.pagestore.store_pages`
     will most likely pick; the parent compresses itself when it picks another)."""
     keeps = feed.keep_pages.keeps
+    memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
     previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
     try:
         for path in files:
@@ -163,7 +165,7 @@ def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: 
             sha256 = hashlib.sha256(body).hexdigest()
             parsed = ahead = None
             if sha256 not in archived:
-                parsed = parse_outcome(feed, body)
+                parsed = parse_outcome(feed, body, memo)
                 if not isinstance(parsed, ParseFailure):
                     if keeps and previous is not None and previous[0] != sha256:
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))

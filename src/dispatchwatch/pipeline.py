@@ -28,6 +28,7 @@ from .config import Feed
 from .errors import DispatchwatchError, FetchError, PageError
 from .incident import Incident
 from .normalize import normalize_rows, to_utc
+from .normalize.pagememo import PageMemo
 from .pagestore import Response
 from .parseahead import ParseFailure, read_ahead
 from .scraper import Page, ParseResult, PlanContext, RawRow, Request
@@ -62,11 +63,13 @@ class ParsedPage:
 
 
 def normalize(
-    feed: Feed, rows: list[RawRow], as_of: object = None
+    feed: Feed, rows: list[RawRow], as_of: object = None, memo: PageMemo | None = None
 ) -> tuple[list[Incident], str | None]:
-    """Rows of one poll -> merged, normalized incidents, and the "as of" time in UTC."""
+    """Rows of one poll -> merged, normalized incidents, and the "as of" time in UTC.
+    ``memo`` (pages of this one feed, in sequence) builds again the incidents of rows the
+    page before held, unchanged, instead of normalizing them again: same answer."""
     scraper = feed.scraper
-    incidents = normalize_rows(
+    incidents = (memo.normalize_rows if memo is not None else normalize_rows)(
         rows,
         feed=feed.slug,
         timezone=feed.zone,
@@ -85,15 +88,17 @@ def parse_page(
     url: str = "",
     headers: Mapping[str, str] | None = None,
     request: Request | None = None,
+    memo: PageMemo | None = None,
 ) -> ParsedPage:
-    """Parse and normalize one page. Raises :class:`PageError` (or its subclass
-    :class:`LayoutError`) when the page is not what the feed's scraper expects.
+    """Parse and normalize one page (``memo``: see :func:`normalize`). Raises
+    :class:`PageError` (or its subclass :class:`LayoutError`) when the page is not what the
+    feed's scraper expects.
 
     A page that asks for more (``follow``: the next page of a paged query) is, on its own,
     not the whole list: it comes back with ``complete=False``.
     """
     result = feed.scraper.parse(Page(body, url or feed.url, headers, request))
-    incidents, as_of = normalize(feed, result.rows, result.as_of)
+    incidents, as_of = normalize(feed, result.rows, result.as_of, memo)
     complete, reason = result.complete, result.reason
     if complete and result.follow:
         complete = False

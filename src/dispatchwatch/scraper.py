@@ -46,12 +46,14 @@ __all__ = [
     "RawRow",
     "Request",
     "Scraper",
+    "ElementMarker",
     "TextMarker",
     "cell_text",
     "end_reached",
     "find_table_by_headers",
     "last_row_is_whole",
     "row_label",
+    "row_texts",
 ]
 
 _ASCII = bytes(range(128))  # to delete: bytes.translate(None, _ASCII)
@@ -403,6 +405,17 @@ def cell_text(element: _Element) -> str:
     return " ".join(text.split()) if text else ""
 
 
+def row_texts(row: _Element) -> list[str]:
+    """:func:`cell_text` of each ``td`` and ``th`` cell of a table row, in order."""
+    string_of = _string_of()
+    texts = []
+    for cell in row:
+        if cell.tag in ("td", "th"):
+            text = cell.text if len(cell) == 0 else string_of(cell)
+            texts.append(" ".join(text.split()) if text else "")
+    return texts
+
+
 def row_label(texts: Sequence[str], id_index: int) -> str:
     """How an error names a broken row: by its incident ID only. Never put a row's cells in
     an error: errors are stored (``polls.error``) and published, and cells hold addresses."""
@@ -467,6 +480,34 @@ class TextMarker:
             ):
                 return True
             stack.extend(children)  # the last child is visited next: from the end
+        return False
+
+
+class ElementMarker:
+    """Whether the tree has an element that one of ``tests`` accepts: ``tests`` maps a tag
+    name to an XPath on the element itself (``self::dl[preceding::table]``), so the marker is
+    the union of ``//dl[preceding::table] | ...``. Elements are visited from the end of the
+    document, where a legend or a footer is, and only those with a listed tag are tested
+    (the XPath union visits every element of the page, each of its ``//`` steps once); when
+    there is none, the whole tree is visited and the answer is the same: False.
+
+    ``//table/following::dl`` is ``//dl[preceding::table]``: an element follows a table
+    exactly when the table precedes it (after its end, not its descendant).
+    """
+
+    def __init__(self, **tests: str) -> None:
+        self.tests = tests
+
+    def __call__(self, tree: _Element) -> bool:
+        per_thread = _lxml()
+        tests = self.tests
+        stack = [tree]
+        while stack:
+            element = stack.pop()
+            expression = tests.get(element.tag)  # (a comment's tag is a function: not found)
+            if expression is not None and per_thread.xpath(expression)(element):
+                return True
+            stack.extend(element)  # the last child is visited next: from the end
         return False
 
 
