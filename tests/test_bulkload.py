@@ -23,7 +23,7 @@ from dispatchwatch import bulkload
 from dispatchwatch.archive import Archive
 from dispatchwatch.config import parse_config
 from dispatchwatch.pipeline import ingest_files
-from dispatchwatch.runlock import RunLock
+from dispatchwatch.runlock import AlreadyRunningError, RunLock
 
 START = datetime(2024, 11, 2, 12, 0, 0)
 FEED = parse_config("feeds:\n  seattle-fire-open-data: {}\n").feeds["seattle-fire-open-data"]
@@ -189,6 +189,9 @@ def test_small_jobs_big_archives_and_a_running_daemon_take_the_normal_path(
         with bulkload.deferred_indexes(archive, job="ingest", rows=10**6) as deferred:
             assert deferred  # and now it may
             assert len(_deferred_objects(path)) >= 8
+            # Meanwhile the daemon cannot start, and says why.
+            with pytest.raises(AlreadyRunningError, match=rf"PID {os.getpid()}, a bulk ingest"):
+                RunLock(path).acquire()
     assert _deferred_objects(path) == []
 
 
@@ -296,7 +299,7 @@ def test_an_archive_is_not_repaired_under_a_running_job(tmp_path: Path, pages: l
 
 _HOLD_LOCK = """
 import sys, time
-from dispatchwatch.runlock import RunLock
+from dispatchwatch.runlock import AlreadyRunningError, RunLock
 with RunLock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)

@@ -218,6 +218,9 @@ def deferred_indexes(
     if lock is None:
         yield False
         return
+    if lock._fd is not None:  # what `dispatchwatch run` says when it finds the lock taken
+        os.ftruncate(lock._fd, 0)
+        os.pwrite(lock._fd, f"{os.getpid()}, a bulk {job}\n".encode(), 0)
     try:
         with archive._lock:
             if pending(conn)[0]:  # left by a job that died: we hold the lock, put it back
