@@ -222,7 +222,10 @@ def record_then_die(self, *args, **kwargs):
     summary = record(self, *args, **kwargs)
     polls += 1
     if polls == int(os.environ["DIE_AFTER"]):
-        os.kill(os.getpid(), signal.SIGKILL)
+        if os.environ["SIGNAL"] == "INT":  # Ctrl-C in a terminal: the whole process group
+            os.killpg(os.getpgrp(), signal.SIGINT)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
     return summary
 Archive.record_success = record_then_die
 from dispatchwatch.cli import cli
@@ -230,19 +233,23 @@ cli(sys.argv[1:])
 """
 
 
-def _killed_ingest(path: Path, pages: list[Path], after: int) -> int:
-    """Run ``dispatchwatch ingest`` in a process that SIGKILLs itself after ``after`` polls;
-    its exit status. Its parse-ahead child must stop by itself once it is gone."""
-    env = {**os.environ, "DIE_AFTER": str(after)}
+def _killed_ingest(
+    path: Path, pages: list[Path], after: int, how: str = "KILL", stderr: Path | None = None
+) -> int:
+    """Run ``dispatchwatch ingest`` in a process that SIGKILLs itself (``how`` "INT": sends
+    its process group SIGINT) after ``after`` polls; its exit status. Its parse-ahead child
+    must stop by itself once it is gone."""
+    env = {**os.environ, "DIE_AFTER": str(after), "SIGNAL": how}
     command = [sys.executable, "-c", KILLER, "ingest", "seattle-fire-open-data", "--db", str(path)]
-    process = subprocess.Popen(
-        [*command, *map(str, pages)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    status = process.wait(timeout=120)
+    with open(stderr or os.devnull, "w") as errors:
+        process = subprocess.Popen(
+            [*command, *map(str, pages)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=True,
+        )
+        status = process.wait(timeout=120)
     for _ in range(100):  # its children (the parse-ahead process) end with it
         try:
             os.killpg(process.pid, 0)
@@ -277,21 +284,30 @@ def test_a_killed_job_is_repaired_when_the_archive_is_next_opened(
     assert dump(path) == _normal(tmp_path / "whole.db", pages)
 
 
+def test_ctrl_c_in_a_terminal_rebuilds_before_the_command_exits(
+    tmp_path: Path, pages: list[Path]
+) -> None:
+    path, errors = tmp_path / "interrupted.db", tmp_path / "stderr.txt"
+    assert _killed_ingest(path, pages, after=4, how="INT", stderr=errors) == 1
+    assert errors.read_text().strip() == "Aborted!"  # no traceback, the child's neither
+    assert _deferred_objects(path) == []
+    assert dump(path) == _normal(tmp_path / "normal.db", pages[:4])
+
+
 def test_an_archive_is_not_repaired_under_a_running_job(tmp_path: Path, pages: list[Path]) -> None:
     """Another process opening the archive while the job runs (it holds the run lock) leaves
     the deferred objects alone; once the lock is free, the next open repairs."""
     path = tmp_path / "killed.db"
     assert _killed_ingest(path, pages, after=2) == -signal.SIGKILL
-    holder = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with Archive(path):
-            assert len(_deferred_objects(path)) >= 8
-    finally:
-        holder.kill()
-        holder.wait()
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            with Archive(path):
+                assert len(_deferred_objects(path)) >= 8
+        finally:
+            holder.kill()
     with Archive(path):
         assert _deferred_objects(path) == []
     assert dump(path) == _normal(tmp_path / "normal.db", pages[:2])

@@ -26,6 +26,7 @@ import hashlib
 import logging
 import multiprocessing
 import operator
+import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -142,7 +143,10 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
 def _run_child(receiver: Connection, *args: Any) -> None:
     """The child's entry: it closes its copy of the parent's end of the pipe first. Else, when
     the parent is killed (``kill -9``), the pipe still has a reader (the child itself) and the
-    child blocks on the full pipe forever instead of getting a broken pipe and stopping."""
+    child blocks on the full pipe forever instead of getting a broken pipe and stopping.
+    Ctrl-C (SIGINT to the whole process group) is the parent's to handle: it stops reading,
+    and the child stops on the broken pipe, without a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     receiver.close()
     _child(*args)
 
