@@ -56,13 +56,15 @@ def _run_daemon(folder: Path, sim: Simulation, processes: int) -> tuple[list[dic
     return reports, (folder / "daemon.log").read_text()
 
 
-def _archived(folder: Path) -> tuple[list[tuple], list[tuple]]:
+def _archived(folder: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
     with sqlite3.connect(folder / "dispatch.db") as conn:
         incidents = conn.execute(f"SELECT {FIELDS}, version FROM incidents ORDER BY 1, 2")
         versions = conn.execute(
             f"SELECT {FIELDS}, version, changed, gone_at FROM incident_versions ORDER BY 1, 2, 16"
         )
-        return incidents.fetchall(), versions.fetchall()
+        # The raw page store: a feed's first page is compressed in the parse process.
+        pages = conn.execute("SELECT feed, sha256, size, base, depth, body FROM pages ORDER BY 1")
+        return incidents.fetchall(), versions.fetchall(), pages.fetchall()
 
 
 def test_the_archive_is_the_same_with_parse_processes(tmp_path: Path) -> None:
@@ -74,14 +76,14 @@ def test_the_archive_is_the_same_with_parse_processes(tmp_path: Path) -> None:
     for reports in (here, there):
         assert sorted(r["outcome"] for r in reports) == ["new"] * 6
     assert {r["feed"]: r["new"] for r in here} == {r["feed"]: r["new"] for r in there}
-    incidents, versions = _archived(tmp_path / "here")
-    assert len(incidents) > 300 and len(versions) == len(incidents)
-    assert _archived(tmp_path / "there") == (incidents, versions)
+    incidents, versions, pages = _archived(tmp_path / "here")
+    assert len(incidents) > 300 and len(versions) == len(incidents) and len(pages) == 6
+    assert _archived(tmp_path / "there") == (incidents, versions, pages)
 
 
 SCRIPT = textwrap.dedent(
     """
-    import dataclasses, json, sys
+    import hashlib, json
     from dispatchwatch.config import default_feed
     from dispatchwatch.daemon.parsers import ParseProcesses
     from dispatchwatch.pipeline import normalize
@@ -106,6 +108,14 @@ SCRIPT = textwrap.dedent(
             and len(incidents) > 10
         )
     out["same"] = same
+    # A feed's first page also comes compressed for the raw page store, its second does not.
+    from dispatchwatch import pagestore
+    first = pages[1][1]
+    sha = hashlib.sha256(first).hexdigest()
+    out["ahead"] = pagestore._ahead.get((sha, "")) == pagestore.compress_ahead(first, None)
+    pagestore._ahead.clear()
+    parsers.parse(pages[1][0], Page(first, pages[1][0].url))
+    out["ahead_again"] = len(pagestore._ahead)
     # A page that does not parse there is parsed (and its error recorded) by the poll.
     feed = pages[0][0]
     out["garbage"] = parsers.parse(feed, Page(b"<html>not a day log</html>", feed.url))
@@ -130,6 +140,8 @@ def test_parse_processes_parse_as_the_poll_would(tmp_path: Path) -> None:
     assert out == {
         "count": 1,
         "same": [True, True],
+        "ahead": True,
+        "ahead_again": 0,
         "garbage": None,
         "after_kill": None,
         "count_after": 0,

@@ -7,11 +7,14 @@ are a pure function of the body and the feed's config, so the daemon hands them 
 processes: a poll holding a parse slot sends ``(feed, body, url, headers, request)`` to an idle
 child, which runs the feed's scraper and :func:`~dispatchwatch.pipeline.normalize` exactly as the
 poll would and sends back the raw rows and the normalized incidents (as tuples: they pickle and
-unpickle in C). Everything else (the plan, the fetch, the diff, the one transaction a poll, the
-report) stays in the daemon. When no child is idle, a child died or answered nothing within the
-poll's deadline, the page did not parse there (its error is recorded by parsing it again here,
-so the poll's error is the same), or the feed does not pickle (a plugin loaded from a file the
-child cannot import), the poll parses here as it always did (``None`` from :meth:`parse`).
+unpickle in C); with a feed's first page it also sends that page compressed for the raw page
+store (a first page has no base: the same bytes :func:`~dispatchwatch.pagestore.store_pages`
+would make). Everything else (the plan, the fetch, the diff, the one transaction a poll, the
+report) stays in the daemon. When no child is left, none is idle or answers by the poll's
+deadline, the child died, the page did not parse there (its error is recorded by parsing it
+again here, so the poll's error is the same), or the feed does not pickle (a plugin loaded from
+a file the child cannot import), the poll parses here as it always did (``None`` from
+:meth:`parse`).
 
 The children are forked when the daemon starts, before its first thread (a fork copies only the
 calling thread: forking later could copy a lock another thread holds), so they start at once
@@ -24,6 +27,7 @@ closes, also when the daemon is killed.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import multiprocessing
 import operator
@@ -36,6 +40,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from .. import pagestore
 from ..incident import Incident
 from ..scraper import Page, ParseResult, RawRow
 from . import memory
@@ -83,6 +88,10 @@ class ParseProcesses:
         self._lock = threading.Condition()
         self._idle: list[_Child] = []
         self._all: list[_Child] = []
+        #: Feeds whose first page went to a child: it also compresses that one for the raw
+        #: page store (a feed's first stored page has no base; later ones are compressed
+        #: against the page before, which only this process has).
+        self._sent: set[str] = set()
         if count <= 0 or not _can_fork():
             return
         context = multiprocessing.get_context("fork")
@@ -129,9 +138,12 @@ class ParseProcesses:
             if not self._idle:
                 return None
             child = self._idle.pop()
+            compress = feed.slug not in self._sent and feed.keep_pages.keeps
+            self._sent.add(feed.slug)
         answer = None
         try:
-            child.conn.send((feed, page.body, page.url, dict(page.headers), page.request))
+            message = (feed, page.body, page.url, dict(page.headers), page.request, compress)
+            child.conn.send(message)
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             if child.conn.poll(wait):
                 answer = child.conn.recv()
@@ -149,7 +161,9 @@ class ParseProcesses:
                 self._lock.notify()
         if answer is None:
             return None
-        rows, result, incidents, as_of = answer
+        rows, result, incidents, as_of, ahead = answer
+        if ahead is not None:
+            pagestore.offer_compressed(ahead[0], None, ahead[1])
         return (
             replace(result, rows=[RawRow(*row) for row in rows]),
             [Incident(*incident) for incident in incidents],
@@ -218,16 +232,30 @@ def _serve(conn: Connection, others: list[Connection]) -> None:
             trimmed = time.monotonic()
 
 
-def _parsed(normalize: Any, feed: Feed, body: bytes, url: str, headers: Any, request: Any) -> Any:
-    """What a child sends back for one page: plain data, or None when it did not parse."""
+def _parsed(
+    normalize: Any,
+    feed: Feed,
+    body: bytes,
+    url: str,
+    headers: Any,
+    request: Any,
+    compress: bool,
+) -> Any:
+    """What a child sends back for one page: plain data, or None when it did not parse; with
+    ``compress``, also ``(sha256, blob)``: the body compressed with no base, as
+    :func:`~dispatchwatch.pagestore.store_pages` stores a feed's first page."""
     try:
         result = feed.scraper.parse(Page(body, url, headers, request))
         incidents, as_of = normalize(feed, result.rows, result.as_of)
     except Exception:  # noqa: BLE001 - parsed again by the poll, which records the error
         return None
+    ahead = None
+    if compress:
+        ahead = (hashlib.sha256(body).hexdigest(), pagestore.compress_ahead(body, None))
     return (
         [_row_tuple(row) for row in result.rows],
         replace(result, rows=[]),
         [_incident_tuple(incident) for incident in incidents],
         as_of,
+        ahead,
     )

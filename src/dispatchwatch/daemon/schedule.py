@@ -6,16 +6,18 @@ returning freed memory: :mod:`.memory`).
   while the machine slept or was busy fold into one, which runs however late
   (``misfire_grace_time=None``), so an overloaded machine polls every feed less often rather
   than starving some of them.
-- first runs are spread over a short window so a thousand feeds do not all fire at t=0, and
-  each run gets a random jitter of up to 10% of the interval.
+- first runs are spread over a short window so a thousand feeds do not all fire at t=0, in
+  turn over the feeds' hosts (:func:`first_order`), and each run gets a random jitter of up
+  to 10% of the interval.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -25,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ..status import parse_time
 from . import memory
+from .feeds import FeedState
 from .settings import (
     FIRST_DELAY,
     OVERDUE_CHECK_EVERY,
@@ -51,6 +54,18 @@ class _Executor(ThreadPoolExecutor):
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         self._on_submit(job.id, run_times[-1])
         super()._do_submit_job(job, run_times)
+
+
+def first_order(states: Iterable[FeedState]) -> list[FeedState]:
+    """The order of the first polls: round robin over the feeds' hosts, each host's feeds in
+    config order. A config that lists many feeds of one server together then does not send
+    that server a burst of first polls (each a whole page to send, then to parse and archive
+    here) while the other servers wait: consecutive first polls go to different hosts."""
+    by_host: dict[str, list[FeedState]] = {}
+    for state in states:
+        by_host.setdefault(state.host, []).append(state)
+    rounds = zip_longest(*by_host.values())
+    return [state for round_ in rounds for state in round_ if state is not None]
 
 
 class Schedule:
@@ -91,7 +106,7 @@ class Schedule:
         housekeeping jobs, and start the scheduler thread."""
         daemon, scheduler = self.daemon, self._scheduler
         now = datetime.now(UTC)
-        states = list(daemon.states.values())
+        states = first_order(daemon.states.values())
         count = len(states)
         for index, state in enumerate(states):
             feed = state.feed
