@@ -117,6 +117,8 @@ def test_ingest_archives_the_same_either_way(
         return real_compress(body, base)
 
     monkeypatch.setattr(pagestore, "_compress", counted)
+    # The child compresses ahead when it is the faster stage (here: always).
+    monkeypatch.setattr(parseahead, "_parent_behind", lambda taken, sent: True)
     for fork, name in ((True, "ahead.db"), (False, "here.db")):
         (_force_fork if fork else _no_fork)(monkeypatch)
         with Archive(tmp_path / name) as archive:
@@ -134,6 +136,29 @@ def test_ingest_archives_the_same_either_way(
     assert len(dumps[0]["pages"]) == 6
     assert len(dumps[0]["incidents"]) == 300 - 20  # rows 140-159 are only on page 3
     assert sum(v[3] == 2 for v in dumps[0]["incident_versions"]) == 80  # rewritten rows
+
+
+def test_a_child_slower_than_the_archive_leaves_it_the_compression(
+    pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert parseahead._parent_behind(3, 4) and not parseahead._parent_behind(4, 4)
+    compressed = []
+    real_compress = pagestore._compress
+
+    def counted(body: bytes, base: bytes | None) -> bytes:
+        compressed.append(base is not None)
+        return real_compress(body, base)
+
+    monkeypatch.setattr(pagestore, "_compress", counted)
+    _force_fork(monkeypatch)
+    monkeypatch.setattr(parseahead, "_parent_behind", lambda taken, sent: False)
+    with Archive(tmp_path / "slow.db") as archive:
+        ingest_files(archive, FEED, pages)
+    assert compressed == [False] + [True] * 5  # all of them here
+    _no_fork(monkeypatch)
+    with Archive(tmp_path / "here.db") as archive:
+        ingest_files(archive, FEED, pages)
+    assert _dump(tmp_path / "slow.db") == _dump(tmp_path / "here.db")
 
 
 def test_a_file_gone_mid_run_stops_there(
@@ -155,8 +180,8 @@ def test_a_child_that_dies_leaves_the_rest_to_this_process(
     _force_fork(monkeypatch)
     real_child = parseahead._child
 
-    def dies_after_two(feed, files, archived, sender):  # type: ignore[no-untyped-def]
-        real_child(feed, files[:2], archived, sender)
+    def dies_after_two(feed, files, archived, *args):  # type: ignore[no-untyped-def]
+        real_child(feed, files[:2], archived, *args)
         os._exit(1)
 
     monkeypatch.setattr(parseahead, "_child", dies_after_two)

@@ -108,9 +108,10 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
     if _can_fork(len(files)):
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
+        taken = context.RawValue("q", 0)  # pages received here (shared memory)
         child = context.Process(
             target=_run_child,
-            args=(receiver, feed, files, frozenset(archived), sender),
+            args=(receiver, feed, files, frozenset(archived), sender, taken),
             daemon=True,
         )
         child.start()
@@ -122,6 +123,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                 except (EOFError, OSError):  # the child died: the rest is read here
                     log.debug("the parse-ahead process stopped; reading on here")
                     break
+                taken.value += 1
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
                 _, body, sha256, parsed, ahead = message
@@ -151,14 +153,30 @@ def _run_child(receiver: Connection, *args: Any) -> None:
     _child(*args)
 
 
-def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: Connection) -> None:
+def _parent_behind(taken: int, sent: int) -> bool:
+    """Whether the parent has yet to receive some of the ``sent`` pages (it has ``taken``):
+    it is the slower stage, and the child has time to spare."""
+    return taken < sent
+
+
+def _child(
+    feed: Feed,
+    files: Sequence[Path],
+    archived: frozenset[str],
+    sender: Connection,
+    taken: Any = None,
+) -> None:
     """The forked child: each page read, hashed, parsed, and sent (incidents as tuples, which
     pickle and unpickle in C); with the page store on, a page that parsed also comes
     compressed against the one that parsed before it (the base :func:`~.pagestore.store_pages`
-    will most likely pick; the parent compresses itself when it picks another)."""
+    will most likely pick; the parent compresses itself when it picks another), when this
+    process has time to spare: the parent has not yet received every page sent (``taken``,
+    its count, is behind). When the parent is waiting for pages, it compresses them itself
+    and this process parses on: whichever is the slower stage does less."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
     previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
+    sent = 0
     try:
         for path in files:
             try:
@@ -171,10 +189,16 @@ def _child(feed: Feed, files: Sequence[Path], archived: frozenset[str], sender: 
             if sha256 not in archived:
                 parsed = parse_outcome(feed, body, memo)
                 if not isinstance(parsed, ParseFailure):
-                    if keeps and previous is not None and previous[0] != sha256:
+                    if (
+                        keeps
+                        and previous is not None
+                        and previous[0] != sha256
+                        and (taken is None or _parent_behind(taken.value, sent))
+                    ):
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
                     previous = (sha256, body)
             sender.send(("page", body, sha256, _flat(parsed), ahead))
+            sent += 1
     except (BrokenPipeError, EOFError, OSError):  # the parent stopped reading
         pass
     finally:
