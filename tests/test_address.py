@@ -56,6 +56,10 @@ from dispatchwatch.scraper import RawRow
         ("1512 E LOOP 820 SVC RD", "15XX E LOOP 820 SVC RD"),  # after a house: the route's
         ("RT 1512 SUMMIT AVE", "RT 15XX SUMMIT AVE"),  # no house before: a house number
         ("1512 RM 620 N", "15XX RM 620 N"),  # a Texas ranch road, not a room
+        ("1512-1520 RM 620 N", "15XX RM 620 N"),  # the same after a range (was "15XX")
+        ("0-1 RM 1", "0XX RM 1"),  # found by the route-number property test
+        ("1512-A RM 620", "15XX RM 620"),
+        ("15XX RM 1", "15XX RM 1"),  # a block already: reducing again changes nothing
         ("1512 ELM ST RM 12", "15XX ELM ST"),  # a room
         ("MM 12 I 5", "MM 12 I 5"),
         ("SR-520 / 1512 ELM ST", "SR-520 / 15XX ELM ST"),  # a route keeps its hyphen

@@ -337,7 +337,10 @@ def _without_units(
 
 
 # Only a house number (and a direction) before it: no street for a room to be in.
-_HOUSE_ONLY = re.compile(r"[\s,]*\d+[A-Z]?(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?[\s,]*")
+# Any form of house number: "1512", "1512A", a range "1512-1520", a block "15XX" (these two
+# read as no house number: "12-14 RM 1" became "0XX", the road read as a room, and so did
+# "0XX RM 1": reducing a result again changed it).
+_HOUSE_ONLY = re.compile(rf"[\s,]*(?:\d+{_HOUSE_TAIL}|\d*XX)(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?[\s,]*")
 
 
 def _is_ranch_road(segment: str, lo: int, match: re.Match[str]) -> bool:
