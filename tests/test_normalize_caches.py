@@ -404,3 +404,12 @@ def test_us_per_hour_utc_is_exact_around_every_transition(zone: str) -> None:
                     ), value
                     checked += 1
     assert checked > 100
+
+
+def test_rounded_points_are_round_and_their_memo_is_bounded() -> None:
+    rng = random.Random(3)
+    values = [rng.uniform(-180, 180) for _ in range(rows._ROUNDED_MAX + 3000)]
+    values += values[:100] + [0.0005, 0.0015, 47.6005, -122.3335, 2.675]
+    for value in values:
+        assert rows._round3(value) == round(value, 3)
+        assert len(rows._ROUNDED) <= rows._ROUNDED_MAX

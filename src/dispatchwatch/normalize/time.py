@@ -145,18 +145,22 @@ def _fast_iso(value: str, zone: str) -> str | None:
 
 
 # ``M/D/YYYY H:MM[:SS] [AM|PM]`` as most CAD exports write it (one space, no fraction), read
-# without a datetime per value (:func:`_fast_us`); odder spellings go to :data:`_US_TIME`.
-_FAST_US = re.compile(
-    r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2}):([0-5][0-9])(:[0-5][0-9])?(?: ([AP])M)?"
-)
+# without a datetime per value (:func:`_fast_us`) in two parts split at the first ``:``: the
+# hour (``M/D/YYYY H``, read once per hour) and the rest; odder spellings go to
+# :data:`_US_TIME`.
+_US_HOUR = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2})")
+_US_REST = re.compile(r"([0-5][0-9](?::[0-5][0-9])?)(?: ([AP])M)?")
 
 
 @lru_cache(maxsize=8192)
-def _us_hour(
-    month: str, day: str, year: str, hour: str, meridiem: str | None, zone: str
-) -> str | None:
-    """:func:`_utc_hour` of one local hour written the US way, or None when the hour is not one
-    the general reader accepts as it stands (hour 24, 13 PM...: those go the long way)."""
+def _us_hour(local_hour: str, meridiem: str | None, zone: str) -> str | None:
+    """:func:`_utc_hour` of one local hour written the US way (``M/D/YYYY H``, and ``A`` or
+    ``P`` for AM/PM), or None when it is not one the general reader accepts as it stands
+    (not that shape, hour 24, 13 PM...: those go the long way)."""
+    match = _US_HOUR.fullmatch(local_hour)
+    if match is None:
+        return None
+    month, day, year, hour = match.groups()
     number = int(hour)
     if meridiem is None:
         if number > 23:
@@ -169,17 +173,20 @@ def _us_hour(
 
 
 def _fast_us(value: str, zone: str) -> str | None:
-    """UTC text of a US time :data:`_FAST_US` matches, from its hour's UTC prefix
+    """UTC text of a US time ``M/D/YYYY H:MM[:SS][ AM| PM]``, from its hour's UTC prefix
     (:func:`_us_hour`) and its own minutes and seconds; None when it must go the long way
     (:func:`_text_to_utc`). Same answers (tested)."""
-    match = _FAST_US.fullmatch(value)
-    if match is None:
+    colon = value.find(":")
+    if colon < 0:
         return None
-    month, day, year, hour, minute, second, meridiem = match.groups()
-    head = _us_hour(month, day, year, hour, meridiem, zone)
+    rest = _US_REST.fullmatch(value, colon + 1)
+    if rest is None:
+        return None
+    minutes, meridiem = rest.groups()
+    head = _us_hour(value[:colon], meridiem, zone)
     if head is None:
         return None
-    return f"{head}:{minute}{second or ':00'}Z"
+    return f"{head}:{minutes}Z" if len(minutes) == 5 else f"{head}:{minutes}:00Z"
 
 
 @lru_cache(maxsize=16384)
