@@ -215,3 +215,34 @@ def test_no_fork_with_threads_running() -> None:
         thread.join()
     assert ahead.can_fork(ahead.MIN_BYTES)
     assert not ahead.can_fork(ahead.MIN_BYTES - 1)
+
+
+class Label(str):
+    """A str subclass (marshal refuses those)."""
+
+
+def test_batches_come_back_equal_through_marshal_or_pickle() -> None:
+    """Plain values go through marshal, anything else (a JSON export's Decimal, a datetime, a
+    str subclass) through pickle: equal values, types and dict order either way."""
+    from decimal import Decimal
+
+    from dispatchwatch.imports.spool import Batch, Spool, dumps, loads
+    from dispatchwatch.incident import Incident
+
+    plain = Incident("f", "1", "2016-01-01T06:00:00Z", "A", None, None, None, "54XX LAUREL ST",
+                     "New Orleans", "1", None, "E1 E2", 29.95, -90.1,
+                     {"z": "1", "a": True, "n": [1, {"c": None}], "f": -0.0})  # fmt: skip
+    odd = Incident("f", "2", None, None, None, None, None, None, None, None, None, None, None,
+                   None, {"d": Decimal("1.50"), "t": datetime(2016, 1, 1), "l": Label("x")})  # fmt: skip
+    assert dumps((1, "a"))[:1] == b"m" and dumps(odd.extra)[:1] == b"p"
+    assert loads(dumps(plain.extra)) == plain.extra
+    with Spool() as spool:
+        spool.add(Batch([plain], 2, 2, 1))
+        spool.add(Batch([odd, plain], 3, 5, 3))
+        back = list(spool)
+    assert [(b.incidents, b.first, b.last, b.rows) for b in back] == [
+        ([plain], 2, 2, 1), ([odd, plain], 3, 5, 3),
+    ]  # fmt: skip
+    assert list(back[0].incidents[0].extra) == ["z", "a", "n", "f"]
+    assert type(back[1].incidents[0].extra["d"]) is Decimal
+    assert type(back[1].incidents[0].extra["l"]) is Label

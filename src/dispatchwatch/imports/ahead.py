@@ -9,7 +9,8 @@ as long as the slower stage instead of both.
 
 Nothing about the result changes: the child runs the same producer (the caller's ``produce``)
 and sends its :class:`Piece` objects, in order, through a pipe (rows and incidents as plain
-tuples, which pickle and unpickle in C); every archive write stays in this process.
+tuples, serialized by :func:`.spool.dumps`: marshal, else pickle); every archive write stays
+in this process.
 
 Fallbacks, as ``ingest``'s: where fork is not safe (not Linux, other threads running: a fork
 copies only the calling thread) or the file is small, everything runs here. If the child
@@ -36,6 +37,7 @@ from typing import Any
 from ..errors import DispatchwatchError
 from ..incident import Incident
 from ..scraper import RawRow
+from .spool import dumps, loads
 
 __all__ = ["MIN_BYTES", "Piece", "can_fork", "pieces_ahead"]
 
@@ -122,7 +124,7 @@ def pieces_ahead(produce: Produce, *, fork: bool) -> Iterator[Piece]:
         try:
             while True:
                 try:
-                    message = receiver.recv()
+                    message = loads(receiver.recv_bytes())
                 except (EOFError, OSError):  # the child died: the rest is made here
                     log.debug("the import read-ahead process stopped; reading on here")
                     break
@@ -153,12 +155,12 @@ def _child(produce: Produce, sender: Connection) -> None:
     try:
         try:
             for piece in produce(None):
-                sender.send(("piece", _flat(piece)))
+                sender.send_bytes(dumps(("piece", _flat(piece))))
         except DispatchwatchError as exc:
-            sender.send(("error", type(exc), exc.args))
+            sender.send_bytes(dumps(("error", type(exc), exc.args)))
         except Exception:  # noqa: BLE001 - the parent reads on and meets it itself
             log.debug("import read-ahead failed", exc_info=True)
-            sender.send(("crash",))
+            sender.send_bytes(dumps(("crash",)))
     except (BrokenPipeError, EOFError, OSError):  # the parent stopped reading
         pass
     finally:
