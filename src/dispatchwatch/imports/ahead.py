@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import operator
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -151,7 +152,9 @@ def pieces_ahead(produce: Produce, *, fork: bool) -> Iterator[Piece]:
 def _child(produce: Produce, sender: Connection) -> None:
     """The forked child: every piece of ``produce(None)``, flattened, sent in order; an expected
     error as its type and arguments (raised again by the parent), anything else as a crash
-    (the parent then produces the rest itself, and meets the error itself)."""
+    (the parent then produces the rest itself, and meets the error itself). Ctrl-C is the
+    parent's to handle: it stops reading, and the child stops at its next send."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         try:
             for piece in produce(None):

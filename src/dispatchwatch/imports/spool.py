@@ -2,7 +2,7 @@
 
 Before writing anything, a stopping import must know that every row of the file is readable.
 Rather than reading (and mapping) the file twice, the checking pass maps and normalizes each
-batch as the writing pass would, and keeps it here, compressed (zstandard, level 1: about 130
+batch as the writing pass would, and keeps it here, compressed (zstandard, level 1: about 50
 bytes an incident), until the whole file is known good; the writing pass then only reads the
 batches back. Memory stays at one batch whatever the size of the file; the file is removed
 when the spool is closed (or the process ends).
