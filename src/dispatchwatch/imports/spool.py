@@ -32,13 +32,16 @@ from ..incident import Incident
 __all__ = ["Batch", "Spool", "dumps", "loads"]
 
 _LENGTH = struct.Struct("<Q")
+#: Version 2: no back-references (what versions 3+ add costs more to write and read than it
+#: saves on a batch of rows; equal values come back either way).
+_MARSHAL_VERSION = 2
 
 
 def dumps(value: Any) -> bytes:
     """``value`` (plain data) as bytes for :func:`loads`: marshal when it can, else pickle
     (see the module docstring)."""
     try:
-        return b"m" + marshal.dumps(value)
+        return b"m" + marshal.dumps(value, _MARSHAL_VERSION)
     except ValueError:  # an object marshal does not know (or a subclass of one)
         return b"p" + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
