@@ -9,6 +9,7 @@ import csv
 import os
 import random
 import sqlite3
+import sys
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,8 +25,15 @@ from dispatchwatch.imports.readers import ImportFileError
 from dispatchwatch.imports.run import FileReport, import_file
 
 pytestmark = pytest.mark.skipif(
-    not ahead.can_fork(ahead.MIN_BYTES), reason="no fork here (not Linux, or threads running)"
+    not sys.platform.startswith("linux"), reason="no fork here (not Linux)"
 )
+
+
+@pytest.fixture(autouse=True)
+def _a_spare_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the machine's load (the tests compare both ways on purpose)."""
+    monkeypatch.setattr(ahead, "spare_core", lambda: True)
+
 
 STREETS = ["W MADISON ST", "N STATE ST", "S PULASKI RD", "Tulane Ave", "Canal St"]
 BATCH = 150
@@ -210,6 +218,16 @@ def test_no_fork_with_threads_running() -> None:
         thread.join()
     assert ahead.can_fork(ahead.MIN_BYTES)
     assert not ahead.can_fork(ahead.MIN_BYTES - 1)
+
+
+def test_no_fork_without_a_spare_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real spare_core
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(ahead.os, "getloadavg", lambda: (cores - 0.6, 0.0, 0.0))
+    assert ahead.spare_core()
+    monkeypatch.setattr(ahead.os, "getloadavg", lambda: (cores - 0.4, 9.0, 9.0))
+    assert not ahead.spare_core()
+    assert not ahead.can_fork(ahead.MIN_BYTES)
 
 
 class Label(str):
