@@ -116,9 +116,10 @@ def state_plane_to_lat_lon(x: str | float, y: str | float) -> tuple[float | None
     return (lat, lon) if in_parish(lat, lon) else (None, None)
 
 
+@lru_cache(maxsize=8192)
 def block(address: str | None) -> tuple[str | None, bool]:
     """``BLOCK_ADDRESS`` without the ``Approx Loc:`` prefix and the block's leading zeros;
-    and whether it was approximate."""
+    and whether it was approximate. Memoized: block addresses repeat from call to call."""
     if address is None:
         return None, False
     stripped = _APPROX.sub("", address)

@@ -335,3 +335,81 @@ def test_a_memoized_coordinate_is_not_taken_for_a_boolean() -> None:
     assert coordinates.round_coordinate(True) is None
     assert coordinates.round_coordinate(1, exact=True) == 1.0
     assert coordinates.round_coordinate(True, exact=True) is None
+
+
+def _us_times(rng: random.Random) -> list[str]:
+    moment = datetime(1990, 1, 1) + timedelta(seconds=rng.randrange(0, 40 * 365 * 86400))
+    if rng.random() < 0.3:  # around the DST changes, both ways
+        moment = datetime(2024, rng.choice([3, 11]), rng.randint(1, 14), rng.randint(0, 3),
+                          rng.randint(0, 59), rng.randint(0, 59))  # fmt: skip
+    date = f"{moment.month}/{moment.day}/{moment.year}"
+    twelve = moment.hour % 12 or 12
+    meridiem = "AM" if moment.hour < 12 else "PM"
+    return [
+        f"{date} {moment:%H:%M:%S}", f"{date} {moment.hour}:{moment:%M}",
+        f"{moment:%m/%d/%Y %H:%M:%S}", f"{date} {twelve}:{moment:%M:%S} {meridiem}",
+        f"{date} {twelve}:{moment:%M} {meridiem.lower()}", f"{date} {moment:%H:%M:%S}.250",
+        f"{date}  {moment:%H:%M}", f"{date} {twelve:02d}:{moment:%M:%S} {meridiem}",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "America/Chicago", "UTC", "Asia/Kolkata"])
+def test_us_fast_path_is_the_general_reader(zone: str) -> None:
+    """``M/D/YYYY H:MM[:SS] [AM|PM]`` read per hour gives what the regex reader gives, the
+    odd and impossible values included (those the fast path leaves to the general reader)."""
+    rng = random.Random(f"us {zone}")
+    odd = [
+        "2/30/2024 01:00:00", "3/10/2024 24:00:00", "11/3/2024 24:00", "3/10/2024 24:30:00",
+        "13/1/2024 00:00:00", "1/1/0001 00:00:00", "12/31/9999 23:59:59", "1/1/0000 00:00:00",
+        "3/10/2024 02:30:00", "11/3/2024 01:30:00", "1/1/2024 00:00:60", "1/1/2024 00:60:00",
+        "1/1/2024 0:05 AM", "1/1/2024 0:05 PM", "1/1/2024 12:00 AM", "1/1/2024 12:00 PM",
+        "1/1/2024 13:00 PM", "1/1/2024 25:00", "00/1/2024 01:00", "1/00/2024 01:00",
+        "3/10/2024 2:30 AM", "11/3/2024 1:30:59 AM", "1/1/2024 99:00",
+    ]  # fmt: skip
+    for text in odd + [t for _ in range(3000) for t in _us_times(rng)]:
+        expected = _outcome(time._read_text, text, zone)
+        assert time._fast_us(text, zone) in (None, expected), text
+        assert _outcome(time.to_utc, text, zone) == expected, text
+    if zone != "Asia/Kolkata":  # (an offset of whole hours: the common form is fast)
+        assert time._fast_us("7/4/2024 6:30:18 PM", zone) is not None
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_us_per_hour_utc_is_exact_around_every_transition(zone: str) -> None:
+    """US times all through the hours around each change of offset (as the ISO test above)."""
+    time._us_hour.cache_clear()
+    time._utc_hour.cache_clear()
+    tz = ZoneInfo(zone)
+    changes = [datetime(2024, 7, 1)]
+    for year in (1883, 1918, 1974, 2007, 2024, 2037):
+        start = datetime(year, 1, 1)
+        offset = tz.utcoffset(start)
+        for day in range(366):
+            moment = start + timedelta(days=day)
+            if tz.utcoffset(moment) != offset:
+                changes.append(moment)
+                offset = tz.utcoffset(moment)
+    checked = 0
+    for moment in changes:
+        for hour in range(-24, 24):
+            for minute, second in ((0, 0), (30, 0), (59, 59)):
+                at = moment + timedelta(hours=hour, minutes=minute, seconds=second)
+                twelve = at.hour % 12 or 12
+                for value in (
+                    f"{at.month}/{at.day}/{at.year} {at:%H:%M:%S}",
+                    f"{at.month}/{at.day}/{at.year} {twelve}:{at:%M} {at:%p}",
+                ):
+                    assert _outcome(time.to_utc, value, zone) == _outcome(
+                        time._read_text, value, zone
+                    ), value
+                    checked += 1
+    assert checked > 100
+
+
+def test_rounded_points_are_round_and_their_memo_is_bounded() -> None:
+    rng = random.Random(3)
+    values = [rng.uniform(-180, 180) for _ in range(rows._ROUNDED_MAX + 3000)]
+    values += values[:100] + [0.0005, 0.0015, 47.6005, -122.3335, 2.675]
+    for value in values:
+        assert rows._round3(value) == round(value, 3)
+        assert len(rows._ROUNDED) <= rows._ROUNDED_MAX

@@ -10,7 +10,9 @@ constant whatever the size of the file.
 ``on_error="stop"`` (the default) reads the whole file first and writes nothing of it when
 any row cannot be read: it reads the file once, keeping the normalized batches in a
 temporary file (:mod:`.spool`) until the last row is read; ``"skip"`` archives the readable
-rows as it reads them and reports the others. Either
+rows as it reads them and reports the others. A large file is read and mapped (and with
+``"skip"`` normalized too) one batch ahead in a forked child process while this one
+normalizes, spools or archives (:mod:`.ahead`); the result is the same. Either
 way a row is reported by its number and the reason, never by its content. A file whose
 SHA-256 (under the same mapping) was imported completely before is skipped at once.
 """
@@ -21,6 +23,7 @@ import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from ..errors import DispatchwatchError, PageError
 from ..incident import Incident
 from ..normalize import normalize_rows
 from ..scraper import RawRow
+from .ahead import Piece, Produce, can_fork, pieces_ahead
 from .mapping import ImportMapping
 from .readers import Table, _Unreadable, open_table
 from .rows import RowError, compile_calls
@@ -95,6 +99,8 @@ class FileReport:
     error: str | None = None
     previous: str | None = None
     seconds: float = 0.0
+    #: Whether the file was read, mapped and normalized in a child process (:mod:`.ahead`).
+    ahead: bool = False
 
     def add_problem(self, problem: RowProblem) -> None:
         self.bad += 1
@@ -258,55 +264,57 @@ def import_file(
     # --on-error stop: reading is the first half of the work, writing the spool the second.
     share = 0.5 if on_error == "stop" else 1.0
     poll_ids: list[int] = []
-
-    def progress(table: Table, done_passes: int) -> None:
-        if on_progress is not None:
-            done, total = table.progress()
-            on_progress((done_passes + (done / total if total else 1.0)) * share)
-
-    if on_error == "stop":
-        # One read: every batch is mapped and normalized as it would be written, and kept
-        # in a spool until the whole file is known good; nothing is written before.
-        with open_for(path, mapping) as table, Spool() as spool:
-            mapper = compile_calls(
-                mapping, table.header, keyed=table.keyed, zone=zone, where=str(path)
-            )
-            for batch, first, last in _batches(
-                _mapped_rows(table, mapper), batch_size, report, "skip"
-            ):
-                if not report.bad:  # after a bad row, only the problems are counted
-                    spool.add(_normalized(feed, mapping, path, batch, first, last))
-                progress(table, 0)
-            if report.bad:
-                report.outcome = "failed"
-                first_problem = report.problems[0]
-                report.error = (
-                    f"{report.bad} unreadable rows (first: {first_problem}); nothing of this "
-                    "file was imported (--on-error skip imports the readable rows)"
-                )
-                report.seconds = time.perf_counter() - clock
-                return report
-            archive.register_feed(feed.record())
-            started_at = utc_now()
-            for number, prepared in enumerate(spool, 1):
-                summary = _record_batch(archive, feed, path, prepared)
-                _add_poll(report, poll_ids, prepared, summary)
-                if on_progress is not None:
-                    on_progress((1 + number / spool.batches) / 2)
-    else:
-        archive.register_feed(feed.record())
-        started_at = utc_now()
-        with open_for(path, mapping) as table:
-            mapper = compile_calls(
-                mapping, table.header, keyed=table.keyed, zone=zone, where=str(path)
-            )
-            for batch, first, last in _batches(
-                _mapped_rows(table, mapper), batch_size, report, on_error
-            ):
-                prepared = _normalized(feed, mapping, path, batch, first, last)
-                summary = _record_batch(archive, feed, path, prepared)
-                _add_poll(report, poll_ids, prepared, summary)
-                progress(table, 0)
+    with open_for(path, mapping) as table:
+        mapper = compile_calls(mapping, table.header, keyed=table.keyed, zone=zone, where=str(path))
+        # --on-error stop: this process normalizes (and spools) while the child reads and
+        # maps; skip: the child also normalizes, and this process only archives.
+        produce = _producer(
+            feed, mapping, path, table, mapper, batch_size, normalize=on_error == "skip"
+        )
+        report.ahead = can_fork(path.stat().st_size)
+        pieces = pieces_ahead(produce, fork=report.ahead)
+        with closing(pieces):
+            if on_error == "stop":
+                # One read: every batch is mapped and normalized as it would be written, and
+                # kept in a spool until the whole file is known good; nothing is written
+                # before.
+                with Spool() as spool:
+                    for piece in pieces:
+                        _add_problems(report, piece)
+                        if piece.data is not None and not report.bad:
+                            spool.add(
+                                _normalized(
+                                    feed, mapping, path, piece.data, piece.first, piece.last
+                                )
+                            )
+                        _progress(on_progress, piece, share)
+                    if report.bad:
+                        report.outcome = "failed"
+                        first_problem = report.problems[0]
+                        report.error = (
+                            f"{report.bad} unreadable rows (first: {first_problem}); nothing "
+                            "of this file was imported (--on-error skip imports the readable "
+                            "rows)"
+                        )
+                        report.seconds = time.perf_counter() - clock
+                        return report
+                    archive.register_feed(feed.record())
+                    started_at = utc_now()
+                    for number, prepared in enumerate(spool, 1):
+                        summary = _record_batch(archive, feed, path, prepared)
+                        _add_poll(report, poll_ids, prepared, summary)
+                        if on_progress is not None:
+                            on_progress((1 + number / spool.batches) / 2)
+            else:
+                archive.register_feed(feed.record())
+                started_at = utc_now()
+                for piece in pieces:
+                    _add_problems(report, piece)
+                    if piece.data is not None:
+                        prepared = Batch(piece.data, piece.first, piece.last, piece.rows)
+                        summary = _record_batch(archive, feed, path, prepared)
+                        _add_poll(report, poll_ids, prepared, summary)
+                    _progress(on_progress, piece, share)
     report.rows = report.imported + report.bad
     with archive.transaction() as conn:
         insert_import(
@@ -326,30 +334,90 @@ def _batches(
     results: Iterable[tuple[int, tuple[RawRow, Any] | RowProblem]],
     size: int,
     report: FileReport,
-    on_error: str,
+    position: list[int],
 ) -> Iterator[tuple[list[tuple[RawRow, Any]], int, int]]:
-    """Batches of mapped rows with their first and last row numbers. A batch is cut only
-    between two incident IDs, so the rows of one incident listed together stay together."""
+    """Batches of mapped rows with their first and last row numbers; unreadable rows go to
+    ``report``. A batch is cut only between two incident IDs, so the rows of one incident
+    listed together stay together. Before a batch is yielded, ``position[0]`` is set to the
+    first row number neither that batch (nor those before) nor ``report`` accounts for."""
     batch: list[tuple[RawRow, Any]] = []
-    first = last = 0
+    first = last = number = 0
     for number, result in results:
         if isinstance(result, RowProblem):
-            if on_error == "stop":  # the file changed since it was checked
-                raise ImportError_(
-                    f"{report.path}: {result} (the file changed while it was imported; "
-                    f"rows before {number} were archived)"
-                )
             report.add_problem(result)
             continue
         if len(batch) >= size and result[0].incident_id != batch[-1][0].incident_id:
+            position[0] = number
             yield batch, first, last
             batch = []
         if not batch:
             first = number
         batch.append(result)
         last = number
+    position[0] = number + 1  # every row read
     if batch:
         yield batch, first, last
+
+
+def _producer(
+    feed: Feed,
+    mapping: ImportMapping,
+    path: Path,
+    table: Table,
+    mapper: Callable[[Any], tuple[RawRow, Any]],
+    batch_size: int,
+    *,
+    normalize: bool,
+) -> Produce:
+    """The :class:`~.ahead.Piece` producer of a file (see :mod:`.ahead`): its batches, mapped
+    (and normalized when ``normalize``), with the unreadable rows found on the way. After an
+    unreadable row, batches that are not normalized come without their rows (a stopping
+    import wants only the count of the problems then)."""
+
+    def produce(resume: int | None) -> Iterator[Piece]:
+        if resume is None:
+            yield from _pieces(table, mapper)
+            return
+        with open_for(path, mapping) as again:
+            rows = again.rows
+            again.rows = ((n, row) for n, row in rows if n >= resume)
+            yield from _pieces(again, mapper)
+
+    def _pieces(source: Table, map_row: Callable[[Any], Any]) -> Iterator[Piece]:
+        found = FileReport(path, feed.slug)
+        position = [0]
+        shown = bad = 0
+        results = _mapped_rows(source, map_row)
+        for batch, first, last in _batches(results, batch_size, found, position):
+            data: Any = batch
+            if normalize:
+                data = _normalized(feed, mapping, path, batch, first, last).incidents
+            elif found.bad:
+                data = None
+            yield Piece(
+                data, first, last, len(batch),
+                [(p.row, p.reason) for p in found.problems[shown:]], found.bad - bad,
+                position[0], False, source.progress(),
+            )  # fmt: skip
+            shown, bad = len(found.problems), found.bad
+        problems = [(p.row, p.reason) for p in found.problems[shown:]]
+        done = Piece(None, 0, 0, 0, problems, found.bad - bad, position[0], True)
+        done.progress = source.progress()
+        yield done
+
+    return produce
+
+
+def _add_problems(report: FileReport, piece: Piece) -> None:
+    for row, reason in piece.problems:
+        report.add_problem(RowProblem(row, reason))
+    report.bad += piece.bad - len(piece.problems)
+
+
+def _progress(on_progress: Callable[[float], None] | None, piece: Piece, share: float) -> None:
+    if on_progress is not None:
+        done, total = piece.progress
+        on_progress((done / total if total else 1.0) * share)
 
 
 def _normalized(

@@ -54,11 +54,22 @@ def _clean_text(value: object) -> str | None:
     return _clean_str(value) if value.__class__ is str else _clean(value)
 
 
-@lru_cache(maxsize=16384)
+#: Points rounded (value -> rounded), at most :data:`_ROUNDED_MAX`: emptied when full.
+_ROUNDED: dict[float, float] = {}
+_ROUNDED_MAX = 16384
+
+
 def _round3(value: float) -> float:
     """``round(value, 3)``, memoized: a feed's points repeat (one per address), and rounding
-    a float to 3 decimals is among the costlier steps of a row."""
-    return round(value, 3)
+    a float to 3 decimals is among the costlier steps of a row. A plain dict rather than an
+    LRU: a bulk import's points are mostly all different, and an LRU's miss (evicting its
+    oldest entry) costs more than the rounding it saves."""
+    rounded = _ROUNDED.get(value)
+    if rounded is None:
+        if len(_ROUNDED) >= _ROUNDED_MAX:
+            _ROUNDED.clear()
+        rounded = _ROUNDED[value] = round(value, 3)
+    return rounded
 
 
 def normalize_rows(
