@@ -5,7 +5,9 @@ a batch (the file's rows read, mapped and normalized: a pure function of the fil
 archiving it (one transaction a batch, in order). :func:`pieces_ahead` runs the first stage in
 a forked child process that makes batch *n + 1* while this process archives batch *n*, as
 :mod:`dispatchwatch.parseahead` does for ``ingest``; on two cores an import then takes about
-as long as the slower stage instead of both.
+as long as the slower stage instead of both. (``--on-error stop`` writes nothing before the
+whole file is read: there the child reads and maps, and this process normalizes and spools,
+which splits that first pass between the two cores; see :mod:`.run`.)
 
 Nothing about the result changes: the child runs the same producer (the caller's ``produce``)
 and sends its :class:`Piece` objects, in order, through a pipe (rows and incidents as plain
@@ -14,12 +16,12 @@ in this process.
 
 Fallbacks, as ``ingest``'s: where fork is not safe (not Linux, other threads running: a fork
 copies only the calling thread), the file is small, or no core is spare (:func:`spare_core`),
-everything runs here. If the child
-dies (or fails in a way that is not an expected :class:`~dispatchwatch.errors.DispatchwatchError`),
-the rest is produced here, from the first row no piece received so far accounts for (so no
-row is read into two batches and no bad row is counted twice). An expected error (a file
-unreadable past some row, a batch that cannot be normalized) is raised here, at the point of
-the stream where producing it here would have raised it. The pipe holds one message, so at
+everything runs here. If the child dies (or fails in a way that is not an expected
+:class:`~dispatchwatch.errors.DispatchwatchError`), the rest is produced here, from the first
+row no piece received so far accounts for (so no row is read into two batches and no bad row
+is counted twice). An expected error (a file unreadable past some row, a batch that cannot be
+normalized) is raised here, at the point of the stream where producing it here would have
+raised it. The pipe holds one message, so at
 most about two batches are in memory.
 """
 
