@@ -3,8 +3,8 @@
 ``ElementMarker`` (the legend or footer after the calls table) stands for the XPath
 ``//table/following::dl | //div[@data-role='footer']``: checked against the XPath on pages
 built to hit its corners (a legend inside, before or after the table, in a nested table, a
-footer anywhere, comments) and on the real page cut at many places. ``row_texts`` (memoized
-per row markup) gives each cell's ``cell_text``.
+footer anywhere, comments) and on the real page cut at many places. ``row_texts`` gives
+each cell's ``cell_text``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from dispatchwatch import scraper
 from dispatchwatch.scraper import Page, cell_text, row_texts
 from dispatchwatch.scrapers import milwaukee_police
 from dispatchwatch.synthetic import milwaukee_pages
@@ -82,20 +81,11 @@ def _cells_one_by_one(row: etree._Element) -> list[str]:
     return [cell_text(c) for c in row if c.tag in ("td", "th")]
 
 
-def test_row_texts_are_the_cells_texts_also_from_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_row_texts_are_the_cells_texts() -> None:
     real = REAL / "mpd_calls_2023-01-21.html"
     bodies = list(milwaukee_pages(3, seed=9)) + ([real.read_bytes()] if real.exists() else [])
     bodies.append(f"<html><body><table>{''.join(ROWS)}</table></body></html>".encode())
     for body in bodies:
         rows = list(Page(body).tree.iter("tr"))
-        for _ in range(2):  # the second time from the memo
-            for row in rows:
-                texts = row_texts(row)
-                assert texts == _cells_one_by_one(row)
-                texts.append("changed")  # a fresh list: the memo keeps its own
-    # Bounded: full, it starts again.
-    monkeypatch.setattr(scraper, "_ROW_TEXTS_MEMO", 3)
-    monkeypatch.setattr(scraper, "_row_texts_memo", {})
-    rows = list(Page(bodies[-1]).tree.iter("tr"))
-    assert [row_texts(row) for row in rows] == [_cells_one_by_one(row) for row in rows]
-    assert len(scraper._row_texts_memo) <= 3
+        for row in rows:
+            assert row_texts(row) == _cells_one_by_one(row)

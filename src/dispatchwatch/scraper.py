@@ -361,7 +361,6 @@ class _PerThread(threading.local):
         # row one), which nothing here looks up; about a tenth of a big page's parse time.
         self.parser: HTMLParser = etree.HTMLParser(collect_ids=False)
         self.string_of: XPath = etree.XPath("string()")
-        self.serialize = etree.tostring
         # = following::tr[td][not(.//tr)], in one predicate: about a third faster.
         self.rows_after: XPath = etree.XPath("following::tr[td and not(descendant::tr)]")
         self.xpaths: dict[str, XPath] = {}
@@ -407,26 +406,7 @@ def cell_text(element: _Element) -> str:
 
 
 def row_texts(row: _Element) -> list[str]:
-    """:func:`cell_text` of each ``td`` and ``th`` cell of a table row, in order.
-
-    Memoized per row markup (its serialization: the texts are a function of it), since
-    consecutive captures of a page repeat most rows: serializing a row in C costs about half
-    of reading its cells one element at a time. Bounded; safe between threads."""
-    key = _lxml().serialize(row, with_tail=False)
-    texts = _row_texts_memo.get(key)
-    if texts is None:
-        texts = _read_row_texts(row)
-        if len(_row_texts_memo) >= _ROW_TEXTS_MEMO:
-            _row_texts_memo.clear()
-        _row_texts_memo[key] = texts
-    return list(texts)
-
-
-_ROW_TEXTS_MEMO = 2048  # rows (a few hundred bytes of markup each): some 30 pages' worth
-_row_texts_memo: dict[bytes, list[str]] = {}
-
-
-def _read_row_texts(row: _Element) -> list[str]:
+    """:func:`cell_text` of each ``td`` and ``th`` cell of a table row, in order."""
     string_of = _string_of()
     texts = []
     for cell in row:
