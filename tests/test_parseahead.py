@@ -138,26 +138,40 @@ def test_ingest_archives_the_same_either_way(
     assert sum(v[3] == 2 for v in dumps[0]["incident_versions"]) == 80  # rewritten rows
 
 
-def test_a_child_slower_than_the_archive_leaves_it_the_compression(
+def test_a_child_slower_than_the_archive_leaves_it_normalizing_and_compressing(
     pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert parseahead._parent_behind(3, 4) and not parseahead._parent_behind(4, 4)
-    compressed = []
-    real_compress = pagestore._compress
+    rows = _rows(9)
+    rows[5]["datetime"] = "not a time"  # scrapes, then fails to normalize (here)
+    bad = tmp_path / "page_bad.json"
+    bad.write_text(json.dumps(rows))
+    files = [*pages[:5], bad, *pages[5:]]
+    compressed, normalized = [], []
+    real_compress, real_normalized = pagestore._compress, parseahead.normalized_outcome
 
     def counted(body: bytes, base: bytes | None) -> bytes:
         compressed.append(base is not None)
         return real_compress(body, base)
 
+    def normalized_here(*args):  # type: ignore[no-untyped-def]
+        normalized.append(1)
+        return real_normalized(*args)
+
     monkeypatch.setattr(pagestore, "_compress", counted)
+    monkeypatch.setattr(parseahead, "normalized_outcome", normalized_here)
     _force_fork(monkeypatch)
     monkeypatch.setattr(parseahead, "_parent_behind", lambda taken, sent: False)
-    with Archive(tmp_path / "slow.db") as archive:
-        ingest_files(archive, FEED, pages)
-    assert compressed == [False] + [True] * 5  # all of them here
-    _no_fork(monkeypatch)
-    with Archive(tmp_path / "here.db") as archive:
-        ingest_files(archive, FEED, pages)
+    outcomes = []
+    for fork, name in ((True, "slow.db"), (False, "here.db")):
+        (_force_fork if fork else _no_fork)(monkeypatch)
+        with Archive(tmp_path / name) as archive:
+            summaries = ingest_files(archive, FEED, files)
+        outcomes.append([(s.outcome, s.new, s.changed, s.error_kind, s.error) for s in summaries])
+        if fork:  # every page that scraped normalized here (the one listed twice too)
+            assert len(normalized) == 8 and compressed == [False] + [True] * 5
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][5][:2] == ("error", 0) and "not a time" in outcomes[0][5][4]
     assert _dump(tmp_path / "slow.db") == _dump(tmp_path / "here.db")
 
 

@@ -40,6 +40,7 @@ from .config import Feed
 from .errors import DispatchwatchError, PageError
 from .incident import Incident
 from .normalize.pagememo import PageMemo
+from .scraper import Page, ParseResult, RawRow
 
 __all__ = ["MIN_PAGES", "ParseFailure", "SavedPage", "read_ahead"]
 
@@ -70,17 +71,39 @@ class SavedPage:
     parsed: Any = None
 
 
-def parse_outcome(feed: Feed, body: bytes, memo: PageMemo | None = None) -> Any:
+def parse_outcome(
+    feed: Feed, body: bytes, memo: PageMemo | None = None, *, normalized: bool = True
+) -> Any:
     """:func:`~.pipeline.parse_page` of a saved page, or the :class:`ParseFailure` its error
-    makes (the one ``process_page`` records). ``memo``: the pages before, of this feed."""
-    from .pipeline import _error_text, parse_page
+    makes (the one ``process_page`` records). ``memo``: the pages before, of this feed.
+    ``normalized=False`` stops after the scraper's parse: its :class:`~.scraper.ParseResult`,
+    for :func:`normalized_outcome` to finish."""
+    from .pipeline import parse_page
 
     try:
+        if not normalized:
+            return feed.scraper.parse(Page(body, feed.url))
         return parse_page(feed, body, url=feed.url, memo=memo)
     except Exception as exc:  # noqa: BLE001 - any failure is the page's error poll
-        log.debug("parse of %s failed", feed.slug, exc_info=True)
-        kind = exc.kind if isinstance(exc, PageError) else "parse_error"
-        return ParseFailure(kind, _error_text(exc))
+        return _failure(feed, exc)
+
+
+def normalized_outcome(feed: Feed, result: ParseResult, memo: PageMemo | None = None) -> Any:
+    """What :func:`parse_outcome` gives for the page that the scraper parsed as ``result``."""
+    from .pipeline import normalized_page
+
+    try:
+        return normalized_page(feed, result, memo)
+    except Exception as exc:  # noqa: BLE001 - any failure is the page's error poll
+        return _failure(feed, exc)
+
+
+def _failure(feed: Feed, exc: Exception) -> ParseFailure:
+    from .pipeline import _error_text
+
+    log.debug("parse of %s failed", feed.slug, exc_info=True)
+    kind = exc.kind if isinstance(exc, PageError) else "parse_error"
+    return ParseFailure(kind, _error_text(exc))
 
 
 def _read(path: Path) -> bytes:
@@ -109,6 +132,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
         taken = context.RawValue("q", 0)  # pages received here (shared memory)
+        memo = PageMemo()  # for the pages the child leaves to normalize here
         child = context.Process(
             target=_run_child,
             args=(receiver, feed, files, frozenset(archived), sender, taken),
@@ -129,7 +153,10 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                 _, body, sha256, parsed, ahead = message
                 if ahead is not None:
                     pagestore.offer_compressed(sha256, *ahead)
-                yield SavedPage(files[done], body, sha256, _rebuilt(parsed))
+                parsed = _rebuilt(parsed)
+                if isinstance(parsed, ParseResult):  # the child was the slower: normalized here
+                    parsed = normalized_outcome(feed, parsed, memo)
+                yield SavedPage(files[done], body, sha256, parsed)
                 done += 1
         finally:
             receiver.close()  # a child still sending gets a broken pipe and stops
@@ -187,14 +214,12 @@ def _child(
             sha256 = hashlib.sha256(body).hexdigest()
             parsed = ahead = None
             if sha256 not in archived:
-                parsed = parse_outcome(feed, body, memo)
+                # With time to spare (the parent is behind) all of the parse here, else the
+                # parent normalizes the rows: the slower stage does less.
+                spare = taken is None or _parent_behind(taken.value, sent)
+                parsed = parse_outcome(feed, body, memo, normalized=spare)
                 if not isinstance(parsed, ParseFailure):
-                    if (
-                        keeps
-                        and previous is not None
-                        and previous[0] != sha256
-                        and (taken is None or _parent_behind(taken.value, sent))
-                    ):
+                    if keeps and previous is not None and previous[0] != sha256 and spare:
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
                     previous = (sha256, body)
             sender.send(("page", body, sha256, _flat(parsed), ahead))
@@ -209,10 +234,19 @@ def _child(
 _as_tuple = operator.attrgetter(*Incident.__dataclass_fields__)
 
 
+#: A raw row's fields in the constructor's order, as one tuple.
+_raw_tuple = operator.attrgetter(*RawRow.__dataclass_fields__)
+
+
 def _flat(parsed: Any) -> Any:
     """A parse outcome as plain data for the pipe."""
     if parsed is None or isinstance(parsed, ParseFailure):
         return parsed
+    if isinstance(parsed, ParseResult):  # rows for the parent to normalize
+        return (
+            "raw", [_raw_tuple(row) for row in parsed.rows], parsed.as_of, parsed.complete,
+            parsed.reason, parsed.follow, parsed.state, parsed.unchanged, parsed.completed_days,
+        )  # fmt: skip
     rows = [_as_tuple(incident) for incident in parsed.incidents]
     return (rows, parsed.as_of, parsed.complete, parsed.reason, parsed.state, parsed.unchanged)
 
@@ -220,6 +254,9 @@ def _flat(parsed: Any) -> Any:
 def _rebuilt(flat: Any) -> Any:
     if flat is None or isinstance(flat, ParseFailure):
         return flat
+    if flat[0] == "raw":
+        _, rows, *rest = flat
+        return ParseResult([RawRow(*row) for row in rows], *rest)
     from .pipeline import ParsedPage
 
     rows, as_of, complete, reason, state, unchanged = flat

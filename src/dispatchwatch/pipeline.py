@@ -98,6 +98,12 @@ def parse_page(
     not the whole list: it comes back with ``complete=False``.
     """
     result = feed.scraper.parse(Page(body, url or feed.url, headers, request))
+    return normalized_page(feed, result, memo)
+
+
+def normalized_page(feed: Feed, result: ParseResult, memo: PageMemo | None = None) -> ParsedPage:
+    """:func:`parse_page` after the scraper's parse: ``result`` with its rows normalized.
+    Raises :class:`PageError` for a row that does not normalize."""
     incidents, as_of = normalize(feed, result.rows, result.as_of, memo)
     complete, reason = result.complete, result.reason
     if complete and result.follow:
