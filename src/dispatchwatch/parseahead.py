@@ -151,6 +151,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
                 _, body, sha256, parsed, ahead = message
+                sha256 = sha256 or hashlib.sha256(body).hexdigest()  # (not hashed there)
                 if ahead is not None:
                     pagestore.offer_compressed(sha256, *ahead)
                 parsed = _rebuilt(parsed)
@@ -198,11 +199,14 @@ def _child(
     compressed against the one that parsed before it (the base :func:`~.pagestore.store_pages`
     will most likely pick; the parent compresses itself when it picks another), when this
     process has time to spare: the parent has not yet received every page sent (``taken``,
-    its count, is behind). When the parent is waiting for pages, it compresses them itself
-    and this process parses on: whichever is the slower stage does less."""
+    its count, is behind). When the parent is waiting for pages, it normalizes and
+    compresses them itself, and hashes those this process did not need to hash (sent as
+    None: nothing was archived before the run, no compression here): the slower stage does
+    less."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
-    previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
+    # The last page that parsed: (sha256 or None when not hashed yet, body).
+    previous: tuple[str | None, bytes] | None = None
     sent = 0
     try:
         for path in files:
@@ -211,16 +215,19 @@ def _child(
             except OSError as exc:
                 sender.send(("unreadable", exc.strerror or str(exc)))
                 return
-            sha256 = hashlib.sha256(body).hexdigest()
+            sha256 = hashlib.sha256(body).hexdigest() if archived else None
             parsed = ahead = None
-            if sha256 not in archived:
+            if sha256 is None or sha256 not in archived:
                 # With time to spare (the parent is behind) all of the parse here, else the
                 # parent normalizes the rows: the slower stage does less.
                 spare = taken is None or _parent_behind(taken.value, sent)
                 parsed = parse_outcome(feed, body, memo, normalized=spare)
                 if not isinstance(parsed, ParseFailure):
-                    if keeps and previous is not None and previous[0] != sha256 and spare:
-                        ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
+                    if keeps and previous is not None and spare:
+                        sha256 = sha256 or hashlib.sha256(body).hexdigest()
+                        base = previous[0] or hashlib.sha256(previous[1]).hexdigest()
+                        if base != sha256:
+                            ahead = (base, pagestore.compress_ahead(body, previous[1]))
                     previous = (sha256, body)
             sender.send(("page", body, sha256, _flat(parsed), ahead))
             sent += 1
