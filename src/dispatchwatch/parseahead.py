@@ -218,10 +218,13 @@ def _child(
             sha256 = hashlib.sha256(body).hexdigest() if archived else None
             parsed = ahead = None
             if sha256 is None or sha256 not in archived:
-                # With time to spare (the parent is behind) all of the parse here, else the
-                # parent normalizes the rows: the slower stage does less.
+                parsed = parse_outcome(feed, body, normalized=False)
+                # With time to spare (the parent is still behind, after this parse) all of
+                # the work here, else the parent normalizes and compresses: the slower stage
+                # does less.
                 spare = taken is None or _parent_behind(taken.value, sent)
-                parsed = parse_outcome(feed, body, memo, normalized=spare)
+                if spare and isinstance(parsed, ParseResult):
+                    parsed = normalized_outcome(feed, parsed, memo)
                 if not isinstance(parsed, ParseFailure):
                     if keeps and previous is not None and spare:
                         sha256 = sha256 or hashlib.sha256(body).hexdigest()
