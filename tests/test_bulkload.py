@@ -212,6 +212,9 @@ def test_ctrl_c_restores_before_returning(
 
 KILLER = """
 import os, signal, sys
+# As in a terminal, whatever the test runner's own SIGINT disposition (a runner started in the
+# background by a shell without job control ignores SIGINT, and so would this process).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from dispatchwatch import bulkload
 from dispatchwatch.archive import Archive
 bulkload.MIN_ROWS = 10

@@ -173,7 +173,11 @@ def test_unknown_paths_and_faults(sim: Simulation) -> None:
 
 
 def test_cli_serves_until_interrupted() -> None:
-    code = "import sys; from dispatchwatch.cli_simulate import simulate; simulate(sys.argv[1:])"
+    # SIGINT as in a terminal, even under a runner that inherited it ignored (a background job).
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from dispatchwatch.cli_simulate import simulate; simulate(sys.argv[1:])"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--speed", "60"],
         stdout=subprocess.PIPE,
