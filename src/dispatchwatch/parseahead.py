@@ -160,14 +160,21 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                 yield SavedPage(files[done], body, sha256, parsed)
                 done += 1
         finally:
-            receiver.close()  # a child still sending gets a broken pipe and stops
-            child.join(timeout=5)
-            if child.is_alive():
-                child.kill()
-                child.join()
+            end_child(receiver, child)
     for path in files[done:]:
         body = _read(path)
         yield SavedPage(path, body, hashlib.sha256(body).hexdigest())
+
+
+def end_child(receiver: Connection, child: Any) -> None:
+    """Stop reading from a read-ahead ``child`` process and reap it: closing ``receiver``
+    gives a child still sending a broken pipe, so it stops; one that does not within 5 s is
+    killed."""
+    receiver.close()
+    child.join(timeout=5)
+    if child.is_alive():
+        child.kill()
+        child.join()
 
 
 def _run_child(receiver: Connection, *args: Any) -> None:

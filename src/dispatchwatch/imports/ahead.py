@@ -41,6 +41,7 @@ from typing import Any
 
 from ..errors import DispatchwatchError
 from ..incident import Incident
+from ..parseahead import end_child
 from ..scraper import RawRow
 from .spool import dumps, loads
 
@@ -158,11 +159,7 @@ def pieces_ahead(produce: Produce, *, fork: bool) -> Iterator[Piece]:
                     return
                 resume = piece.resume
         finally:
-            receiver.close()  # a child still sending gets a broken pipe and stops
-            child.join(timeout=5)
-            if child.is_alive():
-                child.kill()
-                child.join()
+            end_child(receiver, child)
     yield from produce(resume)
 
 
