@@ -118,7 +118,7 @@ def test_ingest_archives_the_same_either_way(
 
     monkeypatch.setattr(pagestore, "_compress", counted)
     # The child compresses ahead when it is the faster stage (here: always).
-    monkeypatch.setattr(parseahead, "_parent_behind", lambda taken, sent: True)
+    monkeypatch.setattr(parseahead, "_parent_busy", lambda waiting: True)
     for fork, name in ((True, "ahead.db"), (False, "here.db")):
         (_force_fork if fork else _no_fork)(monkeypatch)
         with Archive(tmp_path / name) as archive:
@@ -141,7 +141,10 @@ def test_ingest_archives_the_same_either_way(
 def test_a_child_slower_than_the_archive_leaves_it_normalizing_and_compressing(
     pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert parseahead._parent_behind(3, 4) and not parseahead._parent_behind(4, 4)
+    waiting = multiprocessing.get_context("fork").RawValue("b", 0)
+    assert parseahead._parent_busy(waiting)
+    waiting.value = 1  # the parent waits for a page: the child is the slower stage
+    assert not parseahead._parent_busy(waiting)
     rows = _rows(9)
     rows[5]["datetime"] = "not a time"  # scrapes, then fails to normalize (here)
     bad = tmp_path / "page_bad.json"
@@ -161,7 +164,7 @@ def test_a_child_slower_than_the_archive_leaves_it_normalizing_and_compressing(
     monkeypatch.setattr(pagestore, "_compress", counted)
     monkeypatch.setattr(parseahead, "normalized_outcome", normalized_here)
     _force_fork(monkeypatch)
-    monkeypatch.setattr(parseahead, "_parent_behind", lambda taken, sent: False)
+    monkeypatch.setattr(parseahead, "_parent_busy", lambda waiting: False)
     outcomes = []
     for fork, name in ((True, "slow.db"), (False, "here.db")):
         (_force_fork if fork else _no_fork)(monkeypatch)
@@ -202,3 +205,22 @@ def test_a_child_that_dies_leaves_the_rest_to_this_process(
     got = list(read_ahead(FEED, pages, set()))
     assert [p.path for p in got] == pages
     assert [p.parsed is not None for p in got] == [True, True] + [False] * 6
+
+
+def test_a_file_changed_after_the_child_read_it_is_parsed_here(
+    pages: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent reads each body again (not through the pipe): when the bytes are not the
+    ones the child parsed, what the child made of them is dropped."""
+    _force_fork(monkeypatch)
+    changed = json.dumps(_rows(9)).encode()
+    real_read = parseahead._read
+
+    def read(path: Path) -> bytes:  # (runs in this process only: the child reads itself)
+        return changed if path == pages[2] else real_read(path)
+
+    monkeypatch.setattr(parseahead, "_read", read)
+    got = list(read_ahead(FEED, pages, set()))
+    assert got[2].body == changed and got[2].parsed is None
+    assert got[2].sha256 == parseahead.hashlib.sha256(changed).hexdigest()
+    assert all(page.parsed is not None for i, page in enumerate(got) if i != 2)

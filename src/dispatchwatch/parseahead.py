@@ -16,8 +16,15 @@ The child is forked, so it starts at once with everything imported and its memor
 copy-on-write; where fork is not safe (not Linux, or other threads are running: a fork
 copies only the calling thread) the pages are read here, one by one, and parsed by the caller
 (:func:`read_ahead` yields ``None`` for the parse). If the child dies, the rest of the pages
-are read here too. It is sent one page at a time (a pipe holds one message), so at most two
+are read here too. It sends one page at a time (a pipe holds one message), so at most two
 pages are in memory, whatever the number of files.
+
+What goes through the pipe is what the child computed (the body's SHA-256, the incidents as
+tuples, serialized by marshal, and a compressed-ahead page), not the body: this process reads
+the file again (from the page cache, cheaper than the pipe) and uses the child's work only
+when the SHA-256 of what it read is the one the child parsed. The split follows a flag this
+process sets while it waits for a page: when it is busy archiving, the child normalizes and
+compresses too; when it waits, the child leaves that to it.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Any
 from . import pagestore
 from .config import Feed
 from .errors import DispatchwatchError, PageError
+from .imports.spool import dumps, loads
 from .incident import Incident
 from .normalize.pagememo import PageMemo
 from .scraper import Page, ParseResult, RawRow
@@ -131,27 +139,34 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
     if _can_fork(len(files)):
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
-        taken = context.RawValue("q", 0)  # pages received here (shared memory)
+        waiting = context.RawValue("b", 0)  # 1 while this process waits for a page
         memo = PageMemo()  # for the pages the child leaves to normalize here
         child = context.Process(
             target=_run_child,
-            args=(receiver, feed, files, frozenset(archived), sender, taken),
+            args=(receiver, feed, files, frozenset(archived), sender, waiting),
             daemon=True,
         )
         child.start()
         sender.close()
         try:
             while done < len(files):
+                waiting.value = 1
                 try:
-                    message = receiver.recv()
+                    message = loads(receiver.recv_bytes())
                 except (EOFError, OSError):  # the child died: the rest is read here
                     log.debug("the parse-ahead process stopped; reading on here")
                     break
-                taken.value += 1
+                finally:
+                    waiting.value = 0
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
-                _, body, sha256, parsed, ahead = message
-                sha256 = sha256 or hashlib.sha256(body).hexdigest()  # (not hashed there)
+                _, read_sha256, parsed, ahead = message
+                # The body is read here again (from the page cache: cheaper than the pipe);
+                # what the child made of it holds only for the same bytes.
+                body = _read(files[done])
+                sha256 = hashlib.sha256(body).hexdigest()
+                if sha256 != read_sha256:  # the file changed in between: parsed here
+                    parsed = ahead = None
                 if ahead is not None:
                     pagestore.offer_compressed(sha256, *ahead)
                 parsed = _rebuilt(parsed)
@@ -188,10 +203,10 @@ def _run_child(receiver: Connection, *args: Any) -> None:
     _child(*args)
 
 
-def _parent_behind(taken: int, sent: int) -> bool:
-    """Whether the parent has yet to receive some of the ``sent`` pages (it has ``taken``):
-    it is the slower stage, and the child has time to spare."""
-    return taken < sent
+def _parent_busy(waiting: Any) -> bool:
+    """Whether the parent is busy (archiving), not waiting for a page (``waiting``, the flag
+    it sets around each receive): then the child has time to spare."""
+    return not waiting.value
 
 
 def _child(
@@ -199,48 +214,40 @@ def _child(
     files: Sequence[Path],
     archived: frozenset[str],
     sender: Connection,
-    taken: Any = None,
+    waiting: Any = None,
 ) -> None:
-    """The forked child: each page read, hashed, parsed, and sent (incidents as tuples, which
-    pickle and unpickle in C); with the page store on, a page that parsed also comes
-    compressed against the one that parsed before it (the base :func:`~.pagestore.store_pages`
-    will most likely pick; the parent compresses itself when it picks another), when this
-    process has time to spare: the parent has not yet received every page sent (``taken``,
-    its count, is behind). When the parent is waiting for pages, it normalizes and
-    compresses them itself, and hashes those this process did not need to hash (sent as
-    None: nothing was archived before the run, no compression here): the slower stage does
-    less."""
+    """The forked child: each page read, hashed, parsed, and sent (its SHA-256 and what it
+    parsed to, incidents as tuples, as marshal; not the body: the parent reads the file
+    again). With the page store on, a page that parsed also comes compressed against the
+    one that parsed before it (the base :func:`~.pagestore.store_pages` will most likely
+    pick; the parent compresses itself when it picks another), when this process has time
+    to spare: the parent is busy archiving (``waiting``, the flag it sets while it waits
+    for a page, is clear). When the parent is waiting for pages, it normalizes and
+    compresses them itself: the slower stage does less."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
-    # The last page that parsed: (sha256 or None when not hashed yet, body).
-    previous: tuple[str | None, bytes] | None = None
-    sent = 0
+    previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
     try:
         for path in files:
             try:
                 body = path.read_bytes()
             except OSError as exc:
-                sender.send(("unreadable", exc.strerror or str(exc)))
+                sender.send_bytes(dumps(("unreadable", exc.strerror or str(exc))))
                 return
-            sha256 = hashlib.sha256(body).hexdigest() if archived else None
+            sha256 = hashlib.sha256(body).hexdigest()
             parsed = ahead = None
-            if sha256 is None or sha256 not in archived:
+            if sha256 not in archived:
                 parsed = parse_outcome(feed, body, normalized=False)
-                # With time to spare (the parent is still behind, after this parse) all of
-                # the work here, else the parent normalizes and compresses: the slower stage
-                # does less.
-                spare = taken is None or _parent_behind(taken.value, sent)
+                # With time to spare (the parent is busy, after this parse) all of the work
+                # here, else the parent normalizes and compresses: the slower stage does less.
+                spare = waiting is None or _parent_busy(waiting)
                 if spare and isinstance(parsed, ParseResult):
                     parsed = normalized_outcome(feed, parsed, memo)
                 if not isinstance(parsed, ParseFailure):
-                    if keeps and previous is not None and spare:
-                        sha256 = sha256 or hashlib.sha256(body).hexdigest()
-                        base = previous[0] or hashlib.sha256(previous[1]).hexdigest()
-                        if base != sha256:
-                            ahead = (base, pagestore.compress_ahead(body, previous[1]))
+                    if keeps and previous is not None and spare and previous[0] != sha256:
+                        ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
                     previous = (sha256, body)
-            sender.send(("page", body, sha256, _flat(parsed), ahead))
-            sent += 1
+            sender.send_bytes(dumps(("page", sha256, _flat(parsed), ahead)))
     except (BrokenPipeError, EOFError, OSError):  # the parent stopped reading
         pass
     finally:
@@ -257,8 +264,10 @@ _raw_tuple = operator.attrgetter(*RawRow.__dataclass_fields__)
 
 def _flat(parsed: Any) -> Any:
     """A parse outcome as plain data for the pipe."""
-    if parsed is None or isinstance(parsed, ParseFailure):
-        return parsed
+    if parsed is None:
+        return None
+    if isinstance(parsed, ParseFailure):
+        return ("failure", parsed.kind, parsed.error)
     if isinstance(parsed, ParseResult):  # rows for the parent to normalize
         return (
             "raw", [_raw_tuple(row) for row in parsed.rows], parsed.as_of, parsed.complete,
@@ -269,8 +278,10 @@ def _flat(parsed: Any) -> Any:
 
 
 def _rebuilt(flat: Any) -> Any:
-    if flat is None or isinstance(flat, ParseFailure):
-        return flat
+    if flat is None:
+        return None
+    if flat[0] == "failure":
+        return ParseFailure(flat[1], flat[2])
     if flat[0] == "raw":
         _, rows, *rest = flat
         return ParseResult([RawRow(*row) for row in rows], *rest)
