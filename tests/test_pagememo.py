@@ -112,3 +112,26 @@ def test_incidents_are_fresh_objects() -> None:
     second[0].extra["x"] = 1
     second[1].status = "changed"
     assert memo.normalize_rows(rows, **SETTINGS) == first
+
+
+def test_pages_of_new_calls_only_are_normalized_straight_and_the_memo_comes_back() -> None:
+    # A bulk ingest's pages share no incident: the memo is not kept (nothing could be found
+    # in it); as soon as a page shares one with the page before, it is kept again.
+    pages = [[_row(n) for n in range(start, start + 5)] for start in (0, 5, 10, 15)]
+    memo = PageMemo()
+    _same_pages(pages, memo)
+    assert (memo.hits, memo.misses) == (0, 20)
+    _same_pages([pages[3], pages[3], pages[3]], memo)  # the first builds it again
+    assert memo.hits == 5 + 5 and memo.misses == 20 + 5
+    # Page 0 shares nothing with page 3: straight; the next shares two rows with it: built
+    # (nothing to find yet); page 0 again finds those two.
+    _same_pages([pages[0], [*pages[0][:2], _row(40)], pages[0]], memo)
+    assert memo.hits == 10 + 2
+
+
+def test_ids_that_are_not_text_go_the_memo_way() -> None:
+    rows = [_row(n) for n in range(3)]
+    memo = PageMemo()
+    odd = [_row(3, incident_id=7), _row(4, incident_id=["x"])]  # (a number; unhashable)
+    _same_pages([rows, [*rows, odd[0]], [*rows, odd[1]], rows], memo)  # type: ignore[list-item]
+    assert memo.hits > 0

@@ -15,6 +15,14 @@ with ``extra`` fields or with values that are not text) goes through
 so the answer (incidents, their order, the error raised) is exactly
 :func:`~.rows.normalize_rows`'s. The memo holds one page's rows (bounded by the page), and
 belongs to one caller: it is not shared between threads.
+
+Keeping the memo costs about as much per row as normalizing it (its keys and fields are
+built for every row), which pays only when pages repeat. A row can be found in the memo only
+if the page before listed its incident ID (the ID is part of the key): so each page's IDs are
+kept too (a set, cheap), and the memo of a page is built only when that page shares an ID
+with the page before (or is the first): a snapshot feed's pages always do, while the pages
+of a bulk ingest (one after the other in time, each of new calls) never do, and are
+normalized straight by :func:`~.rows.normalize_rows`. The answer is the same either way.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ _fields = operator.attrgetter(*_INCIDENT_FIELDS)
 #: Cell values a key may hold: text or nothing. (Numbers are left out: ``True == 1 == 1.0``
 #: hash alike but do not normalize alike.)
 _PLAIN = {str, NoneType}
+_TEXT = {str}
 
 
 class PageMemo:
@@ -50,12 +59,15 @@ class PageMemo:
     ``hits`` and ``misses`` count rows built from the memo and rows normalized.
     """
 
-    __slots__ = ("_settings", "_previous", "hits", "misses")
+    __slots__ = ("_settings", "_previous", "_ids", "hits", "misses")
 
     def __init__(self) -> None:
         self._settings: tuple[Any, ...] | None = None
         #: A row's cells -> (its incident ID, the incident's fields but ``extra``).
         self._previous: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+        #: The incident ID cells (text) of the page before; None: no page yet (or one whose
+        #: IDs are not all text), so the memo is built.
+        self._ids: set[str] | None = None
         self.hits = 0
         self.misses = 0
 
@@ -74,7 +86,7 @@ class PageMemo:
         codes = dict(city_codes or {})
         settings = (feed, timezone, tuple(sorted(codes.items())), default_city, precision)
         if settings != self._settings:
-            self._settings, self._previous = settings, {}
+            self._settings, self._previous, self._ids = settings, {}, None
         previous = self._previous
 
         def normalize(some: Sequence[RawRow]) -> list[Incident]:
@@ -82,6 +94,22 @@ class PageMemo:
                 some, feed=feed, timezone=timezone, city_codes=codes,
                 default_city=default_city, precision=precision,
             )  # fmt: skip
+
+        # Whether this page shares an incident ID with the page before: else (a bulk ingest's
+        # pages, one after the other) no row of the next page is likely to be found in a
+        # memo of this one, and none of this one is in the memo: normalized straight.
+        ids: set[str] | None
+        try:
+            ids = {row.incident_id for row in rows}
+        except TypeError:  # (unhashable: not text)
+            ids = None
+        if ids is not None and not _TEXT.issuperset(map(type, ids)):
+            ids = None  # an ID that is not text: the memo's way, which says what is wrong
+        before, self._ids = self._ids, ids
+        if before is not None and ids is not None and before.isdisjoint(ids):
+            self._previous = {}
+            self.misses += len(rows)
+            return normalize(rows)
 
         # Per row: (incident ID, memoized fields or None, key or None); rows per ID.
         entries: list[tuple[str, tuple[Any, ...] | None, tuple[Any, ...] | None]] = []
