@@ -5,8 +5,11 @@ the commit; a bad row, an unreadable file or Ctrl-C leaves nothing of the file."
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,12 @@ from dispatchwatch import bulkload
 from dispatchwatch.archive import Archive
 from dispatchwatch.config import default_feed
 from dispatchwatch.imports import ahead, run
+from dispatchwatch.imports.ahead import Piece
 from dispatchwatch.imports.mapping import load_mapping
 from dispatchwatch.imports.readers import ImportFileError
 from dispatchwatch.imports.run import FileReport, import_file, import_files
+from dispatchwatch.incident import Incident
+from dispatchwatch.scraper import RawRow
 
 BATCH = 150
 
@@ -193,3 +199,51 @@ def test_a_poll_inside_the_outer_transaction_is_a_savepoint(tmp_path: Path) -> N
                 conn.execute("INSERT INTO t VALUES ('c')")
             raise RuntimeError
     assert _count(db, "t") == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="no fork here (not Linux)")
+@pytest.mark.parametrize("offload", ["always", "never"])
+def test_the_archive_is_the_same_wherever_batches_are_normalized(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offload: str
+) -> None:
+    """Each batch normalized by the child, or sent as mapped rows and normalized here."""
+    monkeypatch.setattr(ahead, "_offload", lambda waiting: offload == "always")
+    path = _foia(tmp_path / "foia.csv", 2000, bad=False)
+    args = ("chicago-police", path, "chicago-oemc-foia")
+    spooled = _one(tmp_path / "spooled.db", *args, single=False)
+    single = _one(tmp_path / "single.db", *args, single=True, fork=True)
+    assert single == spooled
+    assert dump(tmp_path / "single.db") == dump(tmp_path / "spooled.db")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="no fork here (not Linux)")
+@pytest.mark.parametrize("slower", ["child", "parent"])
+def test_the_process_that_waits_normalizes(slower: str) -> None:
+    """A piece is finished (normalized) by the child unless the parent is waiting for it:
+    a slow child leaves every piece to the parent; a slow parent, all but the first (which it
+    waits for) to the child."""
+    parent, pieces = os.getpid(), 5
+
+    def produce(resume: int | None) -> Iterator[Piece]:
+        for n in range(pieces):
+            time.sleep(0.15 if slower == "child" else 0.02)
+            yield Piece([(RawRow(f"E{n}", None), None)], n, n, 1, resume=n + 1)
+        yield Piece(None, 0, 0, 0, resume=pieces, done=True)
+
+    def finish(piece: Piece) -> Piece:
+        raw, _ = piece.data[0]
+        piece.data = [Incident("by", raw.incident_id, received_at=str(os.getpid()))]
+        return piece
+
+    where = []
+    made = ahead.pieces_ahead(produce, fork=True, finish=finish)
+    for piece in made:
+        if piece.data is not None:
+            where.append("parent" if piece.data[0].received_at == str(parent) else "child")
+            if slower == "parent":
+                time.sleep(0.15)
+    assert len(where) == pieces
+    if slower == "child":
+        assert where == ["parent"] * pieces
+    else:
+        assert where[0] == "parent" and where[1:].count("child") >= pieces - 2

@@ -39,7 +39,7 @@ from ..errors import DispatchwatchError, PageError
 from ..incident import Incident
 from ..normalize import normalize_rows
 from ..scraper import RawRow
-from .ahead import Piece, Produce, can_fork, pieces_ahead
+from .ahead import Finish, Piece, Produce, can_fork, pieces_ahead
 from .mapping import ImportMapping
 from .readers import Table, _Unreadable, open_table
 from .rows import RowError, compile_calls
@@ -279,11 +279,10 @@ def import_file(
         mapper = compile_calls(mapping, table.header, keyed=table.keyed, zone=zone, where=str(path))
         # Into the spool: this process normalizes (and spools) while the child reads and
         # maps; archived as they come: the child also normalizes, this process archives.
-        produce = _producer(
-            feed, mapping, path, table, mapper, batch_size, normalize=direct, stop=stop
-        )
+        produce = _producer(feed, mapping, path, table, mapper, batch_size, stop=stop)
         report.ahead = can_fork(path.stat().st_size)
-        pieces = pieces_ahead(produce, fork=report.ahead)
+        finish = _normalizer(feed, mapping, path) if direct else None
+        pieces = pieces_ahead(produce, fork=report.ahead, finish=finish)
         with closing(pieces):
             if not direct:
                 # One read: every batch is mapped and normalized as it would be written, and
@@ -427,11 +426,10 @@ def _producer(
     mapper: Callable[[Any], tuple[RawRow, Any]],
     batch_size: int,
     *,
-    normalize: bool,
     stop: bool = True,
 ) -> Produce:
-    """The :class:`~.ahead.Piece` producer of a file (see :mod:`.ahead`): its batches, mapped
-    (and normalized when ``normalize``), with the unreadable rows found on the way. After an
+    """The :class:`~.ahead.Piece` producer of a file (see :mod:`.ahead`): its batches of
+    mapped rows, with the unreadable rows found on the way. After an
     unreadable row, a ``stop`` producer's batches come without their rows (a stopping import
     wants only the count of the problems then)."""
 
@@ -450,11 +448,7 @@ def _producer(
         shown = bad = 0
         results = _mapped_rows(source, map_row)
         for batch, first, last in _batches(results, batch_size, found, position):
-            data: Any = batch
-            if stop and found.bad:
-                data = None
-            elif normalize:
-                data = _normalized(feed, mapping, path, batch, first, last).incidents
+            data: Any = None if stop and found.bad else batch
             yield Piece(
                 data, first, last, len(batch),
                 [(p.row, p.reason) for p in found.problems[shown:]], found.bad - bad,
@@ -467,6 +461,16 @@ def _producer(
         yield done
 
     return produce
+
+
+def _normalizer(feed: Feed, mapping: ImportMapping, path: Path) -> Finish:
+    """The :data:`~.ahead.Finish` step of an import's pieces: their batch normalized."""
+
+    def finish(piece: Piece) -> Piece:
+        piece.data = _normalized(feed, mapping, path, piece.data, piece.first, piece.last).incidents
+        return piece
+
+    return finish
 
 
 def _add_problems(report: FileReport, piece: Piece) -> None:
