@@ -399,6 +399,21 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+@contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A ``SAVEPOINT`` inside the open transaction: released at the end, rolled back to on
+    any exception (the transaction stays open)."""
+    conn.execute("SAVEPOINT dw_write")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:  # (an error SQLite rolled back itself ends it all)
+            conn.execute("ROLLBACK TO dw_write")
+            conn.execute("RELEASE dw_write")
+        raise
+    conn.execute("RELEASE dw_write")
+
+
 def migrate(db: sqlite_utils.Database) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`, one transaction per migration."""
     conn = db.conn
@@ -643,6 +658,7 @@ class Archive:
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
             self._lock = threading.RLock()
+            self._outer = False  # inside outer_transaction()
             with self._lock:
                 migrate(self.db)
                 # What a bulk job killed midway left dropped (see bulkload.py).
@@ -677,9 +693,29 @@ class Archive:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back entirely on any exception."""
+        """One write transaction; rolled back entirely on any exception. Inside
+        :meth:`outer_transaction` it is a ``SAVEPOINT`` of that one instead (still all or
+        nothing; written when the outer one commits)."""
+        with self._lock:
+            if self._outer:
+                with savepoint(self.conn) as conn:
+                    yield conn
+            else:
+                with write_transaction(self.conn) as conn:
+                    yield conn
+
+    @contextmanager
+    def outer_transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction around many (a bulk job's polls, each still a
+        :meth:`transaction`: a savepoint): readers see all of them at the commit or, on any
+        exception (Ctrl-C included), none. Holds the write lock throughout: only for a job
+        that no daemon writes beside (it holds the run lock, see :mod:`.bulkload`)."""
         with self._lock, write_transaction(self.conn) as conn:
-            yield conn
+            self._outer = True
+            try:
+                yield conn
+            finally:
+                self._outer = False
 
     # -- feeds
 

@@ -5,9 +5,11 @@ a batch (the file's rows read, mapped and normalized: a pure function of the fil
 archiving it (one transaction a batch, in order). :func:`pieces_ahead` runs the first stage in
 a forked child process that makes batch *n + 1* while this process archives batch *n*, as
 :mod:`dispatchwatch.parseahead` does for ``ingest``; on two cores an import then takes about
-as long as the slower stage instead of both. (``--on-error stop`` writes nothing before the
-whole file is read: there the child reads and maps, and this process normalizes and spools,
-which splits that first pass between the two cores; see :mod:`.run`.)
+as long as the slower stage instead of both. The two are kept even piece by piece: the
+child normalizes a batch (``finish``) unless this process is waiting for one at that moment;
+then it sends the batch as mapped rows, and this process, idle, normalizes it. (A stopping
+import that spools its batches writes nothing before the whole file is read: there the
+child reads and maps, and this process normalizes and spools; see :mod:`.run`.)
 
 Nothing about the result changes: the child runs the same producer (the caller's ``produce``)
 and sends its :class:`Piece` objects, in order, through a pipe (rows and incidents as plain
@@ -45,7 +47,7 @@ from ..parseahead import end_child
 from ..scraper import RawRow
 from .spool import dumps, loads
 
-__all__ = ["MIN_BYTES", "Piece", "can_fork", "pieces_ahead", "spare_core"]
+__all__ = ["MIN_BYTES", "Finish", "Piece", "Produce", "can_fork", "pieces_ahead", "spare_core"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ class Piece:
 #: A producer: the pieces of the table as it was opened (``None``), or of the file opened
 #: again, from row number ``resume`` on.
 Produce = Callable[[int | None], Iterator[Piece]]
+#: The last step of a piece (normalizing its batch), a pure function: done in the child, or
+#: here when this process is the one waiting (see :func:`pieces_ahead`).
+Finish = Callable[[Piece], Piece]
 
 _raw_tuple = operator.attrgetter(*RawRow.__dataclass_fields__)
 _incident_tuple = operator.attrgetter(*Incident.__dataclass_fields__)
@@ -128,51 +133,89 @@ def can_fork(size: int) -> bool:
     )
 
 
-def pieces_ahead(produce: Produce, *, fork: bool) -> Iterator[Piece]:
-    """The pieces ``produce(None)`` gives, in order; made one ahead in a forked child when
-    ``fork`` (see the module docstring). Raises what the producer raises. Close the iterator
-    (or run it to its end) to end the child."""
+def pieces_ahead(produce: Produce, *, fork: bool, finish: Finish | None = None) -> Iterator[Piece]:
+    """The pieces ``produce(None)`` gives, in order, each passed through ``finish`` (when
+    given) if it has a batch; made one ahead in a forked child when ``fork`` (see the module
+    docstring). Raises what the producer (or ``finish``) raises. Close the iterator (or run it
+    to its end) to end the child.
+
+    Who finishes a piece is decided piece by piece, so that neither process waits for the
+    other: the child finishes it unless this process is waiting for a piece at that moment
+    (a flag in shared memory, set here around each receive); then the child sends it as it
+    is, and this process, idle, finishes it while the child reads the next one."""
     resume: int | None = None
     if fork:
         resume = 0  # (the child reads the table as opened: the rest is read from a new one)
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(produce, sender), daemon=True)
+        waiting = context.RawValue("b", 0)  # this process waits in recv (shared memory)
+        child = context.Process(
+            target=_child, args=(produce, finish, receiver, sender, waiting), daemon=True
+        )
         child.start()
         sender.close()
         try:
             while True:
+                waiting.value = 1
                 try:
                     message = loads(receiver.recv_bytes())
                 except (EOFError, OSError):  # the child died: the rest is made here
                     log.debug("the import read-ahead process stopped; reading on here")
                     break
+                finally:
+                    waiting.value = 0
                 if message[0] == "error":
                     _, kind, args = message
                     raise kind(*args)
                 if message[0] == "crash":
                     log.debug("the import read-ahead process failed; reading on here")
                     break
-                piece = _rebuilt(message[1])
+                _, flat, finished = message
+                piece = _rebuilt(flat)
+                if not finished:
+                    piece = _finished(piece, finish)
                 yield piece
                 if piece.done:
                     return
                 resume = piece.resume
         finally:
             end_child(receiver, child)
-    yield from produce(resume)
+    for piece in produce(resume):
+        yield _finished(piece, finish)
 
 
-def _child(produce: Produce, sender: Connection) -> None:
-    """The forked child: every piece of ``produce(None)``, flattened, sent in order; an expected
-    error as its type and arguments (raised again by the parent), anything else as a crash
-    (the parent then produces the rest itself, and meets the error itself). Ctrl-C is the
-    parent's to handle: it stops reading, and the child stops at its next send."""
+def _finished(piece: Piece, finish: Finish | None) -> Piece:
+    return piece if finish is None or piece.data is None else finish(piece)
+
+
+def _offload(waiting: Any) -> bool:
+    """Whether the child leaves a piece for the parent to finish: the parent is waiting."""
+    return bool(waiting.value)
+
+
+def _child(
+    produce: Produce,
+    finish: Finish | None,
+    receiver: Connection,
+    sender: Connection,
+    waiting: Any,
+) -> None:
+    """The forked child: every piece of ``produce(None)``, finished here unless the parent is
+    waiting (:func:`_offload`), flattened, sent in order with whether it was finished; an
+    expected error as its type and arguments (raised again by the parent), anything else as a
+    crash (the parent then produces the rest itself, and meets the error itself). Ctrl-C is
+    the parent's to handle: it stops reading, and the child stops at its next send. The
+    child closes its copy of the parent's end first: else, the parent killed (``kill -9``),
+    the pipe would still have a reader and the child would block on it forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    receiver.close()
     try:
         try:
             for piece in produce(None):
-                sender.send_bytes(dumps(("piece", _flat(piece))))
+                finished = finish is None or piece.data is None or not _offload(waiting)
+                if finished and finish is not None and piece.data is not None:
+                    piece = finish(piece)
+                sender.send_bytes(dumps(("piece", _flat(piece), finished)))
         except DispatchwatchError as exc:
             sender.send_bytes(dumps(("error", type(exc), exc.args)))
         except Exception:  # noqa: BLE001 - the parent reads on and meets it itself

@@ -7,12 +7,15 @@ import never marks anything gone) as a polled page. Rows are archived in batches
 (``batch_size`` rows, one transaction and one poll of kind ``import`` each), so memory stays
 constant whatever the size of the file.
 
-``on_error="stop"`` (the default) reads the whole file first and writes nothing of it when
-any row cannot be read: it reads the file once, keeping the normalized batches in a
-temporary file (:mod:`.spool`) until the last row is read; ``"skip"`` archives the readable
-rows as it reads them and reports the others. A large file is read and mapped (and with
-``"skip"`` normalized too) one batch ahead in a forked child process while this one
-normalizes, spools or archives (:mod:`.ahead`); the result is the same. Either
+``on_error="stop"`` (the default) writes nothing of a file when any row cannot be read, and
+reads the file once: when the job holds the archive's run lock (``single_transaction``: no
+daemon writes beside it) it archives the batches as they come, each poll a savepoint of ONE
+transaction that a bad row (or any error, or Ctrl-C) rolls back; otherwise it keeps the
+normalized batches in a temporary file (:mod:`.spool`) until the last row is read, and
+archives them then. ``"skip"`` archives the readable rows as it reads them (one transaction
+a batch) and reports the others. A large file is read, mapped and (when its batches are
+archived as they come) normalized one batch ahead in a forked child process while this one
+normalizes and spools, or archives (:mod:`.ahead`); the result is the same. Either
 way a row is reported by its number and the reason, never by its content. A file whose
 SHA-256 (under the same mapping) was imported completely before is skipped at once.
 """
@@ -36,7 +39,7 @@ from ..errors import DispatchwatchError, PageError
 from ..incident import Incident
 from ..normalize import normalize_rows
 from ..scraper import RawRow
-from .ahead import Piece, Produce, can_fork, pieces_ahead
+from .ahead import Finish, Piece, Produce, can_fork, pieces_ahead
 from .mapping import ImportMapping
 from .readers import Table, _Unreadable, open_table
 from .rows import RowError, compile_calls
@@ -239,11 +242,14 @@ def import_file(
     batch_size: int = BATCH_SIZE,
     force: bool = False,
     on_progress: Callable[[float], None] | None = None,
+    single_transaction: bool = False,
 ) -> FileReport:
     """Import one file into ``feed``; see the module docstring.
 
     Returns a :class:`FileReport` (``failed`` when ``on_error="stop"`` found bad rows: then
-    nothing of the file was written). Raises :class:`ImportError_` or
+    nothing of the file was written). ``single_transaction``: the caller holds the archive's
+    run lock, so a stopping import may write the whole file in one transaction (see the
+    module docstring). Raises :class:`ImportError_` or
     :class:`~dispatchwatch.errors.ConfigError` when the file as a whole cannot be read or
     lacks a mapped column (before anything is written).
     """
@@ -261,20 +267,24 @@ def import_file(
             report.outcome = "already_imported"
             return report
     zone = mapping.timezone or feed.zone
-    # --on-error stop: reading is the first half of the work, writing the spool the second.
-    share = 0.5 if on_error == "stop" else 1.0
+    stop = on_error == "stop"
+    # Archived as the batches come (normalized ahead with them): --on-error skip, or a
+    # stopping import in one transaction; else read once into the spool first.
+    direct = not stop or single_transaction
+    # --on-error stop into the spool: reading is the first half of the work, writing the
+    # spool the second.
+    share = 1.0 if direct else 0.5
     poll_ids: list[int] = []
     with open_for(path, mapping) as table:
         mapper = compile_calls(mapping, table.header, keyed=table.keyed, zone=zone, where=str(path))
-        # --on-error stop: this process normalizes (and spools) while the child reads and
-        # maps; skip: the child also normalizes, and this process only archives.
-        produce = _producer(
-            feed, mapping, path, table, mapper, batch_size, normalize=on_error == "skip"
-        )
+        # Into the spool: this process normalizes (and spools) while the child reads and
+        # maps; archived as they come: the child also normalizes, this process archives.
+        produce = _producer(feed, mapping, path, table, mapper, batch_size, stop=stop)
         report.ahead = can_fork(path.stat().st_size)
-        pieces = pieces_ahead(produce, fork=report.ahead)
+        finish = _normalizer(feed, mapping, path) if direct else None
+        pieces = pieces_ahead(produce, fork=report.ahead, finish=finish)
         with closing(pieces):
-            if on_error == "stop":
+            if not direct:
                 # One read: every batch is mapped and normalized as it would be written, and
                 # kept in a spool until the whole file is known good; nothing is written
                 # before.
@@ -289,15 +299,7 @@ def import_file(
                             )
                         _progress(on_progress, piece, share)
                     if report.bad:
-                        report.outcome = "failed"
-                        first_problem = report.problems[0]
-                        report.error = (
-                            f"{report.bad} unreadable rows (first: {first_problem}); nothing "
-                            "of this file was imported (--on-error skip imports the readable "
-                            "rows)"
-                        )
-                        report.seconds = time.perf_counter() - clock
-                        return report
+                        return _failed(report, clock)
                     archive.register_feed(feed.record())
                     started_at = utc_now()
                     for number, prepared in enumerate(spool, 1):
@@ -305,16 +307,75 @@ def import_file(
                         _add_poll(report, poll_ids, prepared, summary)
                         if on_progress is not None:
                             on_progress((1 + number / spool.batches) / 2)
+                    _record_import(archive, report, mapping, poll_ids, started_at)
+            elif stop:
+                # Every batch archived as it comes (a savepoint each), all in one
+                # transaction: a bad row, an error or Ctrl-C rolls the whole file back.
+                try:
+                    with archive.outer_transaction():
+                        _archive_pieces(
+                            archive, feed, path, mapping, pieces, report, poll_ids, on_progress
+                        )
+                        if report.bad:
+                            raise _RolledBack
+                except _RolledBack:
+                    return _failed(report, clock)
             else:
-                archive.register_feed(feed.record())
-                started_at = utc_now()
-                for piece in pieces:
-                    _add_problems(report, piece)
-                    if piece.data is not None:
-                        prepared = Batch(piece.data, piece.first, piece.last, piece.rows)
-                        summary = _record_batch(archive, feed, path, prepared)
-                        _add_poll(report, poll_ids, prepared, summary)
-                    _progress(on_progress, piece, share)
+                _archive_pieces(archive, feed, path, mapping, pieces, report, poll_ids, on_progress)
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+class _RolledBack(Exception):  # noqa: N818 - not an error: the outer transaction's undo
+    """Rolls back a stopping import's one transaction (a bad row was found)."""
+
+
+def _failed(report: FileReport, clock: float) -> FileReport:
+    """``report`` as a stopping import that found unreadable rows (nothing written)."""
+    report.outcome = "failed"
+    report.rows = report.imported = report.incidents = report.new = report.changed = 0
+    report.polls = 0
+    first_problem = report.problems[0]
+    report.error = (
+        f"{report.bad} unreadable rows (first: {first_problem}); nothing of this file was "
+        "imported (--on-error skip imports the readable rows)"
+    )
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+def _archive_pieces(
+    archive: Archive,
+    feed: Feed,
+    path: Path,
+    mapping: ImportMapping,
+    pieces: Iterable[Piece],
+    report: FileReport,
+    poll_ids: list[int],
+    on_progress: Callable[[float], None] | None,
+) -> None:
+    """Archive normalized pieces as they come (one poll each), then the ``imports`` row;
+    after an unreadable row, a stopping import (``report.bad`` and no normalized data) only
+    counts the rest."""
+    archive.register_feed(feed.record())
+    started_at = utc_now()
+    for piece in pieces:
+        _add_problems(report, piece)
+        if piece.data is not None:
+            prepared = Batch(piece.data, piece.first, piece.last, piece.rows)
+            summary = _record_batch(archive, feed, path, prepared)
+            _add_poll(report, poll_ids, prepared, summary)
+        _progress(on_progress, piece, 1.0)
+    _record_import(archive, report, mapping, poll_ids, started_at)
+
+
+def _record_import(
+    archive: Archive,
+    report: FileReport,
+    mapping: ImportMapping,
+    poll_ids: list[int],
+    started_at: str,
+) -> None:
     report.rows = report.imported + report.bad
     with archive.transaction() as conn:
         insert_import(
@@ -326,8 +387,6 @@ def import_file(
             started_at=started_at,
             completed_at=utc_now(),
         )
-    report.seconds = time.perf_counter() - clock
-    return report
 
 
 def _batches(
@@ -367,12 +426,12 @@ def _producer(
     mapper: Callable[[Any], tuple[RawRow, Any]],
     batch_size: int,
     *,
-    normalize: bool,
+    stop: bool = True,
 ) -> Produce:
-    """The :class:`~.ahead.Piece` producer of a file (see :mod:`.ahead`): its batches, mapped
-    (and normalized when ``normalize``), with the unreadable rows found on the way. After an
-    unreadable row, batches that are not normalized come without their rows (a stopping
-    import wants only the count of the problems then)."""
+    """The :class:`~.ahead.Piece` producer of a file (see :mod:`.ahead`): its batches of
+    mapped rows, with the unreadable rows found on the way. After an
+    unreadable row, a ``stop`` producer's batches come without their rows (a stopping import
+    wants only the count of the problems then)."""
 
     def produce(resume: int | None) -> Iterator[Piece]:
         if resume is None:
@@ -389,11 +448,7 @@ def _producer(
         shown = bad = 0
         results = _mapped_rows(source, map_row)
         for batch, first, last in _batches(results, batch_size, found, position):
-            data: Any = batch
-            if normalize:
-                data = _normalized(feed, mapping, path, batch, first, last).incidents
-            elif found.bad:
-                data = None
+            data: Any = None if stop and found.bad else batch
             yield Piece(
                 data, first, last, len(batch),
                 [(p.row, p.reason) for p in found.problems[shown:]], found.bad - bad,
@@ -406,6 +461,16 @@ def _producer(
         yield done
 
     return produce
+
+
+def _normalizer(feed: Feed, mapping: ImportMapping, path: Path) -> Finish:
+    """The :data:`~.ahead.Finish` step of an import's pieces: their batch normalized."""
+
+    def finish(piece: Piece) -> Piece:
+        piece.data = _normalized(feed, mapping, path, piece.data, piece.first, piece.last).incidents
+        return piece
+
+    return finish
 
 
 def _add_problems(report: FileReport, piece: Piece) -> None:
@@ -499,9 +564,20 @@ def import_files(
     paths = list(paths)
     # Many rows into a small archive: indexes built once at the end (see bulkload.py).
     rows = estimated_rows(paths) if mapping.kind != "counts" else 0
-    with fewer_collections(), deferred_indexes(archive, job="import", rows=rows):
+    with fewer_collections(), deferred_indexes(archive, job="import", rows=rows) as deferred:
+        # Deferred: this process holds the run lock (no daemon writes beside it), so a
+        # stopping import may hold the write lock for a whole file.
         return _import_files(
-            archive, feed, paths, mapping, on_error, batch_size, force, on_file, on_progress
+            archive,
+            feed,
+            paths,
+            mapping,
+            on_error,
+            batch_size,
+            force,
+            on_file,
+            on_progress,
+            single_transaction=deferred,
         )
 
 
@@ -515,6 +591,8 @@ def _import_files(
     force: bool,
     on_file: Callable[[FileReport], None] | None,
     on_progress: Callable[[Path, float], None] | None,
+    *,
+    single_transaction: bool = False,
 ) -> list[FileReport]:
     reports = []
     for path in paths:
@@ -527,6 +605,7 @@ def _import_files(
             batch_size=batch_size,
             force=force,
             on_progress=(lambda f, p=path: on_progress(p, f)) if on_progress else None,
+            single_transaction=single_transaction,
         )
         reports.append(report)
         if on_file is not None:
