@@ -1,0 +1,141 @@
+"""The Socrata row builder (generated once per ``fields`` mapping) gives, for any record,
+the row that the documented helpers give: :func:`text` of each mapped column,
+:func:`point` of the location column (else the latitude/longitude columns as they are),
+:func:`extras` of the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatchwatch.scraper import RawRow
+from dispatchwatch.sources import socrata
+from dispatchwatch.sources.socrata import SocrataSpec, extras, point, text
+
+URL = "https://data.example.org/resource/abcd-1234.json"
+SEATTLE = {
+    "incident_id": "incident_number", "received": "datetime", "call_type": "type",
+    "address": "address", "location": "report_location", "latitude": "latitude",
+    "longitude": "longitude",
+}  # fmt: skip
+NO_LOCATION = {"incident_id": "id", "received": "when", "units": "units", "beat": "beat"}
+NO_ID = {"received": "when", "call_type": "type", "latitude": "y", "longitude": "x"}
+
+
+def _reference(spec: SocrataSpec, record: dict[str, Any]) -> RawRow:
+    fields = dict(spec.fields)
+    location = fields.pop("location", None)
+    values = [
+        text(record.get(fields[name])) if name in fields else None for name in socrata._TEXT_FIELDS
+    ]
+    lat = lon = None
+    if location and record.get(location) is not None:
+        lat, lon = point(record.get(location))
+    if lat is None:
+        lat, lon = record.get(fields.get("latitude", "")), record.get(fields.get("longitude", ""))
+    extra = extras(record, set(spec.fields.values()), spec.extra)
+    return RawRow(values[0] or "", *values[1:], lat, lon, extra)  # type: ignore[arg-type]
+
+
+def _spec(fields: dict[str, str], extra: tuple[str, ...] | None = None) -> SocrataSpec:
+    return SocrataSpec(URL, "America/Los_Angeles", fields=fields, extra=extra)
+
+
+COLUMNS = [
+    "incident_number", "datetime", "type", "address", "report_location", "latitude",
+    "longitude", "id", "when", "units", "beat", "x", "y", "note", ":id", ":@computed_x",
+]  # fmt: skip
+scalars = st.one_of(
+    st.none(),
+    st.sampled_from(["", "  ", " E12 ", "Aid Response", "0", "47.6"]),
+    st.text(max_size=6),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+)
+points = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "type": st.just("Point"),
+            "coordinates": st.lists(
+                st.one_of(
+                    st.floats(-180, 180, width=32),
+                    st.integers(-1, 1),
+                    st.sampled_from(["1.5", "x"]),
+                ),
+                max_size=3,
+            ),
+        }
+    ),  # fmt: skip
+    st.fixed_dictionaries(
+        {
+            "latitude": st.sampled_from(["47.6", "0", "x"]),
+            "longitude": st.sampled_from(["-122.3", "0"]),
+        }
+    ),  # fmt: skip
+    st.sampled_from(["POINT (-122.3 47.6)", "POINT (0 0)", "nowhere"]),
+)
+values = st.one_of(scalars, points, st.lists(scalars, max_size=2))
+records = st.dictionaries(st.sampled_from(COLUMNS), values, max_size=len(COLUMNS))
+
+
+SPECS = [_spec(SEATTLE), _spec(NO_LOCATION), _spec(NO_ID), _spec(SEATTLE, ("note", "x"))]
+BUILDERS = [(spec, socrata._mapped_row(spec)) for spec in SPECS]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(records, min_size=1, max_size=8))
+def test_generated_builders_give_the_helpers_rows(rows: list[dict[str, Any]]) -> None:
+    for spec, build in BUILDERS:
+        for record in rows:
+            assert build(record) == _reference(spec, record), (spec.fields, record)
+
+
+def test_a_row_of_a_saved_seattle_page() -> None:
+    build = socrata._mapped_row(_spec(SEATTLE))
+    record = {
+        "address": " 1st Av / Pine St ", "type": "Aid Response", "datetime": "2024-01-01T00:00:00.000",
+        "latitude": "47.6", "longitude": "-122.3",
+        "report_location": {"type": "Point", "coordinates": [-122.33, 47.61]},
+        "incident_number": "F24000001", ":@computed_region_x": "3", "unit": "E12",
+    }  # fmt: skip
+    assert build(record) == RawRow(
+        "F24000001", "2024-01-01T00:00:00.000", "Aid Response", None, None, None,
+        "1st Av / Pine St", None, None, None, 47.61, -122.33, {"unit": "E12"},
+    )  # fmt: skip
+
+
+def test_many_key_sets_are_remembered_within_a_bound() -> None:
+    build = socrata._mapped_row(_spec(NO_LOCATION))
+    for i in range(socrata._KEY_SETS * 2 + 5):
+        record = {"id": str(i), f"c{i}": "v", "when": "x"}
+        assert build(record).extra == {f"c{i}": "v"}
+    assert 0 < len(build.__globals__["candidates"]) <= socrata._KEY_SETS
+
+
+def test_location_shapes() -> None:
+    spec, build = BUILDERS[0]
+    for where in (
+        {"type": "Point", "coordinates": [-122.3, 47.6]},
+        {"type": "Point", "coordinates": [-122.3, "x"]},
+        {"type": "Point", "coordinates": ["-122.3", 47.6]},
+        {"type": "Point", "coordinates": [-122.3, 47]},
+        {"type": "Point", "coordinates": [0.0, 0.0]},
+        {"type": "Point", "coordinates": [-122.3, 47.6, 3.0]},
+        {"type": "Point", "coordinates": (-122.3, 47.6)},
+        {"latitude": "47.6", "longitude": "-122.3"},
+        "POINT (-122.3 47.6)",
+        [],
+        None,
+    ):
+        record = {
+            "incident_number": "1",
+            "report_location": where,
+            "latitude": "1",
+            "longitude": "2",
+        }
+        got, expected = build(record), _reference(spec, record)
+        assert got == expected, where
+        assert type(got.latitude) is type(expected.latitude), where  # (47 == 47.0)
