@@ -150,6 +150,8 @@ def _fast_iso(value: str, zone: str) -> str | None:
 # :data:`_US_TIME`.
 _US_HOUR = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2})")
 _US_REST = re.compile(r"([0-5][0-9](?::[0-5][0-9])?)(?: ([AP])M)?")
+#: ``00`` to ``59``: what ``[0-5][0-9]`` matches.
+_SIXTY = frozenset(f"{n:02d}" for n in range(60))
 
 
 @lru_cache(maxsize=8192)
@@ -179,6 +181,11 @@ def _fast_us(value: str, zone: str) -> str | None:
     colon = value.find(":")
     if colon < 0:
         return None
+    if len(value) - colon == 6:  # "MM:SS" (most exports) without the regex
+        minutes = value[colon + 1 :]
+        if minutes[2] == ":" and minutes[:2] in _SIXTY and minutes[3:] in _SIXTY:
+            head = _us_hour(value[:colon], None, zone)
+            return None if head is None else f"{head}:{minutes}Z"
     rest = _US_REST.fullmatch(value, colon + 1)
     if rest is None:
         return None
