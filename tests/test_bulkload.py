@@ -22,6 +22,7 @@ import pytest
 from dispatchwatch import bulkload
 from dispatchwatch.archive import Archive
 from dispatchwatch.config import parse_config
+from dispatchwatch.incident import Incident
 from dispatchwatch.pipeline import ingest_files
 from dispatchwatch.runlock import AlreadyRunningError, RunLock
 
@@ -357,3 +358,85 @@ def test_a_deferred_import_leaves_the_archive_the_normal_path_does(
         run(tmp_path / "normal.db")
     assert seen[0] >= 8 and seen[1] == 0  # deferred during the first run only
     assert dump(tmp_path / "bulk.db") == dump(tmp_path / "normal.db")
+
+
+def _incident(number: int, **fields: object) -> Incident:
+    values: dict[str, object] = {
+        "received_at": f"2024-11-02T12:{number % 60:02d}:00Z", "call_type": "Aid Response",
+        "address": f"{100 + number} BLOCK OF SUMMIT AV", "latitude": 47.5 + number / 1000,
+        "longitude": -122.3,
+    }  # fmt: skip
+    values.update(fields)
+    return Incident("seattle-fire-open-data", f"F{number:05d}", **values)  # type: ignore[arg-type]
+
+
+def _polls() -> list[list[Incident]]:
+    """Three all-new polls (the direct path when deferred): empty columns, a column empty in
+    some rows only, ``extra`` with non-ASCII text and a date (``default=str``); then a poll
+    that changes some and adds some (the stage)."""
+    first = [_incident(n, units="E1 M2" if n % 2 else None) for n in range(5)]
+    second = [
+        _incident(n, extra={"zip": "98101", "note": "café", "at": datetime(2024, 11, 2)})
+        for n in range(5, 9)
+    ]
+    third = [_incident(n, priority="1", status=None, beat="K3") for n in range(9, 12)]
+    fourth = [_incident(2, call_type="Medic Response"), _incident(12), _incident(6)]
+    return [first, second, third, fourth]
+
+
+def test_all_new_polls_skip_the_stage_and_write_what_it_writes(tmp_path: Path) -> None:
+    """While the triggers are dropped, a poll of only new incidents goes straight into
+    ``incidents`` (columns empty in every row not bound): the archive is the one the staged,
+    row-by-row path writes, versions in page order."""
+    inserted: list[str] = []
+
+    def run(path: Path, deferred: bool) -> None:
+        with Archive(path) as archive:
+            archive.register_feed(FEED.record())
+            if deferred:
+                archive.conn.set_trace_callback(inserted.append)
+            with bulkload.deferred_indexes(archive, job="ingest", rows=10**6 if deferred else 1):
+                for number, poll in enumerate(_polls()):
+                    archive.record_success(
+                        FEED.slug, poll, observed_at=f"2024-11-02T13:0{number}:00Z"
+                    )
+
+    run(tmp_path / "direct.db", True)
+    run(tmp_path / "staged.db", False)
+    direct = [sql for sql in inserted if sql.startswith("INSERT INTO incidents (feed,")]
+    assert len(direct) > 10  # the three all-new polls, row by row, without the stage
+    assert not any("priority" in sql for sql in direct[:9])  # empty in every row: not bound
+    direct_dump, staged_dump = dump(tmp_path / "direct.db"), dump(tmp_path / "staged.db")
+    for views in (direct_dump, staged_dump):  # (they count up to now: the seconds differ)
+        del views["coverage"], views["coverage_days"]
+    assert direct_dump == staged_dump
+    conn = sqlite3.connect(tmp_path / "direct.db")
+    extra = conn.execute("SELECT extra FROM incidents WHERE incident_id = 'F00005'").fetchone()[0]
+    assert extra == '{"at": "2024-11-02 00:00:00", "note": "café", "zip": "98101"}'
+    conn.close()
+
+
+def test_new_incidents_whose_rowids_are_not_in_order_get_their_own_versions(
+    tmp_path: Path,
+) -> None:
+    """When the largest rowid is taken, SQLite picks rowids at random: each new incident's
+    version then looks its incident up (not the rowid range)."""
+    from dispatchwatch import archive as archive_module
+
+    with Archive(tmp_path / "a.db") as archive:
+        archive.register_feed(FEED.record())
+        with archive.transaction() as conn:
+            conn.execute(
+                "INSERT INTO incidents (rowid, feed, incident_id, version) VALUES (?, ?, 'X', 1)",
+                [2**63 - 1, FEED.slug],
+            )
+            poll = conn.execute("INSERT INTO polls (feed, outcome) VALUES (?, 'new')", [FEED.slug])
+            incidents = [_incident(n) for n in range(20)]
+            archive_module._insert_new(
+                conn, FEED.slug, "2024-11-02T13:00:00Z", poll.lastrowid, incidents
+            )  # type: ignore[arg-type]
+        rows = archive.conn.execute(
+            "SELECT i.incident_id, l.version FROM version_log l JOIN incidents i "
+            "ON i.rowid = l.incident ORDER BY l.id"
+        ).fetchall()
+    assert rows == [(f"F{n:05d}", 1) for n in range(20)]
