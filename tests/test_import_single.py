@@ -5,6 +5,7 @@ the commit; a bad row, an unreadable file or Ctrl-C leaves nothing of the file."
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 import sys
@@ -207,7 +208,7 @@ def test_the_archive_is_the_same_wherever_batches_are_normalized(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offload: str
 ) -> None:
     """Each batch normalized by the child, or sent as mapped rows and normalized here."""
-    monkeypatch.setattr(ahead, "_offload", lambda waiting: offload == "always")
+    monkeypatch.setattr(ahead, "_offload", lambda waits, blocked: offload == "always")
     path = _foia(tmp_path / "foia.csv", 2000, bad=False)
     args = ("chicago-police", path, "chicago-oemc-foia")
     spooled = _one(tmp_path / "spooled.db", *args, single=False)
@@ -247,3 +248,13 @@ def test_the_process_that_waits_normalizes(slower: str) -> None:
         assert where == ["parent"] * pieces
     else:
         assert where[0] == "parent" and where[1:].count("child") >= pieces - 2
+
+
+def test_the_child_offloads_when_the_parent_is_the_one_waiting() -> None:
+    """The parent waiting now, or in all longer than the child waited to send its pieces."""
+    waits = ahead._Waits(multiprocessing.get_context())
+    assert not ahead._offload(waits, 0.0)
+    waits.idle.value = 1.5
+    assert ahead._offload(waits, 1.0) and not ahead._offload(waits, 2.0)
+    waits.now.value = 1
+    assert ahead._offload(waits, 2.0)
