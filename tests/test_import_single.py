@@ -26,6 +26,7 @@ from dispatchwatch.imports.mapping import load_mapping
 from dispatchwatch.imports.readers import ImportFileError
 from dispatchwatch.imports.run import FileReport, import_file, import_files
 from dispatchwatch.incident import Incident
+from dispatchwatch.runlock import AlreadyRunningError, RunLock
 from dispatchwatch.scraper import RawRow
 
 BATCH = 150
@@ -148,36 +149,48 @@ def test_ctrl_c_or_an_unreadable_file_leaves_nothing(tmp_path: Path, fork: bool)
     assert _count(db, "polls") == _count(db, "incidents") == _count(db, "imports") == 0
 
 
+@pytest.mark.parametrize("case", ["deferred", "small", "daemon"])
 def test_import_files_takes_one_transaction_when_it_holds_the_run_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
-    """Deferred indexes (the run lock held): one transaction, the archive the normal path
-    leaves; a small job (no lock taken) spools, and readers see each poll as it commits."""
-    monkeypatch.setattr(bulkload, "MIN_ROWS", 10)
+    """The run lock held (deferred indexes, or taken for the job: a small one): one
+    transaction a file, and the archive the normal path leaves; a daemon holding the lock:
+    the spool, and readers see each poll as it commits."""
+    if case == "deferred":
+        monkeypatch.setattr(bulkload, "MIN_ROWS", 10)
     paths = [_nola(tmp_path / f"nola{n}.csv", 700, seed=n) for n in range(2)]
     feed, mapping = default_feed("new-orleans-police"), load_mapping("new-orleans-socrata-csv")
-    for name, deferred in (("bulk.db", True), ("normal.db", False)):
-        db = tmp_path / name
-        seen: list[int] = []
+    db = tmp_path / "import.db"
+    seen: list[int] = []
+    during: list[str] = []
 
-        def look(_path: Path, _fraction: float, db: Path = db, seen: list[int] = seen) -> None:
-            seen.append(_count(db, "polls"))
+    def look(_path: Path, _fraction: float) -> None:
+        seen.append(_count(db, "polls"))
+        if case != "daemon" and not during:
+            with pytest.raises(AlreadyRunningError, match="a bulk import"):
+                RunLock(db).acquire()  # `dispatchwatch run` cannot start meanwhile
+            during.append("checked")
 
+    daemon = RunLock(db)
+    if case == "daemon":
+        daemon.acquire()
+    try:
         with Archive(db) as archive:
-            if deferred:
-                reports = import_files(
-                    archive, feed, paths, mapping, batch_size=BATCH, on_progress=look
-                )
-            else:
-                with bulkload_off():
-                    reports = import_files(
-                        archive, feed, paths, mapping, batch_size=BATCH, on_progress=look
-                    )
-        assert [r.outcome for r in reports] == ["imported", "imported"]
-        # One transaction a file: the first file's polls appear only once it is done.
-        polls = reports[0].polls
-        assert (set(seen) <= {0, polls}) is deferred, seen
-    assert dump(tmp_path / "bulk.db") == dump(tmp_path / "normal.db")
+            reports = import_files(
+                archive, feed, paths, mapping, batch_size=BATCH, on_progress=look
+            )
+    finally:
+        daemon.release()
+    assert [r.outcome for r in reports] == ["imported", "imported"]
+    # One transaction a file: the first file's polls appear only once it is done.
+    polls = reports[0].polls
+    assert (set(seen) <= {0, polls}) is (case != "daemon"), seen
+    normal = tmp_path / "normal.db"
+    with RunLock(normal), Archive(normal) as archive, bulkload_off():  # (the spool)
+        import_files(archive, feed, paths, mapping, batch_size=BATCH)
+    assert dump(db) == dump(normal)
+    with RunLock(db):  # released
+        pass
 
 
 def test_a_poll_inside_the_outer_transaction_is_a_savepoint(tmp_path: Path) -> None:
