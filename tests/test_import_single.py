@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -271,3 +273,80 @@ def test_the_child_offloads_when_the_parent_is_the_one_waiting() -> None:
     assert ahead._offload(waits, 1.0) and not ahead._offload(waits, 2.0)
     waits.now.value = 1
     assert ahead._offload(waits, 2.0)
+
+
+KILLER = """
+import os, signal, sys
+# As in a terminal, whatever the test runner's own SIGINT disposition.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from dispatchwatch import bulkload
+from dispatchwatch.archive import Archive
+from dispatchwatch.imports import ahead
+bulkload.MIN_ROWS = 10
+ahead.MIN_BYTES = 0
+ahead.spare_core = lambda: True
+polls = 0
+record = Archive.record_success
+def record_then_die(self, *args, **kwargs):
+    global polls
+    summary = record(self, *args, **kwargs)
+    polls += 1
+    if polls == 3:
+        if os.environ["SIGNAL"] == "INT":  # Ctrl-C in a terminal: the whole process group
+            os.killpg(os.getpgrp(), signal.SIGINT)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return summary
+Archive.record_success = record_then_die
+from dispatchwatch.cli import cli
+cli(sys.argv[1:])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, fork")
+@pytest.mark.parametrize("how", ["INT", "KILL"])
+def test_a_command_interrupted_or_killed_midway_leaves_nothing_of_the_file(
+    tmp_path: Path, how: str
+) -> None:
+    """``dispatchwatch import`` (read ahead in a child) stopped by Ctrl-C after three polls:
+    it rolls back, rebuilds the indexes and exits 1; killed (``kill -9``): the next open
+    repairs the indexes. Either way the archive holds nothing of the file, and a second run
+    imports it whole."""
+    path = _nola(tmp_path / "nola.csv", 1500)
+    db, errors = tmp_path / "import.db", tmp_path / "stderr.txt"
+    command = [sys.executable, "-c", KILLER, "import", str(path), "--feed", "new-orleans-police",
+               "--mapping", "new-orleans-socrata-csv", "--db", str(db), "--batch-size", "150"]  # fmt: skip
+    with open(errors, "w") as stderr:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "SIGNAL": how},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        status = process.wait(timeout=120)
+    for _ in range(100):  # its read-ahead child ends with it
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the read-ahead process outlived the import")
+    if how == "INT":
+        assert status == 1 and errors.read_text().strip() == "Aborted!"
+    else:
+        assert status == -signal.SIGKILL
+    with Archive(db):  # (repairs what a killed job left deferred)
+        pass
+    for table in ("incidents", "incident_versions", "polls", "imports", "deferred_schema"):
+        assert _count(db, table) == 0, table
+    with Archive(db) as archive, bulkload_off():
+        import_files(archive, default_feed("new-orleans-police"), [path],
+                     load_mapping("new-orleans-socrata-csv"), batch_size=BATCH)  # fmt: skip
+    normal = tmp_path / "normal.db"
+    with Archive(normal) as archive, bulkload_off():
+        import_files(archive, default_feed("new-orleans-police"), [path],
+                     load_mapping("new-orleans-socrata-csv"), batch_size=BATCH)  # fmt: skip
+    assert dump(db) == dump(normal)
