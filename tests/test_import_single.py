@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_bulkload
 from test_bulkload import bulkload_off, dump
 from test_import_ahead import _foia, _nola
 
@@ -275,32 +276,13 @@ def test_the_child_offloads_when_the_parent_is_the_one_waiting() -> None:
     assert ahead._offload(waits, 2.0)
 
 
-KILLER = """
-import os, signal, sys
-# As in a terminal, whatever the test runner's own SIGINT disposition.
-signal.signal(signal.SIGINT, signal.default_int_handler)
-from dispatchwatch import bulkload
-from dispatchwatch.archive import Archive
-from dispatchwatch.imports import ahead
-bulkload.MIN_ROWS = 10
-ahead.MIN_BYTES = 0
-ahead.spare_core = lambda: True
-polls = 0
-record = Archive.record_success
-def record_then_die(self, *args, **kwargs):
-    global polls
-    summary = record(self, *args, **kwargs)
-    polls += 1
-    if polls == 3:
-        if os.environ["SIGNAL"] == "INT":  # Ctrl-C in a terminal: the whole process group
-            os.killpg(os.getpgrp(), signal.SIGINT)
-        else:
-            os.kill(os.getpid(), signal.SIGKILL)
-    return summary
-Archive.record_success = record_then_die
-from dispatchwatch.cli import cli
-cli(sys.argv[1:])
-"""
+#: test_bulkload's process that stops itself after DIE_AFTER polls, reading ahead whatever
+#: the file's size and the machine's load.
+KILLER = (
+    "from dispatchwatch.imports import ahead\n"
+    "ahead.MIN_BYTES = 0\n"
+    "ahead.spare_core = lambda: True\n" + test_bulkload.KILLER
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, fork")
@@ -319,19 +301,16 @@ def test_a_command_interrupted_or_killed_midway_leaves_nothing_of_the_file(
     with open(errors, "w") as stderr:
         process = subprocess.Popen(
             command,
-            env={**os.environ, "SIGNAL": how},
+            env={**os.environ, "SIGNAL": how, "DIE_AFTER": "3"},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,
         )
         status = process.wait(timeout=120)
-    for _ in range(100):  # its read-ahead child ends with it
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
+    deadline = time.monotonic() + 5
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # its read-ahead child ends with it
+    if _group_alive(process.pid):
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail("the read-ahead process outlived the import")
     if how == "INT":
@@ -350,3 +329,11 @@ def test_a_command_interrupted_or_killed_midway_leaves_nothing_of_the_file(
         import_files(archive, default_feed("new-orleans-police"), [path],
                      load_mapping("new-orleans-socrata-csv"), batch_size=BATCH)  # fmt: skip
     assert dump(db) == dump(normal)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
