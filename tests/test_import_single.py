@@ -337,3 +337,16 @@ def _group_alive(group: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_an_archive_in_memory_takes_one_transaction_and_no_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _nola(tmp_path / "nola.csv", 400)
+    monkeypatch.chdir(tmp_path)
+    with Archive(":memory:") as archive:
+        (report,) = import_files(archive, default_feed("new-orleans-police"), [path],
+                                 load_mapping("new-orleans-socrata-csv"), batch_size=BATCH)  # fmt: skip
+        assert report.imported == 400
+        assert archive.conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 400
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nola.csv"]

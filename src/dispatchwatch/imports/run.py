@@ -584,8 +584,8 @@ def _run_lock(archive: Archive, *, held: bool) -> Iterator[bool]:
     """Hold the archive's run lock (:mod:`..runlock`) for the block when nobody does: yields
     whether this process holds it (``held``: it does already, for the deferred indexes).
     Meanwhile ``dispatchwatch run`` cannot start, and says why; with a daemon running, the
-    lock is not taken and False is yielded."""
-    if held:
+    lock is not taken and False is yielded. (An archive in memory is this process's alone.)"""
+    if held or str(archive.path) == ":memory:":
         yield True
         return
     lock = RunLock(archive.path)
