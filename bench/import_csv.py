@@ -9,10 +9,11 @@ block level, PoliceDistrict, Location as ``(lat, lon)`` ...), one row per call, 
 order. Whole process against whole process, each a subprocess, best of --runs:
 
 - project: ``dispatchwatch import FILE --feed new-orleans --mapping new-orleans-socrata-csv``
-  into a new archive (default ``--on-error stop``: the file is read once, its normalized
-  batches spooled until the whole file is known good, then archived; ``--skip`` measures
-  ``--on-error skip`` too). With a spare core the import reads ahead in a child process
-  (``imports/ahead.py``): the CPU time printed is the process's and its child's;
+  into a new archive (default ``--on-error stop``: the file is read once, every batch
+  archived as it comes inside one transaction for the file, which a bad row would roll back;
+  ``--skip`` measures ``--on-error skip`` too: one transaction a batch). With a spare core the
+  import reads, maps and normalizes ahead in a child process (``imports/ahead.py``): the CPU
+  time printed is the process's and its child's;
 - baseline: ``python bench/import_csv.py --baseline FILE DB``: ``csv.reader`` and
   ``sqlite3`` ``executemany`` of every row into one table keyed like ``incidents``
   (feed, incident_id), 10,000 rows per transaction, WAL, synchronous=NORMAL: the least work

@@ -5,14 +5,18 @@ the commit; a bad row, an unreadable file or Ctrl-C leaves nothing of the file."
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_bulkload
 from test_bulkload import bulkload_off, dump
 from test_import_ahead import _foia, _nola
 
@@ -25,6 +29,7 @@ from dispatchwatch.imports.mapping import load_mapping
 from dispatchwatch.imports.readers import ImportFileError
 from dispatchwatch.imports.run import FileReport, import_file, import_files
 from dispatchwatch.incident import Incident
+from dispatchwatch.runlock import AlreadyRunningError, RunLock
 from dispatchwatch.scraper import RawRow
 
 BATCH = 150
@@ -147,36 +152,48 @@ def test_ctrl_c_or_an_unreadable_file_leaves_nothing(tmp_path: Path, fork: bool)
     assert _count(db, "polls") == _count(db, "incidents") == _count(db, "imports") == 0
 
 
+@pytest.mark.parametrize("case", ["deferred", "small", "daemon"])
 def test_import_files_takes_one_transaction_when_it_holds_the_run_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
-    """Deferred indexes (the run lock held): one transaction, the archive the normal path
-    leaves; a small job (no lock taken) spools, and readers see each poll as it commits."""
-    monkeypatch.setattr(bulkload, "MIN_ROWS", 10)
+    """The run lock held (deferred indexes, or taken for the job: a small one): one
+    transaction a file, and the archive the normal path leaves; a daemon holding the lock:
+    the spool, and readers see each poll as it commits."""
+    if case == "deferred":
+        monkeypatch.setattr(bulkload, "MIN_ROWS", 10)
     paths = [_nola(tmp_path / f"nola{n}.csv", 700, seed=n) for n in range(2)]
     feed, mapping = default_feed("new-orleans-police"), load_mapping("new-orleans-socrata-csv")
-    for name, deferred in (("bulk.db", True), ("normal.db", False)):
-        db = tmp_path / name
-        seen: list[int] = []
+    db = tmp_path / "import.db"
+    seen: list[int] = []
+    during: list[str] = []
 
-        def look(_path: Path, _fraction: float, db: Path = db, seen: list[int] = seen) -> None:
-            seen.append(_count(db, "polls"))
+    def look(_path: Path, _fraction: float) -> None:
+        seen.append(_count(db, "polls"))
+        if case != "daemon" and not during:
+            with pytest.raises(AlreadyRunningError, match="a bulk import"):
+                RunLock(db).acquire()  # `dispatchwatch run` cannot start meanwhile
+            during.append("checked")
 
+    daemon = RunLock(db)
+    if case == "daemon":
+        daemon.acquire()
+    try:
         with Archive(db) as archive:
-            if deferred:
-                reports = import_files(
-                    archive, feed, paths, mapping, batch_size=BATCH, on_progress=look
-                )
-            else:
-                with bulkload_off():
-                    reports = import_files(
-                        archive, feed, paths, mapping, batch_size=BATCH, on_progress=look
-                    )
-        assert [r.outcome for r in reports] == ["imported", "imported"]
-        # One transaction a file: the first file's polls appear only once it is done.
-        polls = reports[0].polls
-        assert (set(seen) <= {0, polls}) is deferred, seen
-    assert dump(tmp_path / "bulk.db") == dump(tmp_path / "normal.db")
+            reports = import_files(
+                archive, feed, paths, mapping, batch_size=BATCH, on_progress=look
+            )
+    finally:
+        daemon.release()
+    assert [r.outcome for r in reports] == ["imported", "imported"]
+    # One transaction a file: the first file's polls appear only once it is done.
+    polls = reports[0].polls
+    assert (set(seen) <= {0, polls}) is (case != "daemon"), seen
+    normal = tmp_path / "normal.db"
+    with RunLock(normal), Archive(normal) as archive, bulkload_off():  # (the spool)
+        import_files(archive, feed, paths, mapping, batch_size=BATCH)
+    assert dump(db) == dump(normal)
+    with RunLock(db):  # released
+        pass
 
 
 def test_a_poll_inside_the_outer_transaction_is_a_savepoint(tmp_path: Path) -> None:
@@ -207,7 +224,7 @@ def test_the_archive_is_the_same_wherever_batches_are_normalized(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offload: str
 ) -> None:
     """Each batch normalized by the child, or sent as mapped rows and normalized here."""
-    monkeypatch.setattr(ahead, "_offload", lambda waiting: offload == "always")
+    monkeypatch.setattr(ahead, "_offload", lambda waits, blocked: offload == "always")
     path = _foia(tmp_path / "foia.csv", 2000, bad=False)
     args = ("chicago-police", path, "chicago-oemc-foia")
     spooled = _one(tmp_path / "spooled.db", *args, single=False)
@@ -247,3 +264,89 @@ def test_the_process_that_waits_normalizes(slower: str) -> None:
         assert where == ["parent"] * pieces
     else:
         assert where[0] == "parent" and where[1:].count("child") >= pieces - 2
+
+
+def test_the_child_offloads_when_the_parent_is_the_one_waiting() -> None:
+    """The parent waiting now, or in all longer than the child waited to send its pieces."""
+    waits = ahead._Waits(multiprocessing.get_context())
+    assert not ahead._offload(waits, 0.0)
+    waits.idle.value = 1.5
+    assert ahead._offload(waits, 1.0) and not ahead._offload(waits, 2.0)
+    waits.now.value = 1
+    assert ahead._offload(waits, 2.0)
+
+
+#: test_bulkload's process that stops itself after DIE_AFTER polls, reading ahead whatever
+#: the file's size and the machine's load.
+KILLER = (
+    "from dispatchwatch.imports import ahead\n"
+    "ahead.MIN_BYTES = 0\n"
+    "ahead.spare_core = lambda: True\n" + test_bulkload.KILLER
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, fork")
+@pytest.mark.parametrize("how", ["INT", "KILL"])
+def test_a_command_interrupted_or_killed_midway_leaves_nothing_of_the_file(
+    tmp_path: Path, how: str
+) -> None:
+    """``dispatchwatch import`` (read ahead in a child) stopped by Ctrl-C after three polls:
+    it rolls back, rebuilds the indexes and exits 1; killed (``kill -9``): the next open
+    repairs the indexes. Either way the archive holds nothing of the file, and a second run
+    imports it whole."""
+    path = _nola(tmp_path / "nola.csv", 1500)
+    db, errors = tmp_path / "import.db", tmp_path / "stderr.txt"
+    command = [sys.executable, "-c", KILLER, "import", str(path), "--feed", "new-orleans-police",
+               "--mapping", "new-orleans-socrata-csv", "--db", str(db), "--batch-size", "150"]  # fmt: skip
+    with open(errors, "w") as stderr:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, "SIGNAL": how, "DIE_AFTER": "3"},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        status = process.wait(timeout=120)
+    deadline = time.monotonic() + 5
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # its read-ahead child ends with it
+    if _group_alive(process.pid):
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the read-ahead process outlived the import")
+    if how == "INT":
+        assert status == 1 and errors.read_text().strip() == "Aborted!"
+    else:
+        assert status == -signal.SIGKILL
+    with Archive(db):  # (repairs what a killed job left deferred)
+        pass
+    for table in ("incidents", "incident_versions", "polls", "imports", "deferred_schema"):
+        assert _count(db, table) == 0, table
+    with Archive(db) as archive, bulkload_off():
+        import_files(archive, default_feed("new-orleans-police"), [path],
+                     load_mapping("new-orleans-socrata-csv"), batch_size=BATCH)  # fmt: skip
+    normal = tmp_path / "normal.db"
+    with Archive(normal) as archive, bulkload_off():
+        import_files(archive, default_feed("new-orleans-police"), [path],
+                     load_mapping("new-orleans-socrata-csv"), batch_size=BATCH)  # fmt: skip
+    assert dump(db) == dump(normal)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_an_archive_in_memory_takes_one_transaction_and_no_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _nola(tmp_path / "nola.csv", 400)
+    monkeypatch.chdir(tmp_path)
+    with Archive(":memory:") as archive:
+        (report,) = import_files(archive, default_feed("new-orleans-police"), [path],
+                                 load_mapping("new-orleans-socrata-csv"), batch_size=BATCH)  # fmt: skip
+        assert report.imported == 400
+        assert archive.conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 400
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nola.csv"]

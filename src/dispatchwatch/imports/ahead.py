@@ -6,8 +6,9 @@ archiving it (one transaction a batch, in order). :func:`pieces_ahead` runs the 
 a forked child process that makes batch *n + 1* while this process archives batch *n*, as
 :mod:`dispatchwatch.parseahead` does for ``ingest``; on two cores an import then takes about
 as long as the slower stage instead of both. The two are kept even piece by piece: the
-child normalizes a batch (``finish``) unless this process is waiting for one at that moment;
-then it sends the batch as mapped rows, and this process, idle, normalizes it. (A stopping
+child normalizes a batch (``finish``) unless this process is the one waiting (see
+:func:`_offload`); then it sends the batch as mapped rows, and this process normalizes it. (A
+stopping
 import that spools its batches writes nothing before the whole file is read: there the
 child reads and maps, and this process normalizes and spools; see :mod:`.run`.)
 
@@ -36,6 +37,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -140,30 +142,35 @@ def pieces_ahead(produce: Produce, *, fork: bool, finish: Finish | None = None) 
     to its end) to end the child.
 
     Who finishes a piece is decided piece by piece, so that neither process waits for the
-    other: the child finishes it unless this process is waiting for a piece at that moment
-    (a flag in shared memory, set here around each receive); then the child sends it as it
-    is, and this process, idle, finishes it while the child reads the next one."""
+    other: the child finishes it unless this process is the one waiting (:func:`_offload`);
+    then the child sends it as it is, and this process finishes it while the child reads the
+    next one."""
     resume: int | None = None
     if fork:
         resume = 0  # (the child reads the table as opened: the rest is read from a new one)
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
-        waiting = context.RawValue("b", 0)  # this process waits in recv (shared memory)
+        waits = _Waits(context)
         child = context.Process(
-            target=_child, args=(produce, finish, receiver, sender, waiting), daemon=True
+            target=_child, args=(produce, finish, receiver, sender, waits), daemon=True
         )
         child.start()
         sender.close()
+        first = True
         try:
             while True:
-                waiting.value = 1
+                waits.now.value = 1
+                clock = time.perf_counter()
                 try:
                     message = loads(receiver.recv_bytes())
                 except (EOFError, OSError):  # the child died: the rest is made here
                     log.debug("the import read-ahead process stopped; reading on here")
                     break
                 finally:
-                    waiting.value = 0
+                    waits.now.value = 0
+                    if not first:  # (the first piece is waited for whoever makes it)
+                        waits.idle.value += time.perf_counter() - clock
+                    first = False
                 if message[0] == "error":
                     _, kind, args = message
                     raise kind(*args)
@@ -188,9 +195,22 @@ def _finished(piece: Piece, finish: Finish | None) -> Piece:
     return piece if finish is None or piece.data is None else finish(piece)
 
 
-def _offload(waiting: Any) -> bool:
-    """Whether the child leaves a piece for the parent to finish: the parent is waiting."""
-    return bool(waiting.value)
+class _Waits:
+    """What the parent shares with the child (shared memory): whether it is waiting for a
+    piece right now (``now``), and how long it has waited for pieces in all, the first
+    excepted (``idle``, seconds)."""
+
+    def __init__(self, context: Any) -> None:
+        self.now = context.RawValue("b", 0)
+        self.idle = context.RawValue("d", 0.0)
+
+
+def _offload(waits: _Waits, blocked: float) -> bool:
+    """Whether the child leaves a piece for the parent to finish: the parent is the one
+    waiting, now, or in all more than the child has waited for the parent to take its pieces
+    (``blocked``, seconds). Both counts, not a snapshot alone: a parent busy at the moment the
+    child looks may still be the faster one, idle most of the time."""
+    return bool(waits.now.value) or waits.idle.value > blocked
 
 
 def _child(
@@ -198,10 +218,10 @@ def _child(
     finish: Finish | None,
     receiver: Connection,
     sender: Connection,
-    waiting: Any,
+    waits: _Waits,
 ) -> None:
     """The forked child: every piece of ``produce(None)``, finished here unless the parent is
-    waiting (:func:`_offload`), flattened, sent in order with whether it was finished; an
+    the one waiting (:func:`_offload`), flattened, sent in order with whether it was finished; an
     expected error as its type and arguments (raised again by the parent), anything else as a
     crash (the parent then produces the rest itself, and meets the error itself). Ctrl-C is
     the parent's to handle: it stops reading, and the child stops at its next send. The
@@ -211,11 +231,15 @@ def _child(
     receiver.close()
     try:
         try:
+            blocked = 0.0  # seconds spent sending: waiting for the parent to take them
             for piece in produce(None):
-                finished = finish is None or piece.data is None or not _offload(waiting)
+                finished = finish is None or piece.data is None or not _offload(waits, blocked)
                 if finished and finish is not None and piece.data is not None:
                     piece = finish(piece)
-                sender.send_bytes(dumps(("piece", _flat(piece), finished)))
+                data = dumps(("piece", _flat(piece), finished))
+                clock = time.perf_counter()
+                sender.send_bytes(data)
+                blocked += time.perf_counter() - clock
         except DispatchwatchError as exc:
             sender.send_bytes(dumps(("error", type(exc), exc.args)))
         except Exception:  # noqa: BLE001 - the parent reads on and meets it itself

@@ -23,10 +23,11 @@ SHA-256 (under the same mapping) was imported completely before is skipped at on
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from ..config import Feed
 from ..errors import DispatchwatchError, PageError
 from ..incident import Incident
 from ..normalize import normalize_rows
+from ..runlock import AlreadyRunningError, RunLock
 from ..scraper import RawRow
 from .ahead import Finish, Piece, Produce, can_fork, pieces_ahead
 from .mapping import ImportMapping
@@ -564,21 +566,43 @@ def import_files(
     paths = list(paths)
     # Many rows into a small archive: indexes built once at the end (see bulkload.py).
     rows = estimated_rows(paths) if mapping.kind != "counts" else 0
-    with fewer_collections(), deferred_indexes(archive, job="import", rows=rows) as deferred:
-        # Deferred: this process holds the run lock (no daemon writes beside it), so a
-        # stopping import may hold the write lock for a whole file.
+    with (
+        fewer_collections(),
+        deferred_indexes(archive, job="import", rows=rows) as deferred,
+        _run_lock(archive, held=deferred) as locked,
+    ):
+        # This process holds the run lock (no daemon writes beside it), so a stopping
+        # import may hold the write lock for a whole file.
         return _import_files(
-            archive,
-            feed,
-            paths,
-            mapping,
-            on_error,
-            batch_size,
-            force,
-            on_file,
-            on_progress,
-            single_transaction=deferred,
-        )
+            archive, feed, paths, mapping, on_error, batch_size, force, on_file, on_progress,
+            single_transaction=locked,
+        )  # fmt: skip
+
+
+@contextmanager
+def _run_lock(archive: Archive, *, held: bool) -> Iterator[bool]:
+    """Hold the archive's run lock (:mod:`..runlock`) for the block when nobody does: yields
+    whether this process holds it (``held``: it does already, for the deferred indexes).
+    Meanwhile ``dispatchwatch run`` cannot start, and says why; with a daemon running, the
+    lock is not taken and False is yielded. (An archive in memory is this process's alone.)"""
+    if held or str(archive.path) == ":memory:":
+        yield True
+        return
+    lock = RunLock(archive.path)
+    try:
+        lock.acquire()
+    except AlreadyRunningError:
+        yield False
+        return
+    try:
+        if lock._fd is None:  # no lock here (a folder not writable, no flock): no certainty
+            yield False
+            return
+        os.ftruncate(lock._fd, 0)
+        os.pwrite(lock._fd, f"{os.getpid()}, a bulk import\n".encode(), 0)
+        yield True
+    finally:
+        lock.release()
 
 
 def _import_files(
