@@ -112,6 +112,21 @@ class FeedRecord:
 #: Migration 1's tables and indexes, as sqlite-utils' ``create()`` and ``create_index()``
 #: wrote them (the same text in ``sqlite_master``; tests/test_archive_startup.py holds it
 #: to sqlite-utils), so opening an archive never imports sqlite-utils.
+_M1_INCIDENT_COLUMNS = """\
+   "received_at" TEXT,
+   "call_type" TEXT,
+   "priority" TEXT,
+   "status" TEXT,
+   "disposition" TEXT,
+   "address" TEXT,
+   "city" TEXT,
+   "district" TEXT,
+   "beat" TEXT,
+   "units" TEXT,
+   "latitude" REAL,
+   "longitude" REAL,
+   "extra" TEXT,
+"""
 _MIGRATION_1 = (
     """CREATE TABLE "feeds" (
    "slug" TEXT PRIMARY KEY,
@@ -134,20 +149,9 @@ _MIGRATION_1 = (
     """CREATE TABLE "incidents" (
    "feed" TEXT REFERENCES "feeds"("slug"),
    "incident_id" TEXT,
-   "received_at" TEXT,
-   "call_type" TEXT,
-   "priority" TEXT,
-   "status" TEXT,
-   "disposition" TEXT,
-   "address" TEXT,
-   "city" TEXT,
-   "district" TEXT,
-   "beat" TEXT,
-   "units" TEXT,
-   "latitude" REAL,
-   "longitude" REAL,
-   "extra" TEXT,
-   "first_seen_at" TEXT,
+"""
+    + _M1_INCIDENT_COLUMNS
+    + """   "first_seen_at" TEXT,
    "last_seen_at" TEXT,
    "gone_at" TEXT,
    "version" INTEGER,
@@ -182,20 +186,9 @@ _MIGRATION_1 = (
    "poll_id" INTEGER REFERENCES "polls"("id"),
    "observed_at" TEXT,
    "changed" TEXT,
-   "received_at" TEXT,
-   "call_type" TEXT,
-   "priority" TEXT,
-   "status" TEXT,
-   "disposition" TEXT,
-   "address" TEXT,
-   "city" TEXT,
-   "district" TEXT,
-   "beat" TEXT,
-   "units" TEXT,
-   "latitude" REAL,
-   "longitude" REAL,
-   "extra" TEXT,
-   "gone_at" TEXT
+"""
+    + _M1_INCIDENT_COLUMNS
+    + """   "gone_at" TEXT
 )""",
     """CREATE INDEX "idx_incidents_received_at"
     ON "incidents" ("received_at")""",
