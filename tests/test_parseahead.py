@@ -23,6 +23,7 @@ from dispatchwatch.config import parse_config
 from dispatchwatch.errors import DispatchwatchError
 from dispatchwatch.parseahead import ParseFailure, parse_outcome, read_ahead
 from dispatchwatch.pipeline import ingest_files
+from dispatchwatch.scraper import Request
 
 pytestmark = pytest.mark.skipif(
     "fork" not in multiprocessing.get_all_start_methods(), reason="no fork here"
@@ -224,3 +225,14 @@ def test_a_file_changed_after_the_child_read_it_is_parsed_here(
     assert got[2].body == changed and got[2].parsed is None
     assert got[2].sha256 == parseahead.hashlib.sha256(changed).hexdigest()
     assert all(page.parsed is not None for i, page in enumerate(got) if i != 2)
+
+
+def test_messages_go_as_marshal_else_pickle(pages: list[Path]) -> None:
+    flat = parseahead._flat(parse_outcome(FEED, pages[0].read_bytes()))
+    message = ("page", "ab" * 32, flat, None)
+    packed = parseahead._pack(message)
+    assert packed[:1] == b"m" and parseahead._unpack(packed) == message
+    follow = parseahead._flat(parse_outcome(FEED, pages[0].read_bytes(), normalized=False))
+    follow = (*follow[:5], [Request("https://example.org/next")], *follow[6:])  # not marshal's
+    packed = parseahead._pack(("page", "x", follow, None))
+    assert packed[:1] == b"p" and parseahead._unpack(packed)[2] == follow

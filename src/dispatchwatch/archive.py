@@ -28,14 +28,15 @@ from datetime import UTC, datetime
 from itertools import repeat
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from . import bulkload, versions
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .incident import TRACKED_FIELDS, Incident
 from .pagestore import Response, store_pages
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SCHEMA_VERSION = 10
 
@@ -112,89 +113,109 @@ class FeedRecord:
 # --- migrations ----------------------------------------------------------------------------
 
 
+#: Migration 1's tables and indexes, as sqlite-utils' ``create()`` and ``create_index()``
+#: wrote them (the same text in ``sqlite_master``; tests/test_archive_startup.py holds it
+#: to sqlite-utils), so opening an archive never imports sqlite-utils.
+_M1_INCIDENT_COLUMNS = """\
+   "received_at" TEXT,
+   "call_type" TEXT,
+   "priority" TEXT,
+   "status" TEXT,
+   "disposition" TEXT,
+   "address" TEXT,
+   "city" TEXT,
+   "district" TEXT,
+   "beat" TEXT,
+   "units" TEXT,
+   "latitude" REAL,
+   "longitude" REAL,
+   "extra" TEXT,
+"""
+_MIGRATION_1 = (
+    """CREATE TABLE "feeds" (
+   "slug" TEXT PRIMARY KEY,
+   "name" TEXT,
+   "agency" TEXT,
+   "city" TEXT,
+   "state" TEXT,
+   "scraper" TEXT,
+   "url" TEXT,
+   "homepage" TEXT,
+   "timezone" TEXT,
+   "snapshot" INTEGER,
+   "interval_seconds" REAL,
+   "precision" TEXT,
+   "license" TEXT,
+   "source_notes" TEXT,
+   "added_at" TEXT,
+   "updated_at" TEXT
+)""",
+    """CREATE TABLE "incidents" (
+   "feed" TEXT REFERENCES "feeds"("slug"),
+   "incident_id" TEXT,
+"""
+    + _M1_INCIDENT_COLUMNS
+    + """   "first_seen_at" TEXT,
+   "last_seen_at" TEXT,
+   "gone_at" TEXT,
+   "version" INTEGER,
+   PRIMARY KEY ("feed", "incident_id")
+)""",
+    """CREATE TABLE "polls" (
+   "id" INTEGER PRIMARY KEY,
+   "feed" TEXT REFERENCES "feeds"("slug"),
+   "started_at" TEXT,
+   "observed_at" TEXT,
+   "duration_ms" REAL,
+   "outcome" TEXT,
+   "http_status" INTEGER,
+   "bytes" INTEGER,
+   "sha256" TEXT,
+   "etag" TEXT,
+   "last_modified" TEXT,
+   "incidents" INTEGER,
+   "new" INTEGER,
+   "changed" INTEGER,
+   "gone" INTEGER,
+   "returned" INTEGER,
+   "error_kind" TEXT,
+   "error" TEXT,
+   "source" TEXT
+)""",
+    """CREATE TABLE "incident_versions" (
+   "id" INTEGER PRIMARY KEY,
+   "feed" TEXT REFERENCES "feeds"("slug"),
+   "incident_id" TEXT,
+   "version" INTEGER,
+   "poll_id" INTEGER REFERENCES "polls"("id"),
+   "observed_at" TEXT,
+   "changed" TEXT,
+"""
+    + _M1_INCIDENT_COLUMNS
+    + """   "gone_at" TEXT
+)""",
+    """CREATE INDEX "idx_incidents_received_at"
+    ON "incidents" ("received_at")""",
+    """CREATE INDEX "idx_incidents_feed_received_at"
+    ON "incidents" ("feed", "received_at")""",
+    """CREATE INDEX "idx_incidents_call_type"
+    ON "incidents" ("call_type")""",
+    """CREATE INDEX "idx_incidents_district"
+    ON "incidents" ("district")""",
+    """CREATE UNIQUE INDEX "idx_incident_versions_feed_incident_id_version"
+    ON "incident_versions" ("feed", "incident_id", "version")""",
+    """CREATE INDEX "idx_incident_versions_poll_id"
+    ON "incident_versions" ("poll_id")""",
+    """CREATE INDEX "idx_polls_feed_started_at"
+    ON "polls" ("feed", "started_at")""",
+    """CREATE INDEX "idx_polls_feed_outcome_id"
+    ON "polls" ("feed", "outcome", "id")""",
+)
+
+
 def _migration_1(db: sqlite_utils.Database) -> None:
-    db["feeds"].create(
-        {
-            "slug": str,
-            "name": str,
-            "agency": str,
-            "city": str,
-            "state": str,
-            "scraper": str,
-            "url": str,
-            "homepage": str,
-            "timezone": str,
-            "snapshot": int,
-            "interval_seconds": float,
-            "precision": str,
-            "license": str,
-            "source_notes": str,
-            "added_at": str,
-            "updated_at": str,
-        },
-        pk="slug",
-    )
-    db["incidents"].create(
-        {
-            "feed": str,
-            "incident_id": str,
-            **INCIDENT_COLUMNS,
-            "first_seen_at": str,
-            "last_seen_at": str,
-            "gone_at": str,
-            "version": int,
-        },
-        pk=("feed", "incident_id"),
-        foreign_keys=[("feed", "feeds", "slug")],
-    )
-    db["polls"].create(
-        {
-            "id": int,
-            "feed": str,
-            "started_at": str,
-            "observed_at": str,
-            "duration_ms": float,
-            "outcome": str,
-            "http_status": int,
-            "bytes": int,
-            "sha256": str,
-            "etag": str,
-            "last_modified": str,
-            "incidents": int,
-            "new": int,
-            "changed": int,
-            "gone": int,
-            "returned": int,
-            "error_kind": str,
-            "error": str,
-            "source": str,
-        },
-        pk="id",
-        foreign_keys=[("feed", "feeds", "slug")],
-    )
-    db["incident_versions"].create(
-        {
-            "id": int,
-            "feed": str,
-            "incident_id": str,
-            "version": int,
-            "poll_id": int,
-            "observed_at": str,
-            "changed": str,
-            **INCIDENT_COLUMNS,
-            "gone_at": str,
-        },
-        pk="id",
-        foreign_keys=[("feed", "feeds", "slug"), ("poll_id", "polls", "id")],
-    )
-    db["incidents"].create_index(["received_at"])
-    db["incidents"].create_index(["feed", "received_at"])
-    db["incidents"].create_index(["call_type"])
-    db["incidents"].create_index(["district"])
-    db["incident_versions"].create_index(["feed", "incident_id", "version"], unique=True)
-    db["incident_versions"].create_index(["poll_id"])
-    db["polls"].create_index(["feed", "started_at"])
-    db["polls"].create_index(["feed", "outcome", "id"])
+    for statement in _MIGRATION_1:
+        db.execute(statement)
     # The incidents still listed by a snapshot feed: read on every poll of such a feed.
     db.execute("CREATE INDEX idx_incidents_listed ON incidents (feed) WHERE gone_at IS NULL")
     # Full-text search on call type and address, kept in step by triggers (the shape
@@ -418,7 +439,19 @@ def savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("RELEASE dw_write")
 
 
-def migrate(db: sqlite_utils.Database) -> int:
+class Schema:
+    """What a migration is given: the connection (``conn``) and ``execute(sql)``, the part of
+    :class:`sqlite_utils.Database` the migrations use, without importing sqlite-utils (its
+    import is about a tenth of a second: every start of ``ingest`` paid it)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, parameters)
+
+
+def migrate(db: sqlite_utils.Database | Schema) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`, one transaction per migration."""
     conn = db.conn
     current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -753,11 +786,14 @@ class Archive:
             # resets it, truncate the file back to 32 MB instead of keeping its peak size.
             conn.execute("PRAGMA journal_size_limit = 33554432")
             conn.execute("PRAGMA foreign_keys = ON")
-            self.db = sqlite_utils.Database(conn)
+            # What sqlite_utils.Database() sets on a connection (see the db property).
+            conn.execute("PRAGMA recursive_triggers = ON")
+            self._conn = conn
+            self._db: sqlite_utils.Database | None = None
             self._lock = threading.RLock()
             self._outer = False  # inside outer_transaction()
             with self._lock:
-                migrate(self.db)
+                migrate(Schema(conn))
                 # What a bulk job killed midway left dropped (see bulkload.py).
                 bulkload.repair(self)
         except sqlite3.DatabaseError as exc:
@@ -771,7 +807,17 @@ class Archive:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        return self._conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The archive's connection as a :class:`sqlite_utils.Database` (made on first use:
+        the archive's own code never needs it)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self._conn)
+        return self._db
 
     def close(self) -> None:
         with self._lock:

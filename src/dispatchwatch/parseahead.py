@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import marshal
 import multiprocessing
 import operator
+import pickle
 import signal
 import sys
 import threading
@@ -45,7 +47,6 @@ from typing import Any
 from . import pagestore
 from .config import Feed
 from .errors import DispatchwatchError, PageError
-from .imports.spool import dumps, loads
 from .incident import Incident
 from .normalize.pagememo import PageMemo
 from .scraper import Page, ParseResult, RawRow
@@ -152,7 +153,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
             while done < len(files):
                 waiting.value = 1
                 try:
-                    message = loads(receiver.recv_bytes())
+                    message = _unpack(receiver.recv_bytes())
                 except (EOFError, OSError):  # the child died: the rest is read here
                     log.debug("the parse-ahead process stopped; reading on here")
                     break
@@ -232,7 +233,7 @@ def _child(
             try:
                 body = path.read_bytes()
             except OSError as exc:
-                sender.send_bytes(dumps(("unreadable", exc.strerror or str(exc))))
+                sender.send_bytes(_pack(("unreadable", exc.strerror or str(exc))))
                 return
             sha256 = hashlib.sha256(body).hexdigest()
             parsed = ahead = None
@@ -247,11 +248,26 @@ def _child(
                     if keeps and previous is not None and spare and previous[0] != sha256:
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
                     previous = (sha256, body)
-            sender.send_bytes(dumps(("page", sha256, _flat(parsed), ahead)))
+            sender.send_bytes(_pack(("page", sha256, _flat(parsed), ahead)))
     except (BrokenPipeError, EOFError, OSError):  # the parent stopped reading
         pass
     finally:
         sender.close()
+
+
+def _pack(message: Any) -> bytes:
+    """A message for the pipe: marshal (version 4: a page's rows repeat the same strings,
+    which it sends once; about a third less to send and read than version 2), else pickle
+    (a value marshal does not know, such as a plugin's ``Request`` to follow)."""
+    try:
+        return b"m" + marshal.dumps(message, 4)
+    except ValueError:
+        return b"p" + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(data: bytes) -> Any:
+    body = memoryview(data)[1:]
+    return marshal.loads(body) if data[:1] == b"m" else pickle.loads(body)
 
 
 #: An incident's fields in the constructor's order, as one tuple.
