@@ -175,22 +175,30 @@ def _is_geo(value: Any) -> bool:
 def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, Any] | None]:
     """One call from the values of a record laid out as ``columns`` says: the row, with its
     coordinates from ``location``, and else the ``MapX``/``MapY`` still to project (or None).
-    """
+    (:func:`text` of a cell is spelled out where cells are mostly text: ``cell.strip() or
+    None``; the same value, without a call.)"""
     (
         location, mapx, mapy, item, created, type_text, type_code, type_old, priority,
         disposition_text, disposition, district, beat, block_address,
     ) = columns.pick((*values, None))  # fmt: skip
     lat, lon = socrata.point(location)
     state_plane = None
-    if not in_parish(lat, lon):
+    if lat is None or not in_parish(lat, lon):
         lat = lon = None
         state_plane = (mapx, mapy)
-    address, approximate = block(text(block_address))
-    extra = {}
-    for index, name in columns.renamed:
-        value = values[index]
-        if value is not None and (value.strip() if value.__class__ is str else text(value)):
-            extra[name] = value  # (what text() reads as a value; kept as the source gives it)
+    address, approximate = block(
+        (block_address.strip() or None) if block_address.__class__ is str else text(block_address)
+    )
+    # (what text() reads as a value; kept as the source gives it)
+    extra = {
+        name: value
+        for index, name in columns.renamed
+        if (
+            value.strip()
+            if (value := values[index]).__class__ is str
+            else value is not None and text(value)
+        )
+    }
     for name, index in columns.others:
         value = values[index]
         if value not in ("", None) and not _is_geo(value):
@@ -198,15 +206,18 @@ def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, 
     if approximate:
         extra["approximate_location"] = True
     raw = RawRow(
-        text(item) or "",
-        text(created),
-        text(type_text) or text(type_code) or text(type_old),
-        text(priority),
+        (item.strip() if item.__class__ is str else text(item) or ""),
+        (created.strip() or None) if created.__class__ is str else text(created),
+        (type_text.strip() if type_text.__class__ is str else text(type_text))
+        or text(type_code)
+        or text(type_old),
+        (priority.strip() or None) if priority.__class__ is str else text(priority),
         None,  # status
-        text(disposition_text) or text(disposition),
+        (disposition_text.strip() if disposition_text.__class__ is str else text(disposition_text))
+        or text(disposition),
         address,
-        text(district),
-        text(beat),
+        (district.strip() or None) if district.__class__ is str else text(district),
+        (beat.strip() or None) if beat.__class__ is str else text(beat),
         None,  # units
         lat,
         lon,
@@ -231,26 +242,35 @@ def rows(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[RawRow
     columns = _columns(header)
     plain = len(set(header)) == len(header)  # else dict(zip(...)) drops repeated names
     out: list[RawRow | Exception] = []
-    pending: list[tuple[RawRow, float, float]] = []
+    # The rows whose MapX/MapY are to be projected (positive numbers, as _positive reads them).
+    pending: list[RawRow] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    read, append = _read, out.append
     for values in records:
         try:
             if not plain or len(values) != columns.width:
-                out.append(row(dict(zip(header, values, strict=False))))
+                append(row(dict(zip(header, values, strict=False))))
                 continue
-            raw, state_plane = _read(columns, values)
-            out.append(raw)
+            raw, state_plane = read(columns, values)
+            append(raw)
             if state_plane is not None:
-                x, y = _positive(*state_plane)
-                if x is not None:
-                    pending.append((raw, x, y))
+                try:
+                    x, y = float(state_plane[0]), float(state_plane[1])
+                except (TypeError, ValueError):
+                    continue
+                if x <= 0 or y <= 0:
+                    continue
+                pending.append(raw)
+                xs.append(x)
+                ys.append(y)
         except Exception as exc:  # noqa: BLE001 - reported per row by the caller
-            out.append(exc)
+            append(exc)
     if pending:
-        lons, lats = _transformer().transform(
-            array("d", [x for _, x, _ in pending]), array("d", [y for _, _, y in pending])
-        )
-        for (raw, _, _), lat, lon in zip(pending, lats, lons, strict=True):
-            if in_parish(lat, lon):
+        lons, lats = _transformer().transform(array("d", xs), array("d", ys))
+        west, east, south, north = PARISH
+        for raw, lat, lon in zip(pending, lats, lons, strict=True):
+            if south <= lat <= north and west <= lon <= east:  # in_parish
                 raw.latitude, raw.longitude = lat, lon
     return out
 

@@ -364,10 +364,12 @@ def _function_mapper(
     def checked(raw: Any) -> Any:
         if not isinstance(raw, RawRow) or not _text(raw.incident_id):
             raise RowError("no incident ID")
-        if isinstance(raw.received, str):
+        received = raw.received
+        # parse_time(received, ("auto",), zone), spelled out: only to_utc can fail.
+        if isinstance(received, str) and (received := received.strip()):
             try:
-                parse_time(raw.received, ("auto",), zone)
-            except RowError:
+                to_utc(received, zone)
+            except PageError:
                 raise RowError("unreadable time") from None
         return None if check_only else (raw, None)
 

@@ -164,12 +164,12 @@ def normalize_rows(
             raise PageError(f"{feed}: row {index + 1} of the page has no incident ID")
         received = row.received
         try:  # (text, the common case, straight to the fast paths of to_utc)
-            if received.__class__ is str:
+            if received.__class__ is str:  # (to_utc, its first step spelled out)
                 received = (
                     _fast_iso(received, timezone)
-                    or _fast_us(received, timezone)
-                    or to_utc(received, timezone)
-                )
+                    if received[4:5] == "-"
+                    else _fast_us(received, timezone)
+                ) or to_utc(received, timezone)
             elif received is not None:
                 received = to_utc(received, timezone)
         except PageError as exc:

@@ -276,7 +276,9 @@ def to_utc(value: str | datetime | int | float | None, zone: str) -> str | None:
         # Only text is memoized: equal datetimes can differ in fold (and so in instant), and
         # a bool would hit the cache entry of 0/1. Plain ISO times (most feeds) are read per
         # hour (ISO and the common US form): a bulk ingest's times are all different.
-        return _fast_iso(value, zone) or _fast_us(value, zone) or _text_to_utc(value, zone)
+        # (A "-" after 4 characters: only the ISO fast path may read it, else only the US one.)
+        fast = _fast_iso(value, zone) if value[4:5] == "-" else _fast_us(value, zone)
+        return fast or _text_to_utc(value, zone)
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             return _local_to_utc(value.replace(tzinfo=None), zone, value)
