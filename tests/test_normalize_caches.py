@@ -424,3 +424,19 @@ def test_rounded_points_are_round() -> None:
         got, expected = rows._round3(value), round(value, 3)
         assert got == expected and math.copysign(1, got) == math.copysign(1, expected), value
     assert math.isnan(rows._round3(math.nan))
+
+
+def test_address_cell_memos_are_bounded() -> None:
+    """One memo of address cells per feed settings, a few settings at most (the oldest goes
+    first), each bounded as every such memo is."""
+    page = [RawRow(f"R{n}", None, address=f"{n} Street Av NE") for n in range(50)]
+    for city in range(rows._PLACES_MAX + 5):
+        normalize_rows(page, feed="f", timezone="UTC", default_city=f"City {city}")
+        assert len(rows._PLACES) <= rows._PLACES_MAX
+    assert ((), "City 0", False) not in rows._PLACES
+    assert ((), f"City {rows._PLACES_MAX + 4}", False) in rows._PLACES
+    assert all(memo.maxsize == rows._PLACE_CELLS for memo in rows._PLACES.values())
+    memo = rows._Memo(str.upper, 10)
+    for n in range(100):
+        assert memo[f"a{n % 37}"] == f"A{n % 37}"
+        assert len(memo) <= 10

@@ -96,9 +96,12 @@ def _round3(value: float) -> float:
 
 
 #: Per feed settings (codes, default city, exact): an address cell as the source gives it
-#: (text) -> its stored ``(address, city)``. Emptied when it holds this many settings.
+#: (text) -> its stored ``(address, city)``; the memos of at most :data:`_PLACES_MAX`
+#: settings (the oldest goes first), each of at most :data:`_PLACE_CELLS` cells. (Misses
+#: still find :func:`place`'s own memo.)
 _PLACES: dict[tuple[_CodesKey, str | None, bool], _Memo] = {}
-_PLACES_MAX = 64
+_PLACES_MAX = 8
+_PLACE_CELLS = 8192
 
 
 def _places(codes: _CodesKey, default_city: str | None, exact: bool) -> _Memo:
@@ -115,8 +118,8 @@ def _places(codes: _CodesKey, default_city: str | None, exact: bool) -> _Memo:
             )  # fmt: skip
 
         if len(_PLACES) >= _PLACES_MAX:
-            _PLACES.clear()
-        memo = _PLACES[settings] = _Memo(stored, 16384)
+            del _PLACES[next(iter(_PLACES))]
+        memo = _PLACES[settings] = _Memo(stored, _PLACE_CELLS)
     return memo
 
 
