@@ -224,7 +224,7 @@ def test_the_archive_is_the_same_wherever_batches_are_normalized(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offload: str
 ) -> None:
     """Each batch normalized by the child, or sent as mapped rows and normalized here."""
-    monkeypatch.setattr(ahead, "_offload", lambda waits, blocked: offload == "always")
+    monkeypatch.setattr(ahead, "_offload", lambda waiting: offload == "always")
     path = _foia(tmp_path / "foia.csv", 2000, bad=False)
     args = ("chicago-police", path, "chicago-oemc-foia")
     spooled = _one(tmp_path / "spooled.db", *args, single=False)
@@ -266,14 +266,11 @@ def test_the_process_that_waits_normalizes(slower: str) -> None:
         assert where[0] == "parent" and where[1:].count("child") >= pieces - 2
 
 
-def test_the_child_offloads_when_the_parent_is_the_one_waiting() -> None:
-    """The parent waiting now, or in all longer than the child waited to send its pieces."""
-    waits = ahead._Waits(multiprocessing.get_context())
-    assert not ahead._offload(waits, 0.0)
-    waits.idle.value = 1.5
-    assert ahead._offload(waits, 1.0) and not ahead._offload(waits, 2.0)
-    waits.now.value = 1
-    assert ahead._offload(waits, 2.0)
+def test_the_child_offloads_when_the_parent_is_waiting() -> None:
+    waiting = multiprocessing.get_context().RawValue("b", 0)
+    assert not ahead._offload(waiting)
+    waiting.value = 1
+    assert ahead._offload(waiting)
 
 
 #: test_bulkload's process that stops itself after DIE_AFTER polls, reading ahead whatever
