@@ -24,7 +24,9 @@ tuples, serialized by marshal, and a compressed-ahead page), not the body: this 
 the file again (from the page cache, cheaper than the pipe) and uses the child's work only
 when the SHA-256 of what it read is the one the child parsed. The split follows a flag this
 process sets while it waits for a page: when it is busy archiving, the child normalizes and
-compresses too; when it waits, the child leaves that to it.
+compresses too; when it waits, the child leaves that to it; and once it has waited, in all,
+as long as a page takes the child, it takes the next page whole (the child sends it unparsed,
+:func:`process_page <.pipeline.process_page>` parses it here).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -141,10 +144,11 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
         waiting = context.RawValue("b", 0)  # 1 while this process waits for a page
+        idle = context.RawValue("d", 0.0)  # seconds it waited, in all (after the first)
         memo = PageMemo()  # for the pages the child leaves to normalize here
         child = context.Process(
             target=_run_child,
-            args=(receiver, feed, files, frozenset(archived), sender, waiting),
+            args=(receiver, feed, files, frozenset(archived), sender, waiting, idle),
             daemon=True,
         )
         child.start()
@@ -152,6 +156,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
         try:
             while done < len(files):
                 waiting.value = 1
+                since = time.perf_counter()
                 try:
                     message = _unpack(receiver.recv_bytes())
                 except (EOFError, OSError):  # the child died: the rest is read here
@@ -159,6 +164,8 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                     break
                 finally:
                     waiting.value = 0
+                    if done:  # (the first page is waited for, whoever parses it)
+                        idle.value += time.perf_counter() - since
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
                 _, read_sha256, parsed, ahead = message
@@ -210,12 +217,21 @@ def _parent_busy(waiting: Any) -> bool:
     return not waiting.value
 
 
+def _hand_over(idle: float, cost: float | None) -> bool:
+    """Whether the parent, which has waited ``idle`` seconds for pages not yet answered by
+    a page handed over, takes the next page whole (reads, parses and normalizes it): when
+    it has waited as long as a page takes the child (``cost`` seconds: its last parse and
+    normalization; None: no page parsed yet)."""
+    return cost is not None and idle >= cost
+
+
 def _child(
     feed: Feed,
     files: Sequence[Path],
     archived: frozenset[str],
     sender: Connection,
     waiting: Any = None,
+    idle: Any = None,
 ) -> None:
     """The forked child: each page read, hashed, parsed, and sent (its SHA-256 and what it
     parsed to, incidents as tuples, as marshal; not the body: the parent reads the file
@@ -224,10 +240,17 @@ def _child(
     pick; the parent compresses itself when it picks another), when this process has time
     to spare: the parent is busy archiving (``waiting``, the flag it sets while it waits
     for a page, is clear). When the parent is waiting for pages, it normalizes and
-    compresses them itself: the slower stage does less."""
+    compresses them itself: the slower stage does less. And when the parent has waited, in
+    all, as long as a page takes this process (parsed and normalized), it takes the next
+    page whole (sent unparsed: :func:`_hand_over`), so time it would spend waiting goes to
+    a page, not only to the normalizations left to it."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
     previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
+    answered = 0.0  # of the parent's waiting (idle), what pages handed over answered
+    # Seconds the last parse here took (None: none yet), and the last normalization.
+    parse_cost: float | None = None
+    normalize_cost = 0.0
     try:
         for path in files:
             try:
@@ -237,13 +260,21 @@ def _child(
                 return
             sha256 = hashlib.sha256(body).hexdigest()
             parsed = ahead = None
-            if sha256 not in archived:
+            cost = None if parse_cost is None else parse_cost + normalize_cost
+            if idle is not None and _hand_over(idle.value - answered, cost):
+                answered += cost or 0.0
+                previous = None  # (no base known for the next page's compression)
+            elif sha256 not in archived:
+                started = time.perf_counter()
                 parsed = parse_outcome(feed, body, normalized=False)
+                parsed_at = time.perf_counter()
+                parse_cost = parsed_at - started
                 # With time to spare (the parent is busy, after this parse) all of the work
                 # here, else the parent normalizes and compresses: the slower stage does less.
                 spare = waiting is None or _parent_busy(waiting)
                 if spare and isinstance(parsed, ParseResult):
                     parsed = normalized_outcome(feed, parsed, memo)
+                    normalize_cost = time.perf_counter() - parsed_at
                 if not isinstance(parsed, ParseFailure):
                     if keeps and previous is not None and spare and previous[0] != sha256:
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
