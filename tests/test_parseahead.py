@@ -174,8 +174,9 @@ def test_a_child_slower_than_the_archive_leaves_it_normalizing_and_compressing(
         with Archive(tmp_path / name) as archive:
             summaries = ingest_files(archive, FEED, files)
         outcomes.append([(s.outcome, s.new, s.changed, s.error_kind, s.error) for s in summaries])
-        if fork:  # every page that scraped normalized here (the one listed twice too)
-            assert len(normalized) == 8 and compressed == [False] + [True] * 5
+        if fork:  # every page that scraped normalized here (the one listed twice too; the
+            # first, parsed here before the fork, as a whole)
+            assert len(normalized) == 7 and compressed == [False] + [True] * 5
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][5][:2] == ("error", 0) and "not a time" in outcomes[0][5][4]
     assert _dump(tmp_path / "slow.db") == _dump(tmp_path / "here.db")
@@ -207,7 +208,8 @@ def test_a_child_that_dies_leaves_the_rest_to_this_process(
     monkeypatch.setattr(parseahead, "_child", dies_after_two)
     got = list(read_ahead(FEED, pages, set()))
     assert [p.path for p in got] == pages
-    assert [p.parsed is not None for p in got] == [True, True] + [False] * 6
+    # The first page is parsed here, before the fork; the child parses two, then dies.
+    assert [p.parsed is not None for p in got] == [True, True, True] + [False] * 5
 
 
 def test_a_file_changed_after_the_child_read_it_is_parsed_here(
@@ -250,8 +252,9 @@ def test_pages_handed_over_whole_are_parsed_here_the_same(
     _force_fork(monkeypatch)
     monkeypatch.setattr(parseahead, "_hand_over", lambda idle, cost: cost is not None)
     got = list(read_ahead(FEED, pages, set()))
-    # The child parses page 0 (no cost measured before), then hands over every page.
-    assert [p.parsed is not None for p in got] == [True] + [False] * 7
+    # Page 0 is parsed here (before the fork); the child parses page 1 (no cost measured
+    # before), then hands over every page.
+    assert [p.parsed is not None for p in got] == [True, True] + [False] * 6
     assert all(p.body == p.path.read_bytes() for p in got)
     dumps = []
     for fork, name in ((True, "whole.db"), (False, "here.db")):

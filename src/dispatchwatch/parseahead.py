@@ -13,7 +13,8 @@ steps, and a thread busy parsing would make each of those hand-backs wait for th
 interpreter's switch interval.
 
 The child is forked, so it starts at once with everything imported and its memory shared
-copy-on-write; where fork is not safe (not Linux, or other threads are running: a fork
+copy-on-write (the first page is parsed here before the fork, which this process would wait
+for anyway: the child starts with the lazy imports and caches that warmed up); where fork is not safe (not Linux, or other threads are running: a fork
 copies only the calling thread) the pages are read here, one by one, and parsed by the caller
 (:func:`read_ahead` yields ``None`` for the parse). If the child dies, the rest of the pages
 are read here too. It sends one page at a time (a pipe holds one message), so at most two
@@ -141,19 +142,27 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
     :class:`DispatchwatchError` naming a file that cannot be read, when its turn comes."""
     done = 0
     if _can_fork(len(files)):
+        memo = PageMemo()  # for the pages parsed or normalized here
+        # The first page is parsed here, before the fork: this process would wait for it
+        # anyway, and the child starts with what it warmed up (lazy imports, caches).
+        body = _read(files[0])
+        sha256 = hashlib.sha256(body).hexdigest()
+        parsed = None if sha256 in archived else parse_outcome(feed, body, memo)
+        base = None if parsed is None or isinstance(parsed, ParseFailure) else (sha256, body)
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
         waiting = context.RawValue("b", 0)  # 1 while this process waits for a page
-        idle = context.RawValue("d", 0.0)  # seconds it waited, in all (after the first)
-        memo = PageMemo()  # for the pages the child leaves to normalize here
+        idle = context.RawValue("d", 0.0)  # seconds it waited, in all
         child = context.Process(
             target=_run_child,
-            args=(receiver, feed, files, frozenset(archived), sender, waiting, idle),
+            args=(receiver, feed, files[1:], frozenset(archived), sender, waiting, idle, base),
             daemon=True,
         )
         child.start()
         sender.close()
         try:
+            yield SavedPage(files[0], body, sha256, parsed)
+            done = 1
             while done < len(files):
                 waiting.value = 1
                 since = time.perf_counter()
@@ -164,8 +173,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                     break
                 finally:
                     waiting.value = 0
-                    if done:  # (the first page is waited for, whoever parses it)
-                        idle.value += time.perf_counter() - since
+                    idle.value += time.perf_counter() - since
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
                 _, read_sha256, parsed, ahead = message
@@ -232,6 +240,7 @@ def _child(
     sender: Connection,
     waiting: Any = None,
     idle: Any = None,
+    previous: tuple[str, bytes] | None = None,
 ) -> None:
     """The forked child: each page read, hashed, parsed, and sent (its SHA-256 and what it
     parsed to, incidents as tuples, as marshal; not the body: the parent reads the file
@@ -243,10 +252,10 @@ def _child(
     compresses them itself: the slower stage does less. And when the parent has waited, in
     all, as long as a page takes this process (parsed and normalized), it takes the next
     page whole (sent unparsed: :func:`_hand_over`), so time it would spend waiting goes to
-    a page, not only to the normalizations left to it."""
+    a page, not only to the normalizations left to it. ``previous`` is the page before
+    ``files[0]`` that parsed, as ``(sha256, body)``, when there is one."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
-    previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
     answered = 0.0  # of the parent's waiting (idle), what pages handed over answered
     # Seconds the last parse here took (None: none yet), and the last normalization.
     parse_cost: float | None = None
