@@ -17,9 +17,9 @@ copy-on-write (the first page is parsed here before the fork, which this process
 for anyway: the child starts with the lazy imports and caches that warmed up); where fork
 is not safe (not Linux, or other threads are running: a fork copies only the calling thread)
 the pages are read here, one by one, and parsed by the caller (:func:`read_ahead` yields
-``None`` for the parse). If the child dies, the rest of the pages
-are read here too. It sends one page at a time (a pipe holds one message), so at most two
-pages are in memory, whatever the number of files.
+``None`` for the parse). If the child dies, the rest of the pages are read here too. It
+sends one page at a time (a pipe holds one message), so at most two pages are in memory,
+whatever the number of files.
 
 What goes through the pipe is what the child computed (the body's SHA-256, the incidents as
 tuples, serialized by marshal, and a compressed-ahead page), not the body: this process reads
