@@ -62,6 +62,8 @@ def pages(tmp_path: Path) -> list[Path]:
 
 def _force_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parseahead, "_can_fork", lambda count: True)
+    # No page handed over whole (that depends on timing): see the test of it below.
+    monkeypatch.setattr(parseahead, "_hand_over", lambda idle, cost: False)
 
 
 def _no_fork(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,8 +174,9 @@ def test_a_child_slower_than_the_archive_leaves_it_normalizing_and_compressing(
         with Archive(tmp_path / name) as archive:
             summaries = ingest_files(archive, FEED, files)
         outcomes.append([(s.outcome, s.new, s.changed, s.error_kind, s.error) for s in summaries])
-        if fork:  # every page that scraped normalized here (the one listed twice too)
-            assert len(normalized) == 8 and compressed == [False] + [True] * 5
+        if fork:  # every page that scraped normalized here (the one listed twice too; the
+            # first, parsed here before the fork, as a whole)
+            assert len(normalized) == 7 and compressed == [False] + [True] * 5
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][5][:2] == ("error", 0) and "not a time" in outcomes[0][5][4]
     assert _dump(tmp_path / "slow.db") == _dump(tmp_path / "here.db")
@@ -205,7 +208,8 @@ def test_a_child_that_dies_leaves_the_rest_to_this_process(
     monkeypatch.setattr(parseahead, "_child", dies_after_two)
     got = list(read_ahead(FEED, pages, set()))
     assert [p.path for p in got] == pages
-    assert [p.parsed is not None for p in got] == [True, True] + [False] * 6
+    # The first page is parsed here, before the fork; the child parses two, then dies.
+    assert [p.parsed is not None for p in got] == [True, True, True] + [False] * 5
 
 
 def test_a_file_changed_after_the_child_read_it_is_parsed_here(
@@ -236,3 +240,28 @@ def test_messages_go_as_marshal_else_pickle(pages: list[Path]) -> None:
     follow = (*follow[:5], [Request("https://example.org/next")], *follow[6:])  # not marshal's
     packed = parseahead._pack(("page", "x", follow, None))
     assert packed[:1] == b"p" and parseahead._unpack(packed)[2] == follow
+
+
+def test_pages_handed_over_whole_are_parsed_here_the_same(
+    pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the parent has waited as long as a page takes the child, it takes the next page
+    whole: sent unparsed, parsed here, archived the same."""
+    assert not parseahead._hand_over(5.0, None)  # nothing measured yet
+    assert parseahead._hand_over(0.02, 0.02) and not parseahead._hand_over(0.019, 0.02)
+    _force_fork(monkeypatch)
+    monkeypatch.setattr(parseahead, "_hand_over", lambda idle, cost: cost is not None)
+    got = list(read_ahead(FEED, pages, set()))
+    # Page 0 is parsed here (before the fork); the child parses page 1 (no cost measured
+    # before), then hands over every page.
+    assert [p.parsed is not None for p in got] == [True, True] + [False] * 6
+    assert all(p.body == p.path.read_bytes() for p in got)
+    dumps = []
+    for fork, name in ((True, "whole.db"), (False, "here.db")):
+        (_force_fork if fork else _no_fork)(monkeypatch)
+        if fork:
+            monkeypatch.setattr(parseahead, "_hand_over", lambda idle, cost: cost is not None)
+        with Archive(tmp_path / name) as archive:
+            ingest_files(archive, FEED, pages)
+        dumps.append(_dump(tmp_path / name))
+    assert dumps[0] == dumps[1]

@@ -13,18 +13,22 @@ steps, and a thread busy parsing would make each of those hand-backs wait for th
 interpreter's switch interval.
 
 The child is forked, so it starts at once with everything imported and its memory shared
-copy-on-write; where fork is not safe (not Linux, or other threads are running: a fork
-copies only the calling thread) the pages are read here, one by one, and parsed by the caller
-(:func:`read_ahead` yields ``None`` for the parse). If the child dies, the rest of the pages
-are read here too. It sends one page at a time (a pipe holds one message), so at most two
-pages are in memory, whatever the number of files.
+copy-on-write (the first page is parsed here before the fork, which this process would wait
+for anyway: the child starts with the lazy imports and caches that warmed up); where fork
+is not safe (not Linux, or other threads are running: a fork copies only the calling thread)
+the pages are read here, one by one, and parsed by the caller (:func:`read_ahead` yields
+``None`` for the parse). If the child dies, the rest of the pages are read here too. It
+sends one page at a time (a pipe holds one message), so at most two pages are in memory,
+whatever the number of files.
 
 What goes through the pipe is what the child computed (the body's SHA-256, the incidents as
 tuples, serialized by marshal, and a compressed-ahead page), not the body: this process reads
 the file again (from the page cache, cheaper than the pipe) and uses the child's work only
 when the SHA-256 of what it read is the one the child parsed. The split follows a flag this
 process sets while it waits for a page: when it is busy archiving, the child normalizes and
-compresses too; when it waits, the child leaves that to it.
+compresses too; when it waits, the child leaves that to it; and once it has waited, in all,
+as long as a page takes the child, it takes the next page whole (the child sends it unparsed,
+:func:`process_page <.pipeline.process_page>` parses it here).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -138,20 +143,30 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
     :class:`DispatchwatchError` naming a file that cannot be read, when its turn comes."""
     done = 0
     if _can_fork(len(files)):
+        memo = PageMemo()  # for the pages parsed or normalized here
+        # The first page is parsed here, before the fork: this process would wait for it
+        # anyway, and the child starts with what it warmed up (lazy imports, caches).
+        body = _read(files[0])
+        sha256 = hashlib.sha256(body).hexdigest()
+        parsed = None if sha256 in archived else parse_outcome(feed, body, memo)
+        base = None if parsed is None or isinstance(parsed, ParseFailure) else (sha256, body)
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
         waiting = context.RawValue("b", 0)  # 1 while this process waits for a page
-        memo = PageMemo()  # for the pages the child leaves to normalize here
+        idle = context.RawValue("d", 0.0)  # seconds it waited, in all
         child = context.Process(
             target=_run_child,
-            args=(receiver, feed, files, frozenset(archived), sender, waiting),
+            args=(receiver, feed, files[1:], frozenset(archived), sender, waiting, idle, base),
             daemon=True,
         )
         child.start()
         sender.close()
         try:
+            yield SavedPage(files[0], body, sha256, parsed)
+            done = 1
             while done < len(files):
                 waiting.value = 1
+                since = time.perf_counter()
                 try:
                     message = _unpack(receiver.recv_bytes())
                 except (EOFError, OSError):  # the child died: the rest is read here
@@ -159,6 +174,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                     break
                 finally:
                     waiting.value = 0
+                    idle.value += time.perf_counter() - since
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
                 _, read_sha256, parsed, ahead = message
@@ -210,12 +226,22 @@ def _parent_busy(waiting: Any) -> bool:
     return not waiting.value
 
 
+def _hand_over(idle: float, cost: float | None) -> bool:
+    """Whether the parent, which has waited ``idle`` seconds for pages not yet answered by
+    a page handed over, takes the next page whole (reads, parses and normalizes it): when
+    it has waited as long as a page takes the child (``cost`` seconds: its last parse and
+    normalization; None: no page parsed yet)."""
+    return cost is not None and idle >= cost
+
+
 def _child(
     feed: Feed,
     files: Sequence[Path],
     archived: frozenset[str],
     sender: Connection,
     waiting: Any = None,
+    idle: Any = None,
+    previous: tuple[str, bytes] | None = None,
 ) -> None:
     """The forked child: each page read, hashed, parsed, and sent (its SHA-256 and what it
     parsed to, incidents as tuples, as marshal; not the body: the parent reads the file
@@ -224,10 +250,17 @@ def _child(
     pick; the parent compresses itself when it picks another), when this process has time
     to spare: the parent is busy archiving (``waiting``, the flag it sets while it waits
     for a page, is clear). When the parent is waiting for pages, it normalizes and
-    compresses them itself: the slower stage does less."""
+    compresses them itself: the slower stage does less. And when the parent has waited, in
+    all, as long as a page takes this process (parsed and normalized), it takes the next
+    page whole (sent unparsed: :func:`_hand_over`), so time it would spend waiting goes to
+    a page, not only to the normalizations left to it. ``previous`` is the page before
+    ``files[0]`` that parsed, as ``(sha256, body)``, when there is one."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
-    previous: tuple[str, bytes] | None = None  # the last page that parsed: (sha256, body)
+    answered = 0.0  # of the parent's waiting (idle), what pages handed over answered
+    # Seconds the last parse here took (None: none yet), and the last normalization.
+    parse_cost: float | None = None
+    normalize_cost = 0.0
     try:
         for path in files:
             try:
@@ -237,13 +270,21 @@ def _child(
                 return
             sha256 = hashlib.sha256(body).hexdigest()
             parsed = ahead = None
-            if sha256 not in archived:
+            cost = None if parse_cost is None else parse_cost + normalize_cost
+            if idle is not None and _hand_over(idle.value - answered, cost):
+                answered += cost or 0.0
+                previous = None  # (no base known for the next page's compression)
+            elif sha256 not in archived:
+                started = time.perf_counter()
                 parsed = parse_outcome(feed, body, normalized=False)
+                parsed_at = time.perf_counter()
+                parse_cost = parsed_at - started
                 # With time to spare (the parent is busy, after this parse) all of the work
                 # here, else the parent normalizes and compresses: the slower stage does less.
                 spare = waiting is None or _parent_busy(waiting)
                 if spare and isinstance(parsed, ParseResult):
                     parsed = normalized_outcome(feed, parsed, memo)
+                    normalize_cost = time.perf_counter() - parsed_at
                 if not isinstance(parsed, ParseFailure):
                     if keeps and previous is not None and spare and previous[0] != sha256:
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
