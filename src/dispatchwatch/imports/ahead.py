@@ -6,11 +6,11 @@ archiving it (one transaction a batch, in order). :func:`pieces_ahead` runs the 
 a forked child process that makes batch *n + 1* while this process archives batch *n*, as
 :mod:`dispatchwatch.parseahead` does for ``ingest``; on two cores an import then takes about
 as long as the slower stage instead of both. The two are kept even piece by piece: the
-child normalizes a batch (``finish``) unless this process is the one waiting (see
-:func:`_offload`); then it sends the batch as mapped rows, and this process normalizes it. (A
-stopping
-import that spools its batches writes nothing before the whole file is read: there the
-child reads and maps, and this process normalizes and spools; see :mod:`.run`.)
+child normalizes a batch (``finish``) unless this process is waiting for one at that moment
+(:func:`_offload`); then it sends the batch as mapped rows, and this process, idle,
+normalizes it. (A stopping import that spools its batches writes nothing before the whole
+file is read: there the child reads and maps, and this process normalizes and spools; see
+:mod:`.run`.)
 
 Nothing about the result changes: the child runs the same producer (the caller's ``produce``)
 and sends its :class:`Piece` objects, in order, through a pipe (rows and incidents as plain
