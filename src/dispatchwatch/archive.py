@@ -611,7 +611,7 @@ def insert_incidents(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) ->
 # several fields empty, and each bound value costs about 0.2 us.
 _DIRECT_MIN = 2
 _NEW_COLUMNS = ("incident_id", *TRACKED_FIELDS)
-_COLUMN_OF = [operator.attrgetter(name) for name in _NEW_COLUMNS]
+_NEW_VALUES = operator.attrgetter(*_NEW_COLUMNS)
 _INSERT_NEW_VERSIONS = (
     "INSERT INTO version_log (incident, version, poll_id) "
     "SELECT rowid, 1, ? FROM incidents WHERE rowid > ? ORDER BY rowid"
@@ -669,7 +669,7 @@ def _insert_new(
     transaction. Rowids are given in insertion order (each the largest + 1), which is
     checked: when they are not (the largest rowid was taken), each version looks its
     incident up instead."""
-    columns = [list(map(column_of, incidents)) for column_of in _COLUMN_OF]
+    columns = list(zip(*map(_NEW_VALUES, incidents), strict=True))  # a tuple a column
     columns[-1] = [_extra_json(extra) if extra else None for extra in columns[-1]]
     names, rows = _bound(_NEW_COLUMNS, columns, feed, observed_at)
     before = conn.execute("SELECT max(rowid) FROM incidents").fetchone()[0] or 0
