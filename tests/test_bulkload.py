@@ -371,9 +371,9 @@ def _incident(number: int, **fields: object) -> Incident:
 
 
 def _polls() -> list[list[Incident]]:
-    """Three all-new polls (the direct path when deferred): empty columns, a column empty in
-    some rows only, ``extra`` with non-ASCII text and a date (``default=str``); then a poll
-    that changes some and adds some (the stage)."""
+    """Three polls of new incidents only: empty columns, a column empty in some rows only,
+    ``extra`` with non-ASCII text and a date (``default=str``); then a poll that changes some
+    and adds some."""
     first = [_incident(n, units="E1 M2" if n % 2 else None) for n in range(5)]
     second = [
         _incident(n, extra={"zip": "98101", "note": "café", "at": datetime(2024, 11, 2)})
@@ -384,45 +384,69 @@ def _polls() -> list[list[Incident]]:
     return [first, second, third, fourth]
 
 
-def test_all_new_polls_skip_the_stage_and_write_what_it_writes(tmp_path: Path) -> None:
-    """While the triggers are dropped, a poll of only new incidents goes straight into
-    ``incidents`` (columns empty in every row not bound): the archive is the one the staged,
-    row-by-row path writes, versions in page order."""
-    inserted: list[str] = []
+@pytest.mark.parametrize("deferred", [True, False])
+def test_new_incidents_stage_only_what_they_hold(tmp_path: Path, deferred: bool) -> None:
+    """A poll of new incidents stages only the columns that hold a value in some row and
+    numbers its versions by the rowids its incidents got: the archive is the one the stage
+    of whole rows wrote (``_stage_whole_rows``), deferred indexes or not."""
+    statements: list[str] = []
 
-    def run(path: Path, deferred: bool) -> None:
+    def run(path: Path) -> None:
         with Archive(path) as archive:
             archive.register_feed(FEED.record())
-            if deferred:
-                archive.conn.set_trace_callback(inserted.append)
+            archive.conn.set_trace_callback(statements.append)
             with bulkload.deferred_indexes(archive, job="ingest", rows=10**6 if deferred else 1):
                 for number, poll in enumerate(_polls()):
                     archive.record_success(
                         FEED.slug, poll, observed_at=f"2024-11-02T13:0{number}:00Z"
                     )
 
-    run(tmp_path / "direct.db", True)
-    run(tmp_path / "staged.db", False)
-    direct = [sql for sql in inserted if sql.startswith("INSERT INTO incidents (feed,")]
-    assert len(direct) > 10  # the three all-new polls, row by row, without the stage
-    assert not any("priority" in sql for sql in direct[:9])  # empty in every row: not bound
-    direct_dump, staged_dump = dump(tmp_path / "direct.db"), dump(tmp_path / "staged.db")
-    for views in (direct_dump, staged_dump):  # (they count up to now: the seconds differ)
+    run(tmp_path / "columns.db")
+    staged = list(  # each poll's statement (traced once a row, values filled in)
+        dict.fromkeys(
+            s.split(" VALUES")[0] for s in statements if s.startswith("INSERT INTO temp.dw")
+        )
+    )
+    assert len(staged) == 4
+    assert "units" in staged[0] and "priority" not in staged[0] and "extra" not in staged[0]
+    assert "extra" in staged[1] and "beat" in staged[2] and "status" not in staged[2]
+    assert "changed" in staged[3]  # (the poll with changed incidents stages whole rows)
+    with _stage_whole_rows():
+        run(tmp_path / "whole.db")
+    ours, whole = dump(tmp_path / "columns.db"), dump(tmp_path / "whole.db")
+    for views in (ours, whole):  # (they count up to now: the seconds differ)
         del views["coverage"], views["coverage_days"]
-    assert direct_dump == staged_dump
-    conn = sqlite3.connect(tmp_path / "direct.db")
+    assert ours == whole
+    conn = sqlite3.connect(tmp_path / "columns.db")
     extra = conn.execute("SELECT extra FROM incidents WHERE incident_id = 'F00005'").fetchone()[0]
     assert extra == '{"at": "2024-11-02 00:00:00", "note": "café", "zip": "98101"}'
     conn.close()
 
 
-def test_new_incidents_whose_rowids_are_not_in_order_get_their_own_versions(
+class _stage_whole_rows:  # noqa: N801 - used like a function
+    """Stage whole rows, every column bound, and join versions back by ID (the path before
+    columns were left out and versions numbered by rowid)."""
+
+    def __enter__(self) -> None:
+        from dispatchwatch import archive as module
+
+        self.saved = module._bound, module._insert_new_versions
+        module._bound = lambda names, columns: (tuple(names), zip(*columns, strict=True))
+        module._insert_new_versions = lambda conn, feed, poll_id, _last, _count: conn.execute(
+            module._INSERT_NEW_VERSIONS_FROM_STAGE, [poll_id, feed]
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        from dispatchwatch import archive as module
+
+        module._bound, module._insert_new_versions = self.saved
+
+
+def test_new_incidents_whose_rowids_are_not_in_order_get_their_versions_in_page_order(
     tmp_path: Path,
 ) -> None:
-    """When the largest rowid is taken, SQLite picks rowids at random: each new incident's
-    version then looks its incident up (not the rowid range)."""
-    from dispatchwatch import archive as archive_module
-
+    """When the largest rowid is taken, SQLite picks rowids at random: the versions of a
+    poll's new incidents are then joined back by ID (not taken over the rowid range)."""
     with Archive(tmp_path / "a.db") as archive:
         archive.register_feed(FEED.record())
         with archive.transaction() as conn:
@@ -430,11 +454,9 @@ def test_new_incidents_whose_rowids_are_not_in_order_get_their_own_versions(
                 "INSERT INTO incidents (rowid, feed, incident_id, version) VALUES (?, ?, 'X', 1)",
                 [2**63 - 1, FEED.slug],
             )
-            poll = conn.execute("INSERT INTO polls (feed, outcome) VALUES (?, 'new')", [FEED.slug])
-            incidents = [_incident(n) for n in range(20)]
-            archive_module._insert_new(
-                conn, FEED.slug, "2024-11-02T13:00:00Z", poll.lastrowid, incidents
-            )  # type: ignore[arg-type]
+        archive.record_success(
+            FEED.slug, [_incident(n) for n in range(20)], observed_at="2024-11-02T13:00:00Z"
+        )
         rows = archive.conn.execute(
             "SELECT i.incident_id, l.version FROM version_log l JOIN incidents i "
             "ON i.rowid = l.incident ORDER BY l.id"

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -603,99 +602,75 @@ def insert_incidents(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) ->
     conn.execute("DELETE FROM temp.dw_poll_rows")
 
 
-# While a bulk job has dropped the full-text index's triggers (bulkload.py), a poll whose
-# incidents are all new skips the stage: they go into ``incidents`` by one executemany
-# (nothing fires per row), and their versions by one INSERT ... SELECT over the rowids they
-# were given, in page order. Either way a column that is None in every row of the poll is
-# left out of the INSERT (NULL all the same) instead of bound once a row: most feeds leave
-# several fields empty, and each bound value costs about 0.2 us.
-_DIRECT_MIN = 2
+# A poll of new incidents only stages what varies by row (``_NEW_COLUMNS``), and their
+# versions are one INSERT ... SELECT over the rowids ``incidents`` gave them (in page order:
+# the stage's order), without joining the stage back by ID. Either way a column that is None
+# in every row of the poll is left out of the stage's INSERT (NULL all the same) instead of
+# bound once a row: most feeds leave several fields empty; each bound value costs ~0.2 us.
+# (Not straight into ``incidents`` by executemany, even without the full-text triggers: with
+# foreign keys on, every such INSERT opens a statement journal, and inside an outer
+# transaction's savepoint each one copies the pages it touches again, a few kB a row.)
 _NEW_COLUMNS = ("incident_id", *TRACKED_FIELDS)
-_COLUMN_OF = [operator.attrgetter(name) for name in _NEW_COLUMNS]
+_NEW_VALUES = operator.attrgetter(*_NEW_COLUMNS)
 _INSERT_NEW_VERSIONS = (
     "INSERT INTO version_log (incident, version, poll_id) "
     "SELECT rowid, 1, ? FROM incidents WHERE rowid > ? ORDER BY rowid"
 )
-_INSERT_NEW_VERSION = (
-    "INSERT INTO version_log (incident, version, poll_id) "
-    "SELECT rowid, 1, ? FROM incidents WHERE feed = ? AND incident_id = ?"
+_INSERT_NEW_VERSIONS_FROM_STAGE = (
+    "INSERT INTO version_log (incident, version, poll_id) SELECT i.rowid, 1, ? "
+    "FROM temp.dw_poll_rows s JOIN incidents i ON i.feed = ? AND i.incident_id = s.incident_id "
+    "ORDER BY s.rowid"
 )
-_TRIGGERS = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'incidents'"
-
-
-@functools.lru_cache(maxsize=128)
-def _insert_new_sql(names: tuple[str, ...]) -> str:
-    """INSERT of new incidents: ``?1`` the feed, ``?2`` the poll's time, then ``names``."""
-    slots = ", ".join(f"?{number}" for number in range(3, 3 + len(names)))
-    return (
-        f"INSERT INTO incidents (feed, first_seen_at, last_seen_at, version, {', '.join(names)}) "
-        f"VALUES (?1, ?2, ?2, 1, {slots})"
-    )
-
+_LAST_ROWID = "SELECT max(rowid) FROM incidents"
 
 _cached_insert_sql = functools.lru_cache(maxsize=128)(_insert_sql)
 
 
 def _bound(
-    names: Sequence[str], columns: Sequence[Sequence[Any]], *lead: Any
+    names: Sequence[str], columns: Sequence[Sequence[Any]]
 ) -> tuple[tuple[str, ...], Iterator[tuple[Any, ...]]]:
     """The ``names`` of the ``columns`` (each a value per row, all as long) that hold a value
-    in some row, and the rows of those, each after the constants ``lead``."""
+    in some row, and the rows of those."""
     count = len(columns[0])
     keep = [
         k
         for k, column in enumerate(columns)
         if column[0] is not None or column.count(None) != count
     ]
-    constants = (repeat(value) for value in lead)
-    return tuple(names[k] for k in keep), zip(*constants, *(columns[k] for k in keep), strict=False)
-
-
-def _no_trigger(conn: sqlite3.Connection) -> bool:
-    """Whether ``incidents`` has no trigger now (a bulk job dropped the full-text index's:
-    see bulkload.py)."""
-    return conn.execute(_TRIGGERS).fetchone() is None
-
-
-def _insert_new(
-    conn: sqlite3.Connection,
-    feed: str,
-    observed_at: str,
-    poll_id: int,
-    incidents: Sequence[Incident],
-) -> None:
-    """Insert new ``incidents`` (version 1, first and last seen at ``observed_at``) straight
-    into ``incidents``, and their ``version_log`` rows in page order; inside the caller's
-    transaction. Rowids are given in insertion order (each the largest + 1), which is
-    checked: when they are not (the largest rowid was taken), each version looks its
-    incident up instead."""
-    columns = [list(map(column_of, incidents)) for column_of in _COLUMN_OF]
-    columns[-1] = [_extra_json(extra) if extra else None for extra in columns[-1]]
-    names, rows = _bound(_NEW_COLUMNS, columns, feed, observed_at)
-    before = conn.execute("SELECT max(rowid) FROM incidents").fetchone()[0] or 0
-    conn.executemany(_insert_new_sql(names), rows)
-    after = conn.execute("SELECT max(rowid) FROM incidents").fetchone()[0]
-    if after == before + len(incidents):
-        conn.execute(_INSERT_NEW_VERSIONS, [poll_id, before])
-    else:
-        conn.executemany(
-            _INSERT_NEW_VERSION, ((poll_id, feed, incident.incident_id) for incident in incidents)
-        )
+    return tuple(names[k] for k in keep), zip(*(columns[k] for k in keep), strict=True)
 
 
 def _stage(
     conn: sqlite3.Connection, staged: Sequence[Incident], changes: Mapping[str, tuple[Any, ...]]
 ) -> None:
     """Stage a poll's new and changed incidents (``changes``: the changed ones' rows, as
-    ``_POLL_STAGED``), in page order, in one executemany."""
-    rows = [
-        changes.get(incident.incident_id)
-        or (incident.incident_id, *_row_values(incident), None, 1, None)
-        for incident in staged
-    ]
-    names, bound = _bound(_POLL_STAGED, list(zip(*rows, strict=True)))
+    ``_POLL_STAGED``), in page order, in one executemany. With no changed one, only
+    ``_NEW_COLUMNS`` (``gone_at``, ``version`` and ``changed`` left NULL)."""
+    if changes:
+        rows = [
+            changes.get(incident.incident_id)
+            or (incident.incident_id, *_row_values(incident), None, 1, None)
+            for incident in staged
+        ]
+        names, columns = _POLL_STAGED, list(zip(*rows, strict=True))
+    else:
+        names, columns = _NEW_COLUMNS, list(zip(*map(_NEW_VALUES, staged), strict=True))
+        columns[-1] = [_extra_json(extra) if extra else None for extra in columns[-1]]
+    names, bound = _bound(names, columns)
     conn.execute(_STAGE)
     conn.executemany(_cached_insert_sql("temp.dw_poll_rows", names), bound)
+
+
+def _insert_new_versions(
+    conn: sqlite3.Connection, feed: str, poll_id: int, last_rowid: int, count: int
+) -> None:
+    """The ``version_log`` rows of a poll's ``count`` staged incidents, all new, inserted
+    after ``last_rowid``: over their rowids when ``incidents`` gave them in order (each the
+    largest + 1, checked), else by joining the stage back (the largest rowid was taken)."""
+    if conn.execute(_LAST_ROWID).fetchone()[0] == last_rowid + count:
+        conn.execute(_INSERT_NEW_VERSIONS, [poll_id, last_rowid])
+    else:
+        conn.execute(_INSERT_NEW_VERSIONS_FROM_STAGE, [poll_id, feed])
 
 
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
@@ -1184,13 +1159,12 @@ class Archive:
                     "poll_id = excluded.poll_id",
                     [(feed, day, observed_at, poll_id) for day in completed_days],
                 )
-            # All new, and no full-text trigger to run: no stage (see _insert_new).
-            direct = not changes and new >= _DIRECT_MIN and _no_trigger(conn)
-            if direct:
-                _insert_new(conn, feed, observed_at, poll_id, staged)
-            elif staged:
+            last_rowid = 0
+            if staged:
                 _stage(conn, staged, changes)
                 if new:
+                    if not changes:
+                        last_rowid = conn.execute(_LAST_ROWID).fetchone()[0] or 0
                     conn.execute(_INSERT_NEW_FROM_STAGE, [feed, observed_at, observed_at])
             if changes:  # changed, returned, updated while gone (an import)
                 # The values they had, for their versions that stored none (versions.py).
@@ -1206,8 +1180,11 @@ class Archive:
                 conn.executemany(_MARK_GONE, gone_marks)
             if earlier:
                 conn.executemany(_SEEN_EARLIER, earlier)
-            if staged and not direct:  # versions of new and changed incidents, in page order
-                conn.execute(_INSERT_VERSIONS_FROM_STAGE, [poll_id, feed])
+            if staged:  # versions of new and changed incidents, in page order
+                if changes:
+                    conn.execute(_INSERT_VERSIONS_FROM_STAGE, [poll_id, feed])
+                else:
+                    _insert_new_versions(conn, feed, poll_id, last_rowid, new)
                 conn.execute("DELETE FROM temp.dw_poll_rows")
             if gone_versions:  # then those that left the list
                 conn.executemany(
