@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import bulkload, versions
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
+from .extrajson import extra_json
 from .incident import TRACKED_FIELDS, Incident
 from .pagestore import Response, store_pages
 
@@ -655,7 +655,7 @@ def _stage(
         names, columns = _POLL_STAGED, list(zip(*rows, strict=True))
     else:
         names, columns = _NEW_COLUMNS, list(zip(*map(_NEW_VALUES, staged), strict=True))
-        columns[-1] = [_extra_json(extra) if extra else None for extra in columns[-1]]
+        columns[-1] = [extra_json(extra) if extra else None for extra in columns[-1]]
     names, bound = _bound(names, columns)
     conn.execute(_STAGE)
     conn.executemany(_cached_insert_sql("temp.dw_poll_rows", names), bound)
@@ -705,25 +705,12 @@ def _store_state(
     )
 
 
-def _extra_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)``, the same text,
-    without building an encoder at every call (``json.dumps`` does when given arguments; a
-    row's ``extra`` took twice as long). ``default=str``: a plugin's datetime or Decimal
-    must not fail the whole poll. A circular value fails on recursion depth."""
-    if c_make_encoder is None:  # no C accelerator (not CPython)
-        return json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
-    encode = c_make_encoder(None, str, encode_basestring, None, ": ", ", ", True, False, True)
-    join = "".join
-    return lambda value: join(encode(value, 0))
-
-
-_extra_json = _extra_encoder()
 _FIELDS_BUT_EXTRA = operator.attrgetter(*TRACKED_FIELDS[:-1])
 
 
 def _row_values(incident: Incident) -> tuple[Any, ...]:
     """The tracked fields as stored (``extra`` as sorted JSON, so equal dicts compare equal)."""
-    extra = _extra_json(incident.extra) if incident.extra else None
+    extra = extra_json(incident.extra) if incident.extra else None
     return (*_FIELDS_BUT_EXTRA(incident), extra)
 
 
