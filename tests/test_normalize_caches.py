@@ -275,6 +275,34 @@ def test_single_rows_memoized_are_merged_rows(precision: str) -> None:
     assert normalize_rows(page, **options) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("precision", ["block", "exact"])
+def test_the_one_pass_is_the_grouped_pass(precision: str) -> None:
+    """normalize_rows' one pass (every ID once) gives what grouping the rows first gives:
+    pages of unique IDs, with a repeated ID (merged), with an ID missing or blank, with an
+    unreadable time (the same error), and rows given as a generator."""
+    rng = random.Random(f"one pass {precision}")
+    options = {
+        "feed": "f", "timezone": "America/Los_Angeles", "city_codes": {"MKE": "Milwaukee"},
+        "default_city": "Seattle", "precision": precision,
+    }  # fmt: skip
+    codes = (("MKE", "Milwaukee"),)
+    for round_ in range(300):
+        size = rng.randint(0, 30)
+        page = [_row(rng, f"I{n}") for n in range(size)]
+        if page and round_ % 3 == 0:  # a repeated ID, spelled alike or with spaces
+            twin = rng.randrange(size)
+            page.insert(rng.randint(0, size), _row(rng, rng.choice(["I", " I", "I "]) + str(twin)))
+        if page and round_ % 7 == 0:
+            page[rng.randrange(len(page))].incident_id = rng.choice(["", "  ", None, "I 1"])
+        if page and round_ % 11 == 0:
+            page[rng.randrange(len(page))].received = rng.choice(["soon", "2/30/2024 01:00:00"])
+        expected = _outcome(
+            rows._grouped, page, "f", "America/Los_Angeles", codes, "Seattle", precision == "exact"
+        )
+        assert _outcome(lambda p: normalize_rows(p, **options), page) == expected
+        assert _outcome(lambda p: normalize_rows(iter(p), **options), page) == expected
+
+
 def _memos() -> list[tuple[str, object]]:
     """Every memo (an object with ``cache_info``) in the normalizer's modules and the import
     row reader."""
