@@ -676,6 +676,12 @@ def _insert_new_versions(
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
 
 
+def _all_new(known: Mapping[str, Any], last_of: Mapping[str, int], ids: Sequence[str]) -> bool:
+    """Whether a poll's incidents are all new (none ``known``) and each listed once: then
+    they are staged as they came, with nothing to compare (the same rows as comparing)."""
+    return not known and len(last_of) == len(ids)
+
+
 #: A snapshot poll marks that many listed incidents gone at once without confirmation.
 MASS_GONE_MIN = 5
 #: feed_state key of a mass disappearance waiting for confirmation (its poll's time).
@@ -1100,7 +1106,7 @@ class Archive:
             earlier: list[tuple[Any, ...]] = []  # seen before its first_seen_at, maybe
             new = changed = gone = returned = still_listed = 0
             pending: dict[str, tuple[Any, ...]] = {}  # each ID's row, to compare
-            if not known and len(last_of) == len(ids):
+            if _all_new(known, last_of, ids):
                 new, staged = len(ids), incidents
             else:
                 rows = list(incidents.rows())
