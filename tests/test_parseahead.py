@@ -265,3 +265,47 @@ def test_pages_handed_over_whole_are_parsed_here_the_same(
             ingest_files(archive, FEED, pages)
         dumps.append(_dump(tmp_path / name))
     assert dumps[0] == dumps[1]
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="Linux only")
+def test_the_pipe_holds_several_pages_so_the_child_runs_ahead(
+    pages: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child sends page after page without waiting for this process to read them: with
+    the parent not reading at all, it still gets several pages' messages into the pipe."""
+    import fcntl
+
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    try:
+        default = fcntl.fcntl(sender.fileno(), fcntl.F_GETPIPE_SZ)
+        parseahead._widen(sender)
+        widened = fcntl.fcntl(sender.fileno(), fcntl.F_GETPIPE_SZ)
+    finally:
+        receiver.close()
+        sender.close()
+    assert widened >= min(parseahead.PIPE_BYTES // 4, 4 * default) and widened > default
+    many = [pages[0].parent / f"more_{n}.json" for n in range(6)]
+    for n, path in enumerate(many):  # 1,000 incidents a page: ~70 kB a message
+        rows = [{**_rows(n)[k % 60], "incident_number": f"G{n}{k:06d}"} for k in range(1000)]
+        path.write_text(json.dumps(rows))
+    _force_fork(monkeypatch)
+    sent = multiprocessing.get_context("fork").Value("i", 0)
+    real_pack = parseahead._pack
+
+    def counted(message):  # type: ignore[no-untyped-def]
+        with sent.get_lock():  # (runs in the child)
+            sent.value += 1
+        return real_pack(message)
+
+    monkeypatch.setattr(parseahead, "_pack", counted)
+    ahead = read_ahead(FEED, many, set())
+    try:
+        assert next(ahead).path == many[0]  # the first is parsed here; the child starts
+        for _ in range(200):  # the child parses and sends the other five, unread
+            if sent.value == len(many) - 1:
+                break
+            parseahead.time.sleep(0.05)
+        assert sent.value == len(many) - 1
+        assert [page.path for page in ahead] == many[1:]
+    finally:
+        ahead.close()
