@@ -309,3 +309,36 @@ def test_the_pipe_holds_several_pages_so_the_child_runs_ahead(
         assert [page.path for page in ahead] == many[1:]
     finally:
         ahead.close()
+
+
+def test_the_page_after_one_handed_over_comes_compressed_against_it(
+    pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page handed over whole is parsed and compressed here; the child still compresses
+    the next one against it (the base the page store will pick when it parsed)."""
+    compressed: list[bool] = []
+    real_compress = pagestore._compress
+
+    def counted(body: bytes, base: bytes | None) -> bytes:
+        compressed.append(base is not None)  # (the child's count stays in the child)
+        return real_compress(body, base)
+
+    calls = []
+
+    def fifth_only(idle: float, cost: float | None) -> bool:  # (called in the child)
+        calls.append(1)
+        return len(calls) == 5  # files[1:][4]: page 5
+
+    monkeypatch.setattr(pagestore, "_compress", counted)
+    _force_fork(monkeypatch)
+    monkeypatch.setattr(parseahead, "_hand_over", fifth_only)
+    monkeypatch.setattr(parseahead, "_parent_busy", lambda waiting: True)
+    with Archive(tmp_path / "ahead.db") as archive:
+        ingest_files(archive, FEED, pages)
+    # Here: page 0 (before the fork, no base) and page 5 (handed over); page 6 came from
+    # the child, compressed against page 5.
+    assert compressed == [False, True]
+    _no_fork(monkeypatch)
+    with Archive(tmp_path / "here.db") as archive:
+        ingest_files(archive, FEED, pages)
+    assert _dump(tmp_path / "ahead.db") == _dump(tmp_path / "here.db")

@@ -297,7 +297,9 @@ def _child(
             cost = None if parse_cost is None else parse_cost + normalize_cost
             if idle is not None and _hand_over(idle.value - answered, cost):
                 answered += cost or 0.0
-                previous = None  # (no base known for the next page's compression)
+                # Most likely the base of the next page's compression (unless it does not
+                # parse there: then the parent, finding no blob for its own base, compresses).
+                previous = None if sha256 in archived else (sha256, body)
             elif sha256 not in archived:
                 started = time.perf_counter()
                 parsed = parse_outcome(feed, body, normalized=False)
