@@ -90,3 +90,17 @@ def test_a_bulk_ingest_copies_in_the_background_and_ends_the_same(
     assert used == [1]  # once, when only this thread ran (the parse-ahead child forked)
     assert threading.active_count() == 1
     assert dump(tmp_path / "bulk.db") == _normal(tmp_path / "normal.db", pages)
+
+
+def test_without_a_connection_of_its_own_the_writer_checkpoints_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    with Archive(tmp_path / "a.db") as archive:
+        before = _autocheckpoint(archive)
+        monkeypatch.setattr(walcopy.sqlite3, "connect", refused)
+        with walcopy.background_checkpoints(archive) as on:
+            assert not on and _autocheckpoint(archive) == before
+        assert threading.active_count() == 1

@@ -53,15 +53,23 @@ def background_checkpoints(archive: Archive, interval: float = INTERVAL) -> Iter
         pages = archive.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     stop = threading.Event()
     ready = threading.Event()
+    opened: list[bool] = []  # the thread's connection opened (set before ``ready``)
     thread = threading.Thread(
         target=_checkpoints,
-        args=(archive.path, stop, ready, interval),
+        args=(archive.path, stop, ready, opened, interval),
         name="dispatchwatch-checkpoints",
         daemon=True,
     )
     try:
-        thread.start()
-        ready.wait()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread to be had: the writer checkpoints as before
+            log.debug("no background checkpoints: %s", exc)
+        else:
+            ready.wait()
+        if not opened:
+            yield False
+            return
         with archive._lock:
             archive.conn.execute("PRAGMA wal_autocheckpoint = 0")
         yield True
@@ -74,27 +82,28 @@ def background_checkpoints(archive: Archive, interval: float = INTERVAL) -> Iter
 
 
 def _checkpoints(
-    path: Path, stop: threading.Event, ready: threading.Event, interval: float
+    path: Path, stop: threading.Event, ready: threading.Event, opened: list[bool], interval: float
 ) -> None:
-    """The thread: a passive checkpoint every ``interval`` seconds until ``stop`` is set.
-    A checkpoint that cannot run (busy, locked) or fails is left to the next one, and to
-    the writer's own once the block ends."""
+    """The thread: a passive checkpoint every ``interval`` seconds until ``stop`` is set
+    (``opened`` gets True once its connection is ready; ``ready`` is set either way). A
+    checkpoint that cannot run (busy, locked) or fails is left to the next one, and to the
+    writer's own once the block ends."""
+    conn = None
     try:
         conn = sqlite3.connect(path, isolation_level=None)
-    except sqlite3.Error as exc:
-        log.debug("no background checkpoints: %s", exc)
-        ready.set()
-        return
-    try:
         # As the archive's own connection: the WAL is synced before each checkpoint, the
         # file after it; no sync at the commits.
         conn.execute("PRAGMA synchronous = NORMAL")
+        opened.append(True)
         ready.set()
         while not stop.wait(interval):
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error as exc:
                 log.debug("background checkpoint: %s", exc)
+    except sqlite3.Error as exc:
+        log.debug("no background checkpoints: %s", exc)
     finally:
         ready.set()
-        conn.close()
+        if conn is not None:
+            conn.close()
