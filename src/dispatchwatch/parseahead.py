@@ -23,10 +23,9 @@ pages ahead instead of blocking in every send until this process reads (a messag
 rows is larger than a default pipe), and memory stays bounded whatever the number of files.
 
 What goes through the pipe is what the child computed (the body's SHA-256, the incidents as
-tuples, serialized by marshal, and a compressed-ahead page), then the body as the child read
-it: what this process archives is the very bytes that were hashed and parsed (a file
-rewritten meanwhile is not read again here), and it neither reads nor hashes them itself
-(receiving a page costs less than reading and hashing it). The split follows a flag this
+tuples, serialized by marshal, and a compressed-ahead page), not the body: this process reads
+the file again (from the page cache, cheaper than the pipe) and uses the child's work only
+when the SHA-256 of what it read is the one the child parsed. The split follows a flag this
 process sets while it waits for a page: when it is busy archiving, the child normalizes and
 compresses too; when it waits, the child leaves that to it; and once it has waited, in all,
 as long as a page takes the child, it takes the next page whole (the child sends it unparsed,
@@ -172,8 +171,6 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                 since = time.perf_counter()
                 try:
                     message = _unpack(receiver.recv_bytes())
-                    if message[0] != "unreadable":  # the bytes it read, parsed and hashed
-                        body = receiver.recv_bytes()
                 except (EOFError, OSError):  # the child died: the rest is read here
                     log.debug("the parse-ahead process stopped; reading on here")
                     break
@@ -182,7 +179,13 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
                     idle.value += time.perf_counter() - since
                 if message[0] == "unreadable":
                     raise DispatchwatchError(f"cannot read {files[done]}: {message[1]}")
-                _, sha256, parsed, ahead = message
+                _, read_sha256, parsed, ahead = message
+                # The body is read here again (from the page cache: cheaper than the pipe);
+                # what the child made of it holds only for the same bytes.
+                body = _read(files[done])
+                sha256 = hashlib.sha256(body).hexdigest()
+                if sha256 != read_sha256:  # the file changed in between: parsed here
+                    parsed = ahead = None
                 if ahead is not None:
                     pagestore.offer_compressed(sha256, *ahead)
                 parsed = _rebuilt(parsed)
@@ -198,9 +201,8 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
 
 
 #: Bytes the pipe to the child should hold (Linux's default limit for an unprivileged
-#: process, ``/proc/sys/fs/pipe-max-size``): a few pages (~400 kB each for 1,000 Socrata
-#: rows: a ~300 kB body and its ~100 kB message), so the child runs pages ahead instead of
-#: blocking in each send.
+#: process, ``/proc/sys/fs/pipe-max-size``): several pages' messages (~100-120 kB each for
+#: 1,000 Socrata rows), so the child runs pages ahead instead of blocking in each send.
 PIPE_BYTES = 1 << 20
 
 
@@ -266,17 +268,17 @@ def _child(
     previous: tuple[str, bytes] | None = None,
 ) -> None:
     """The forked child: each page read, hashed, parsed, and sent (its SHA-256 and what it
-    parsed to, incidents as tuples, as marshal; then the body). With the page store on, a
-    page that parsed also comes compressed against the one that parsed before it (the base
-    :func:`~.pagestore.store_pages` will most likely pick; the parent compresses itself when
-    it picks another), when this process has time to spare: the parent is busy archiving
-    (``waiting``, the flag it sets while it waits for a page, is clear). When the parent is
-    waiting for pages, it normalizes and compresses them itself: the slower stage does
-    less. And when the parent has waited, in all, as long as a page takes this process
-    (parsed and normalized), it takes the next page whole (sent unparsed:
-    :func:`_hand_over`), so time it would spend waiting goes to a page, not only to the
-    normalizations left to it. ``previous`` is the page before ``files[0]`` that parsed, as
-    ``(sha256, body)``, when there is one."""
+    parsed to, incidents as tuples, as marshal; not the body: the parent reads the file
+    again). With the page store on, a page that parsed also comes compressed against the
+    one that parsed before it (the base :func:`~.pagestore.store_pages` will most likely
+    pick; the parent compresses itself when it picks another), when this process has time
+    to spare: the parent is busy archiving (``waiting``, the flag it sets while it waits
+    for a page, is clear). When the parent is waiting for pages, it normalizes and
+    compresses them itself: the slower stage does less. And when the parent has waited, in
+    all, as long as a page takes this process (parsed and normalized), it takes the next
+    page whole (sent unparsed: :func:`_hand_over`), so time it would spend waiting goes to
+    a page, not only to the normalizations left to it. ``previous`` is the page before
+    ``files[0]`` that parsed, as ``(sha256, body)``, when there is one."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
     answered = 0.0  # of the parent's waiting (idle), what pages handed over answered
@@ -314,7 +316,6 @@ def _child(
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
                     previous = (sha256, body)
             sender.send_bytes(_pack(("page", sha256, _flat(parsed), ahead)))
-            sender.send_bytes(body)  # (as it is: no copy into the message)
     except (BrokenPipeError, EOFError, OSError):  # the parent stopped reading
         pass
     finally:
