@@ -342,3 +342,35 @@ def test_the_page_after_one_handed_over_comes_compressed_against_it(
     with Archive(tmp_path / "here.db") as archive:
         ingest_files(archive, FEED, pages)
     assert _dump(tmp_path / "ahead.db") == _dump(tmp_path / "here.db")
+
+
+def test_a_child_with_time_to_spare_sends_the_incidents_as_stored(
+    pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Normalized in the child, a page's incidents come as the archive stores them (their
+    columns, extra as JSON text): the same poll as the incidents; one the archive cannot
+    encode comes as incidents (the error is raised where the archive encodes)."""
+    from dispatchwatch.archive import StoredIncidents
+
+    _force_fork(monkeypatch)
+    monkeypatch.setattr(parseahead, "_parent_busy", lambda waiting: True)
+    got = list(read_ahead(FEED, pages, set()))
+    for page in got[1:]:  # (the first is parsed here, before the fork)
+        expected = parse_outcome(FEED, page.body)
+        if isinstance(expected, ParseFailure):
+            assert page.parsed == expected
+            continue
+        assert isinstance(page.parsed.incidents, StoredIncidents)
+        assert page.parsed.incidents.columns == StoredIncidents.of(expected.incidents).columns
+        assert page.parsed.as_of == expected.as_of
+    real_of = StoredIncidents.of
+
+    def refuses_page_5(incidents):  # type: ignore[no-untyped-def]
+        if any(i.incident_id == "F240000210" for i in incidents):
+            raise ValueError("cannot encode")
+        return real_of(incidents)
+
+    monkeypatch.setattr(StoredIncidents, "of", staticmethod(refuses_page_5))
+    got = list(read_ahead(FEED, pages, set()))
+    assert isinstance(got[5].parsed.incidents, list)
+    assert got[5].parsed == parse_outcome(FEED, pages[5].read_bytes())

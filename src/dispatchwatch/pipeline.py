@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .archive import Archive, PollSummary, time_before, utc_now
+from .archive import STORED_COLUMNS, Archive, PollSummary, StoredIncidents, time_before, utc_now
 from .bulkgc import fewer_collections
 from .bulkload import deferred_indexes, estimated_rows
 from .config import Feed
@@ -52,7 +52,9 @@ _LOOK_IT_UP = object()  # process_page(last_sha256=...) not given: read it from 
 
 @dataclass(slots=True)
 class ParsedPage:
-    incidents: list[Incident]
+    #: As normalized, or as the archive stores them (``ingest``'s parse-ahead child sends
+    #: them so: see parseahead.py).
+    incidents: list[Incident] | StoredIncidents
     #: The page's own "as of" time in UTC, when it states one.
     as_of: str | None
     #: False when the page (or poll) may not hold the whole list; ``reason`` says why.
@@ -202,12 +204,7 @@ def process_page(
             feed.slug, error_kind=parsed.kind, error=parsed.error, duration_ms=elapsed(),
             scraper_version=feed.scraper.version, **common,
         )  # fmt: skip
-    observed_at = (
-        parsed.as_of
-        or fetched_at
-        or max((i.received_at for i in parsed.incidents if i.received_at), default=None)
-        or started_at
-    )
+    observed_at = parsed.as_of or fetched_at or _latest_received(parsed.incidents) or started_at
     history_only = _older_than_archive(observed_at, last)
     if history_only is not None and older == "refuse":
         raise OlderPageError(
@@ -237,6 +234,14 @@ def process_page(
         else None,
         **common,
     )
+
+
+def _latest_received(incidents: list[Incident] | StoredIncidents) -> str | None:
+    """The latest ``received_at`` of ``incidents`` (UTC text), None when none has one."""
+    if isinstance(incidents, StoredIncidents):
+        received = incidents.columns[STORED_COLUMNS.index("received_at")]
+        return max((value for value in received if value), default=None)
+    return max((i.received_at for i in incidents if i.received_at), default=None)
 
 
 #: Parses and normalizes one page elsewhere: ``(feed, page)`` -> the scraper's
