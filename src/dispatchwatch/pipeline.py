@@ -16,7 +16,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,6 @@ from .normalize.pagememo import PageMemo
 from .pagestore import Response
 from .parseahead import ParseFailure, SavedPage, read_ahead
 from .scraper import Page, ParseResult, PlanContext, RawRow, Request
-from .walcopy import background_checkpoints
 
 if TYPE_CHECKING:
     from .fetch import FetchResult
@@ -527,11 +525,8 @@ def ingest_files(
     # Many rows into a small archive: indexes built once at the end (see bulkload.py).
     rows = estimated_rows(files)
     snapshot = feed.scraper.snapshot
-    with (
-        fewer_collections(),
-        deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot) as bulk,
-    ):
-        return _ingest(archive, feed, files, seen, on_page, force, bulk)
+    with fewer_collections(), deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot):
+        return _ingest(archive, feed, files, seen, on_page, force)
 
 
 def _ingest(
@@ -541,21 +536,16 @@ def _ingest(
     seen: set[str],
     on_page: Callable[[Path, PollSummary], None] | None,
     force: bool,
-    bulk: bool = False,
 ) -> list[PollSummary]:
-    """The polls of :func:`ingest_files`; ``bulk``: a large job (indexes deferred), whose WAL
-    a thread copies into the file while it writes (see walcopy.py)."""
+    """The polls of :func:`ingest_files`."""
     summaries = []
-    with ExitStack() as stack:
-        # Each page is parsed (pages ahead, in a child process when it can) while the one
-        # before is archived: see parseahead.py.
-        for page in read_ahead(feed, files, seen):
-            if bulk and not summaries:  # (the child is forked by now: the thread may start)
-                stack.enter_context(background_checkpoints(archive))
-            summary = _ingest_page(archive, feed, page, seen, force)
-            summaries.append(summary)
-            if on_page is not None:
-                on_page(page.path, summary)
+    # Each page is parsed (pages ahead, in a child process when it can) while the one
+    # before is archived: see parseahead.py.
+    for page in read_ahead(feed, files, seen):
+        summary = _ingest_page(archive, feed, page, seen, force)
+        summaries.append(summary)
+        if on_page is not None:
+            on_page(page.path, summary)
     return summaries
 
 
