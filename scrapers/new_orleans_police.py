@@ -31,7 +31,6 @@ import threading
 from array import array
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any
 
 from dispatchwatch.scraper import RawRow
@@ -133,10 +132,17 @@ def _lower(columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(column.lower() for column in columns)
 
 
+#: The cells :func:`_read` reads, by their column's name in lower case.
+_WANTED = (
+    "location", "mapx", "mapy", "nopd_item", "timecreate", "typetext", "type_", "type",
+    "priority", "dispositiontext", "disposition", "policedistrict", "beat", "block_address",
+)  # fmt: skip
+
+
 class _Columns:
     """Where each column :func:`row` reads sits in a record of one header (its keys in
     order): the last of several names equal but for case wins, as in a dict of lower-case
-    names. Worked out once per header."""
+    names. Worked out once per header, with ``read``: :func:`_read` for records laid out so."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
         at: dict[str, int] = {}
@@ -144,13 +150,6 @@ class _Columns:
             at[name] = index
         self.width = len(names)
         self.at = at
-        # One itemgetter for the cells read, over the values plus a None for absent columns.
-        wanted = (
-            "location", "mapx", "mapy", "nopd_item", "timecreate", "typetext", "type_", "type",
-            "priority", "dispositiontext", "disposition", "policedistrict", "beat",
-            "block_address",
-        )  # fmt: skip
-        self.pick = itemgetter(*(at.get(name, self.width) for name in wanted))
         self.renamed = tuple((at[col], name) for col, name in _EXTRA.items() if col in at)
         # socrata.extras: every other column but system ones (":id"), under its name in
         # lower case, in the order the record lists them.
@@ -159,6 +158,95 @@ class _Columns:
             for name, index in at.items()
             if name not in _NOT_EXTRA and not name.startswith(":")
         )
+        self.read = _reader(self)
+
+
+def _reader(columns: _Columns) -> Any:
+    """:func:`_read` for one header, generated: each cell read at its index (an absent
+    column is None), :func:`socrata.point` skipped for text that cannot be WKT (``(lat,
+    lon)``: it starts with ``(``), the extra columns one by one with no loop. Column names
+    are never pasted into the code (``k0``... name them); indexes are numbers."""
+    at = columns.at
+    cell = {name: (f"values[{at[name]}]" if name in at else "None") for name in _WANTED}
+    scope: dict[str, Any] = {
+        "RawRow": RawRow, "text": text, "point": socrata.point, "block": block,
+        "is_geo": _is_geo, "PARISH": PARISH,
+    }  # fmt: skip
+    lines = [
+        "def read(values):",
+        "    west, east, south, north = PARISH",
+        *(f"    {name} = {cell[name]}" for name in _WANTED),
+    ]
+    if "location" in at:
+        lines += [
+            '    if location.__class__ is str and location[:1] == "(":  # not WKT: no point',
+            "        lat = None",
+            "    else:",
+            "        lat, lon = point(location)",
+        ]
+    else:
+        lines.append("    lat = None")
+    lines += [
+        "    state_plane = None",
+        "    if lat is None or not (south <= lat <= north and west <= lon <= east):",
+        "        lat = lon = None",
+        "        state_plane = (mapx, mapy)",
+        "    address, approximate = block(",
+        "        (block_address.strip() or None)",
+        "        if block_address.__class__ is str",
+        "        else text(block_address)",
+        "    )",
+        "    extra = {}",
+    ]
+    for n, (index, name) in enumerate(columns.renamed):
+        scope[f"k{n}"] = name
+        lines += [
+            f"    value = values[{index}]",
+            "    if value.__class__ is str:",
+            "        if value.strip():",
+            f"            extra[k{n}] = value",
+            "    elif value is not None and text(value):",
+            f"        extra[k{n}] = value",
+        ]
+    for n, (name, index) in enumerate(columns.others):
+        scope[f"o{n}"] = name
+        lines += [
+            f"    value = values[{index}]",
+            '    if value not in ("", None) and not is_geo(value):',
+            f"        extra[o{n}] = value",
+        ]
+    lines += [
+        "    if approximate:",
+        '        extra["approximate_location"] = True',
+        "    return RawRow(",
+        '        (nopd_item.strip() if nopd_item.__class__ is str else text(nopd_item) or ""),',
+        "        (timecreate.strip() or None)",
+        "        if timecreate.__class__ is str",
+        "        else text(timecreate),",
+        "        (typetext.strip() if typetext.__class__ is str else text(typetext))",
+        "        or text(type_)",
+        "        or text(type),",
+        "        (priority.strip() or None) if priority.__class__ is str else text(priority),",
+        "        None,",
+        "        (",
+        "            dispositiontext.strip()",
+        "            if dispositiontext.__class__ is str",
+        "            else text(dispositiontext)",
+        "        )",
+        "        or text(disposition),",
+        "        address,",
+        "        (policedistrict.strip() or None)",
+        "        if policedistrict.__class__ is str",
+        "        else text(policedistrict),",
+        "        (beat.strip() or None) if beat.__class__ is str else text(beat),",
+        "        None,",
+        "        lat,",
+        "        lon,",
+        "        extra,",
+        "    ), state_plane",
+    ]
+    exec(compile("\n".join(lines), "<new orleans row reader>", "exec"), scope)  # noqa: S102
+    return scope["read"]
 
 
 _columns = lru_cache(maxsize=64)(_Columns)
@@ -175,30 +263,19 @@ def _is_geo(value: Any) -> bool:
 def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, Any] | None]:
     """One call from the values of a record laid out as ``columns`` says: the row, with its
     coordinates from ``location``, and else the ``MapX``/``MapY`` still to project (or None).
-    (:func:`text` of a cell is spelled out where cells are mostly text: ``cell.strip() or
-    None``; the same value, without a call.)"""
+    (The work is ``columns.read``, generated per header; this is its reference form.)"""
+    at = columns.at
     (
         location, mapx, mapy, item, created, type_text, type_code, type_old, priority,
         disposition_text, disposition, district, beat, block_address,
-    ) = columns.pick((*values, None))  # fmt: skip
+    ) = [values[i] if (i := at.get(name)) is not None else None for name in _WANTED]  # fmt: skip
     lat, lon = socrata.point(location)
     state_plane = None
     if lat is None or not in_parish(lat, lon):
         lat = lon = None
         state_plane = (mapx, mapy)
-    address, approximate = block(
-        (block_address.strip() or None) if block_address.__class__ is str else text(block_address)
-    )
-    # (what text() reads as a value; kept as the source gives it)
-    extra = {
-        name: value
-        for index, name in columns.renamed
-        if (
-            value.strip()
-            if (value := values[index]).__class__ is str
-            else value is not None and text(value)
-        )
-    }
+    address, approximate = block(text(block_address))
+    extra = {name: value for index, name in columns.renamed if text(value := values[index])}
     for name, index in columns.others:
         value = values[index]
         if value not in ("", None) and not _is_geo(value):
@@ -206,18 +283,15 @@ def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, 
     if approximate:
         extra["approximate_location"] = True
     raw = RawRow(
-        (item.strip() if item.__class__ is str else text(item) or ""),
-        (created.strip() or None) if created.__class__ is str else text(created),
-        (type_text.strip() if type_text.__class__ is str else text(type_text))
-        or text(type_code)
-        or text(type_old),
-        (priority.strip() or None) if priority.__class__ is str else text(priority),
+        text(item) or "",
+        text(created),
+        text(type_text) or text(type_code) or text(type_old),
+        text(priority),
         None,  # status
-        (disposition_text.strip() if disposition_text.__class__ is str else text(disposition_text))
-        or text(disposition),
+        text(disposition_text) or text(disposition),
         address,
-        (district.strip() or None) if district.__class__ is str else text(district),
-        (beat.strip() or None) if beat.__class__ is str else text(beat),
+        text(district),
+        text(beat),
         None,  # units
         lat,
         lon,
@@ -228,7 +302,7 @@ def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, 
 
 def row(record: Mapping[str, Any]) -> RawRow:
     """One call of any year's dataset (API or CSV column names)."""
-    raw, state_plane = _read(_columns(tuple(record)), tuple(record.values()))
+    raw, state_plane = _columns(tuple(record)).read(tuple(record.values()))
     if state_plane is not None:
         raw.latitude, raw.longitude = state_plane_to_lat_lon(*state_plane)
     return raw
@@ -246,13 +320,13 @@ def rows(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[RawRow
     pending: list[RawRow] = []
     xs: list[float] = []
     ys: list[float] = []
-    read, append = _read, out.append
+    read, append = columns.read, out.append
     for values in records:
         try:
             if not plain or len(values) != columns.width:
                 append(row(dict(zip(header, values, strict=False))))
                 continue
-            raw, state_plane = read(columns, values)
+            raw, state_plane = read(values)
             append(raw)
             if state_plane is not None:
                 try:

@@ -230,6 +230,7 @@ def test_batches_come_back_equal_through_marshal_or_pickle() -> None:
     str subclass) through pickle: equal values, types and dict order either way."""
     from decimal import Decimal
 
+    from dispatchwatch.archive import StoredIncidents
     from dispatchwatch.imports.spool import Batch, Spool, dumps, loads
     from dispatchwatch.incident import Incident
 
@@ -240,13 +241,15 @@ def test_batches_come_back_equal_through_marshal_or_pickle() -> None:
                    None, {"d": Decimal("1.50"), "t": datetime(2016, 1, 1), "l": Label("x")})  # fmt: skip
     assert dumps((1, "a"))[:1] == b"m" and dumps(odd.extra)[:1] == b"p"
     assert loads(dumps(plain.extra)) == plain.extra
+    assert list(loads(dumps(plain.extra))) == ["z", "a", "n", "f"]
+    assert type(loads(dumps(odd.extra))["d"]) is Decimal
+    assert type(loads(dumps(odd.extra))["l"]) is Label
+    # The spool keeps a batch as the archive stores it (extra as its JSON text).
     with Spool() as spool:
         spool.add(Batch([plain], 2, 2, 1))
-        spool.add(Batch([odd, plain], 3, 5, 3))
+        spool.add(Batch(StoredIncidents.of([odd, plain]), 3, 5, 3))
         back = list(spool)
     assert [(b.incidents, b.first, b.last, b.rows) for b in back] == [
-        ([plain], 2, 2, 1), ([odd, plain], 3, 5, 3),
+        (StoredIncidents.of([plain]), 2, 2, 1), (StoredIncidents.of([odd, plain]), 3, 5, 3),
     ]  # fmt: skip
-    assert list(back[0].incidents[0].extra) == ["z", "a", "n", "f"]
-    assert type(back[1].incidents[0].extra["d"]) is Decimal
-    assert type(back[1].incidents[0].extra["l"]) is Label
+    assert back[1].incidents.columns[-1][0] == '{"d": "1.50", "l": "x", "t": "2016-01-01 00:00:00"}'

@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dispatchwatch.normalize
+from dispatchwatch.errors import ConfigError
 from dispatchwatch.normalize import coordinates, normalize_rows, place, postal, rows, time
 from dispatchwatch.scraper import RawRow
 
@@ -274,6 +275,34 @@ def test_single_rows_memoized_are_merged_rows(precision: str) -> None:
     assert normalize_rows(page, **options) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("precision", ["block", "exact"])
+def test_the_one_pass_is_the_grouped_pass(precision: str) -> None:
+    """normalize_rows' one pass (every ID once) gives what grouping the rows first gives:
+    pages of unique IDs, with a repeated ID (merged), with an ID missing or blank, with an
+    unreadable time (the same error), and rows given as a generator."""
+    rng = random.Random(f"one pass {precision}")
+    options = {
+        "feed": "f", "timezone": "America/Los_Angeles", "city_codes": {"MKE": "Milwaukee"},
+        "default_city": "Seattle", "precision": precision,
+    }  # fmt: skip
+    codes = (("MKE", "Milwaukee"),)
+    for round_ in range(300):
+        size = rng.randint(0, 30)
+        page = [_row(rng, f"I{n}") for n in range(size)]
+        if page and round_ % 3 == 0:  # a repeated ID, spelled alike or with spaces
+            twin = rng.randrange(size)
+            page.insert(rng.randint(0, size), _row(rng, rng.choice(["I", " I", "I "]) + str(twin)))
+        if page and round_ % 7 == 0:
+            page[rng.randrange(len(page))].incident_id = rng.choice(["", "  ", None, "I 1"])
+        if page and round_ % 11 == 0:
+            page[rng.randrange(len(page))].received = rng.choice(["soon", "2/30/2024 01:00:00"])
+        expected = _outcome(
+            rows._grouped, page, "f", "America/Los_Angeles", codes, "Seattle", precision == "exact"
+        )
+        assert _outcome(lambda p: normalize_rows(p, **options), page) == expected
+        assert _outcome(lambda p: normalize_rows(iter(p), **options), page) == expected
+
+
 def _memos() -> list[tuple[str, object]]:
     """Every memo (an object with ``cache_info``) in the normalizer's modules and the import
     row reader."""
@@ -380,6 +409,7 @@ def test_us_per_hour_utc_is_exact_around_every_transition(zone: str) -> None:
     """US times all through the hours around each change of offset (as the ISO test above)."""
     time._us_hour.cache_clear()
     time._utc_hour.cache_clear()
+    time._US_HEADS.clear()
     tz = ZoneInfo(zone)
     changes = [datetime(2024, 7, 1)]
     for year in (1883, 1918, 1974, 2007, 2024, 2037):
@@ -405,6 +435,47 @@ def test_us_per_hour_utc_is_exact_around_every_transition(zone: str) -> None:
                     ), value
                     checked += 1
     assert checked > 100
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(0, 13), st.integers(0, 32), st.sampled_from([1999, 2016, 2024, 9999]),
+    st.integers(0, 25), st.integers(0, 61), st.integers(0, 61),
+    st.sampled_from(["", " ", "  ", ".5", " AM", " PM", ":", "Z"]),
+)  # fmt: skip
+def test_us_fast_path_on_generated_times(
+    month: int, day: int, year: int, hour: int, minute: int, second: int, tail: str
+) -> None:
+    """Near-miss US times (out-of-range fields, stray tails): the fast path gives the general
+    reader's answer or leaves the value to it."""
+    for value in (
+        f"{month}/{day}/{year} {hour}:{minute:02d}:{second:02d}{tail}",
+        f"{month}/{day}/{year} {hour:02d}:{minute}:{second}{tail}",
+        f"{month}/{day}/{year} {hour}:{minute:02d}{tail}",
+    ):
+        expected = _outcome(time._read_text, value.strip(), "America/Chicago")  # (to_utc strips)
+        assert time._fast_us(value, "America/Chicago") in (None, expected), value
+        assert _outcome(time.to_utc, value, "America/Chicago") == expected, value
+
+
+def test_us_hour_memo_is_bounded_per_zone() -> None:
+    """The per-zone memo in front of ``_us_hour`` (24-hour ``H:MM:SS`` times) stops at its
+    bound, keeps to a bounded number of zones, and stores nothing for an unknown zone."""
+    time._US_HEADS.clear()
+    start = datetime(2020, 1, 1)
+    for hour in range(time._Heads.maxsize + 100):
+        at = start + timedelta(hours=hour)
+        value = f"{at.month}/{at.day}/{at.year} {at.hour}:05:09"
+        assert time._fast_us(value, "America/Chicago") == _outcome(
+            time._read_text, value, "America/Chicago"
+        )
+    assert 0 < len(time._US_HEADS["America/Chicago"]) <= time._Heads.maxsize
+    with pytest.raises(ConfigError):
+        time._fast_us("1/1/2024 10:00:00", "Nowhere/Atlantis")
+    assert not time._US_HEADS.get("Nowhere/Atlantis")
+    for n in range(time._ZONES_MAX + 3):
+        time._heads(f"Zone/{n}")
+    assert len(time._US_HEADS) <= time._ZONES_MAX
 
 
 def test_rounded_points_are_round() -> None:

@@ -265,3 +265,80 @@ def test_pages_handed_over_whole_are_parsed_here_the_same(
             ingest_files(archive, FEED, pages)
         dumps.append(_dump(tmp_path / name))
     assert dumps[0] == dumps[1]
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="Linux only")
+def test_the_pipe_holds_several_pages_so_the_child_runs_ahead(
+    pages: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child sends page after page without waiting for this process to read them: with
+    the parent not reading at all, it still gets several pages' messages into the pipe."""
+    import fcntl
+
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    try:
+        default = fcntl.fcntl(sender.fileno(), fcntl.F_GETPIPE_SZ)
+        parseahead._widen(sender)
+        widened = fcntl.fcntl(sender.fileno(), fcntl.F_GETPIPE_SZ)
+    finally:
+        receiver.close()
+        sender.close()
+    assert widened >= min(parseahead.PIPE_BYTES // 4, 4 * default) and widened > default
+    many = [pages[0].parent / f"more_{n}.json" for n in range(6)]
+    for n, path in enumerate(many):  # 1,000 incidents a page: ~70 kB a message
+        rows = [{**_rows(n)[k % 60], "incident_number": f"G{n}{k:06d}"} for k in range(1000)]
+        path.write_text(json.dumps(rows))
+    _force_fork(monkeypatch)
+    sent = multiprocessing.get_context("fork").Value("i", 0)
+    real_pack = parseahead._pack
+
+    def counted(message):  # type: ignore[no-untyped-def]
+        with sent.get_lock():  # (runs in the child)
+            sent.value += 1
+        return real_pack(message)
+
+    monkeypatch.setattr(parseahead, "_pack", counted)
+    ahead = read_ahead(FEED, many, set())
+    try:
+        assert next(ahead).path == many[0]  # the first is parsed here; the child starts
+        for _ in range(200):  # the child parses and sends the other five, unread
+            if sent.value == len(many) - 1:
+                break
+            parseahead.time.sleep(0.05)
+        assert sent.value == len(many) - 1
+        assert [page.path for page in ahead] == many[1:]
+    finally:
+        ahead.close()
+
+
+def test_the_page_after_one_handed_over_comes_compressed_against_it(
+    pages: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page handed over whole is parsed and compressed here; the child still compresses
+    the next one against it (the base the page store will pick when it parsed)."""
+    compressed: list[bool] = []
+    real_compress = pagestore._compress
+
+    def counted(body: bytes, base: bytes | None) -> bytes:
+        compressed.append(base is not None)  # (the child's count stays in the child)
+        return real_compress(body, base)
+
+    calls = []
+
+    def fifth_only(idle: float, cost: float | None) -> bool:  # (called in the child)
+        calls.append(1)
+        return len(calls) == 5  # files[1:][4]: page 5
+
+    monkeypatch.setattr(pagestore, "_compress", counted)
+    _force_fork(monkeypatch)
+    monkeypatch.setattr(parseahead, "_hand_over", fifth_only)
+    monkeypatch.setattr(parseahead, "_parent_busy", lambda waiting: True)
+    with Archive(tmp_path / "ahead.db") as archive:
+        ingest_files(archive, FEED, pages)
+    # Here: page 0 (before the fork, no base) and page 5 (handed over); page 6 came from
+    # the child, compressed against page 5.
+    assert compressed == [False, True]
+    _no_fork(monkeypatch)
+    with Archive(tmp_path / "here.db") as archive:
+        ingest_files(archive, FEED, pages)
+    assert _dump(tmp_path / "ahead.db") == _dump(tmp_path / "here.db")

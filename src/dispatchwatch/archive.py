@@ -611,7 +611,6 @@ def insert_incidents(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) ->
 # foreign keys on, every such INSERT opens a statement journal, and inside an outer
 # transaction's savepoint each one copies the pages it touches again, a few kB a row.)
 _NEW_COLUMNS = ("incident_id", *TRACKED_FIELDS)
-_NEW_VALUES = operator.attrgetter(*_NEW_COLUMNS)
 _INSERT_NEW_VERSIONS = (
     "INSERT INTO version_log (incident, version, poll_id) "
     "SELECT rowid, 1, ? FROM incidents WHERE rowid > ? ORDER BY rowid"
@@ -641,21 +640,22 @@ def _bound(
 
 
 def _stage(
-    conn: sqlite3.Connection, staged: Sequence[Incident], changes: Mapping[str, tuple[Any, ...]]
+    conn: sqlite3.Connection,
+    staged: Sequence[tuple[Any, ...]] | StoredIncidents,
+    changes: Mapping[str, tuple[Any, ...]],
 ) -> None:
-    """Stage a poll's new and changed incidents (``changes``: the changed ones' rows, as
-    ``_POLL_STAGED``), in page order, in one executemany. With no changed one, only
-    ``_NEW_COLUMNS`` (``gone_at``, ``version`` and ``changed`` left NULL)."""
+    """Stage a poll's new and changed incidents, in page order, in one executemany:
+    ``staged`` holds their stored rows (:data:`STORED_COLUMNS`), ``changes`` the changed
+    ones' rows as ``_POLL_STAGED``. All new (no ``changes``): ``staged`` may be their
+    :class:`StoredIncidents` as they are, and only ``_NEW_COLUMNS`` are staged (``gone_at``,
+    ``version`` and ``changed`` left NULL)."""
     if changes:
-        rows = [
-            changes.get(incident.incident_id)
-            or (incident.incident_id, *_row_values(incident), None, 1, None)
-            for incident in staged
-        ]
+        rows = [changes.get(row[0]) or (*row, None, 1, None) for row in staged]
         names, columns = _POLL_STAGED, list(zip(*rows, strict=True))
+    elif isinstance(staged, StoredIncidents):
+        names, columns = _NEW_COLUMNS, staged.columns
     else:
-        names, columns = _NEW_COLUMNS, list(zip(*map(_NEW_VALUES, staged), strict=True))
-        columns[-1] = [extra_json(extra) if extra else None for extra in columns[-1]]
+        names, columns = _NEW_COLUMNS, list(zip(*staged, strict=True))
     names, bound = _bound(names, columns)
     conn.execute(_STAGE)
     conn.executemany(_cached_insert_sql("temp.dw_poll_rows", names), bound)
@@ -674,6 +674,12 @@ def _insert_new_versions(
 
 
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
+
+
+def _all_new(known: Mapping[str, Any], last_of: Mapping[str, int], ids: Sequence[str]) -> bool:
+    """Whether a poll's incidents are all new (none ``known``) and each listed once: then
+    they are staged as they came, with nothing to compare (the same rows as comparing)."""
+    return not known and len(last_of) == len(ids)
 
 
 #: A snapshot poll marks that many listed incidents gone at once without confirmation.
@@ -712,6 +718,42 @@ def _row_values(incident: Incident) -> tuple[Any, ...]:
     """The tracked fields as stored (``extra`` as sorted JSON, so equal dicts compare equal)."""
     extra = extra_json(incident.extra) if incident.extra else None
     return (*_FIELDS_BUT_EXTRA(incident), extra)
+
+
+#: The columns of :class:`StoredIncidents`: an incident's ID and its tracked fields.
+STORED_COLUMNS: tuple[str, ...] = ("incident_id", *TRACKED_FIELDS)
+_STORED_VALUES = operator.attrgetter(*STORED_COLUMNS)
+
+
+@dataclass(slots=True)
+class StoredIncidents:
+    """A poll's incidents as the archive stores them, column by column: ``columns[k]`` holds
+    the value of :data:`STORED_COLUMNS` ``[k]`` for every incident, in page order (``extra``
+    as its stored JSON text, or None when empty; times already UTC text).
+
+    :meth:`Archive.record_success` takes it in place of a list of :class:`Incident`: the
+    same poll, without building, sending or re-reading an object per incident (a bulk job's
+    child process makes it, see :mod:`.imports.ahead`; lists of plain values cross a pipe
+    cheaply). :meth:`of` makes it from incidents, as ``record_success`` does with a list."""
+
+    columns: list[Sequence[Any]]
+
+    @classmethod
+    def of(cls, incidents: Iterable[Incident]) -> StoredIncidents:
+        """The incidents' stored columns (``extra`` encoded by :func:`.extrajson.extra_json`;
+        raises what that raises)."""
+        columns: list[Sequence[Any]] = list(zip(*map(_STORED_VALUES, incidents), strict=True))
+        if not columns:
+            return cls([[] for _ in STORED_COLUMNS])
+        columns[-1] = [extra_json(extra) if extra else None for extra in columns[-1]]
+        return cls(columns)
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """One tuple per incident, in :data:`STORED_COLUMNS` order."""
+        return zip(*self.columns, strict=True)
 
 
 class Archive:
@@ -979,7 +1021,7 @@ class Archive:
     def record_success(
         self,
         feed: str,
-        incidents: Sequence[Incident],
+        incidents: Sequence[Incident] | StoredIncidents,
         *,
         observed_at: str,
         snapshot: bool = False,
@@ -1009,6 +1051,10 @@ class Archive:
         the stored ones gets a new version listing the changed columns; an unchanged one only
         has ``last_seen_at`` moved. For a ``snapshot`` feed, listed incidents missing from
         this poll are marked gone, and gone incidents that are listed again come back.
+
+        ``incidents``: a list of :class:`Incident`, or the same as :class:`StoredIncidents`
+        (their stored columns, made by a bulk job's child process: the same poll, cheaper).
+        An ID listed twice counts once, where it first comes, with its last values.
 
         ``complete=False`` records the poll as ``partial`` (``error_kind`` ``incomplete``,
         ``error`` the ``reason``): its rows are kept, nothing is marked gone and ``state`` is
@@ -1042,30 +1088,41 @@ class Archive:
         if not complete:
             snapshot = False
             state = None
-        by_id: dict[str, Incident] = {}
-        for incident in incidents:  # the normalizer merges, but never trust a caller twice
-            by_id[incident.incident_id] = incident
+        if not isinstance(incidents, StoredIncidents):
+            incidents = StoredIncidents.of(incidents)
+        ids = incidents.columns[0]
+        # Each ID once, where it first comes, with its last row (the normalizer merges, but
+        # never trust a caller twice): the index of that row.
+        last_of = dict(zip(ids, range(len(ids)), strict=True))
         with self.transaction() as conn:
-            known = self._load_state(conn, feed, by_id.keys(), snapshot)
-            staged: list[Incident] = []  # new and changed, in page order
+            known = self._load_state(conn, feed, last_of.keys(), snapshot)
+            # New and changed, in page order: all of them as they came when every incident
+            # is new and listed once (a bulk import's batch: nothing to compare), else rows.
+            staged: list[tuple[Any, ...]] | StoredIncidents = []
             changes: dict[str, tuple[Any, ...]] = {}  # the changed ones, as _POLL_STAGED
             touches: list[str] = []  # seen again, unchanged
             gone_marks: list[tuple[Any, ...]] = []
             gone_versions: list[tuple[int, int]] = []  # (incident rowid, version)
             earlier: list[tuple[Any, ...]] = []  # seen before its first_seen_at, maybe
             new = changed = gone = returned = still_listed = 0
-            for incident_id, incident in by_id.items():
+            pending: dict[str, tuple[Any, ...]] = {}  # each ID's row, to compare
+            if _all_new(known, last_of, ids):
+                new, staged = len(ids), incidents
+            else:
+                rows = list(incidents.rows())
+                pending = {incident_id: rows[index] for incident_id, index in last_of.items()}
+            for incident_id, row in pending.items():
                 stored = known.pop(incident_id, None)
                 if stored is None:
                     new += 1
-                    staged.append(incident)
+                    staged.append(row)
                     continue
                 old_values, gone_at, version, last_observed, _ = stored
                 still_listed += gone_at is None
                 if history_only is not None or time_before(observed_at, last_observed):
                     earlier.append((observed_at, feed, incident_id, observed_at))
                     continue  # never rewrite what a later poll already said
-                values = _row_values(incident)
+                values = row[1:]
                 diff = (
                     [
                         name
@@ -1083,7 +1140,7 @@ class Archive:
                     diff.append("gone_at")
                 if diff:
                     version += 1
-                    staged.append(incident)
+                    staged.append(row)
                     changes[incident_id] = (
                         incident_id, *values, still_gone, version, json.dumps(diff),
                     )  # fmt: skip
@@ -1129,7 +1186,7 @@ class Archive:
             poll_id = _insert_poll(
                 conn, feed=feed, started_at=started_at or observed_at, observed_at=observed_at,
                 duration_ms=duration_ms, outcome=outcome, http_status=http_status, bytes=nbytes,
-                sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(by_id),
+                sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(last_of),
                 new=new, changed=changed, gone=gone, returned=returned, source=source,
                 kind=kind, requests=requests, scraper_version=scraper_version,
                 error_kind=error_kind,
@@ -1182,7 +1239,7 @@ class Archive:
             poll_id,
             feed,
             outcome,
-            len(by_id),
+            len(last_of),
             new,
             changed,
             gone,

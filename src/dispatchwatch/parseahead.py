@@ -1,4 +1,4 @@
-"""Saved pages read and parsed one page ahead, in a child process, while the archive writes.
+"""Saved pages read and parsed pages ahead, in a child process, while the archive writes.
 
 ``dispatchwatch ingest`` spends its time in two stages that do not depend on each other: the
 parse and normalization of a page (a pure function of its bytes) and the archive's writes (one
@@ -17,9 +17,10 @@ copy-on-write (the first page is parsed here before the fork, which this process
 for anyway: the child starts with the lazy imports and caches that warmed up); where fork
 is not safe (not Linux, or other threads are running: a fork copies only the calling thread)
 the pages are read here, one by one, and parsed by the caller (:func:`read_ahead` yields
-``None`` for the parse). If the child dies, the rest of the pages are read here too. It
-sends one page at a time (a pipe holds one message), so at most two pages are in memory,
-whatever the number of files.
+``None`` for the parse). If the child dies, the rest of the pages are read here too. The
+pipe is widened to hold several pages' messages (:data:`PIPE_BYTES`): the child runs a few
+pages ahead instead of blocking in every send until this process reads (a message of 1,000
+rows is larger than a default pipe), and memory stays bounded whatever the number of files.
 
 What goes through the pipe is what the child computed (the body's SHA-256, the incidents as
 tuples, serialized by marshal, and a compressed-ahead page), not the body: this process reads
@@ -152,6 +153,7 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
         base = None if parsed is None or isinstance(parsed, ParseFailure) else (sha256, body)
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
+        _widen(sender)
         waiting = context.RawValue("b", 0)  # 1 while this process waits for a page
         idle = context.RawValue("d", 0.0)  # seconds it waited, in all
         child = context.Process(
@@ -196,6 +198,28 @@ def read_ahead(feed: Feed, files: Sequence[Path], archived: set[str]) -> Iterato
     for path in files[done:]:
         body = _read(path)
         yield SavedPage(path, body, hashlib.sha256(body).hexdigest())
+
+
+#: Bytes the pipe to the child should hold (Linux's default limit for an unprivileged
+#: process, ``/proc/sys/fs/pipe-max-size``): several pages' messages (~100-120 kB each for
+#: 1,000 Socrata rows), so the child runs pages ahead instead of blocking in each send.
+PIPE_BYTES = 1 << 20
+
+
+def _widen(connection: Connection) -> None:
+    """Make the pipe of ``connection`` hold :data:`PIPE_BYTES` (Linux), else as much as it
+    may; left as it is where the system refuses (the child then waits more in its sends)."""
+    import fcntl
+
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is None:
+        return
+    for size in (PIPE_BYTES, PIPE_BYTES // 4):
+        try:
+            fcntl.fcntl(connection.fileno(), setsize, size)
+            return
+        except OSError:  # above the system's limit (EPERM) or out of pipe memory
+            continue
 
 
 def end_child(receiver: Connection, child: Any) -> None:
@@ -273,7 +297,9 @@ def _child(
             cost = None if parse_cost is None else parse_cost + normalize_cost
             if idle is not None and _hand_over(idle.value - answered, cost):
                 answered += cost or 0.0
-                previous = None  # (no base known for the next page's compression)
+                # Most likely the base of the next page's compression (unless it does not
+                # parse there: then the parent, finding no blob for its own base, compresses).
+                previous = None if sha256 in archived else (sha256, body)
             elif sha256 not in archived:
                 started = time.perf_counter()
                 parsed = parse_outcome(feed, body, normalized=False)

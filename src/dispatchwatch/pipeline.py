@@ -16,6 +16,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +31,9 @@ from .incident import Incident
 from .normalize import normalize_rows, to_utc
 from .normalize.pagememo import PageMemo
 from .pagestore import Response
-from .parseahead import ParseFailure, read_ahead
+from .parseahead import ParseFailure, SavedPage, read_ahead
 from .scraper import Page, ParseResult, PlanContext, RawRow, Request
+from .walcopy import background_checkpoints
 
 if TYPE_CHECKING:
     from .fetch import FetchResult
@@ -520,8 +522,11 @@ def ingest_files(
     # Many rows into a small archive: indexes built once at the end (see bulkload.py).
     rows = estimated_rows(files)
     snapshot = feed.scraper.snapshot
-    with fewer_collections(), deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot):
-        return _ingest(archive, feed, files, seen, on_page, force)
+    with (
+        fewer_collections(),
+        deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot) as bulk,
+    ):
+        return _ingest(archive, feed, files, seen, on_page, force, bulk)
 
 
 def _ingest(
@@ -531,21 +536,34 @@ def _ingest(
     seen: set[str],
     on_page: Callable[[Path, PollSummary], None] | None,
     force: bool,
+    bulk: bool = False,
 ) -> list[PollSummary]:
+    """The polls of :func:`ingest_files`; ``bulk``: a large job (indexes deferred), whose WAL
+    a thread copies into the file while it writes (see walcopy.py)."""
     summaries = []
-    # Each page is parsed (one page ahead, in a child process when it can) while the one
-    # before is archived: see parseahead.py.
-    for page in read_ahead(feed, files, seen):
-        if page.sha256 in seen:
-            summary = PollSummary(0, feed.slug, "already_archived")
-        else:
-            summary = process_page(
-                archive, feed, page.body, url=feed.url, source=str(page.path), kind="ingest",
-                older="history" if force else "refuse", parsed=page.parsed, sha256=page.sha256,
-            )  # fmt: skip
-            if summary.outcome != "error":
-                seen.add(page.sha256)
-        summaries.append(summary)
-        if on_page is not None:
-            on_page(page.path, summary)
+    with ExitStack() as stack:
+        # Each page is parsed (pages ahead, in a child process when it can) while the one
+        # before is archived: see parseahead.py.
+        for page in read_ahead(feed, files, seen):
+            if bulk and not summaries:  # (the child is forked by now: the thread may start)
+                stack.enter_context(background_checkpoints(archive))
+            summary = _ingest_page(archive, feed, page, seen, force)
+            summaries.append(summary)
+            if on_page is not None:
+                on_page(page.path, summary)
     return summaries
+
+
+def _ingest_page(
+    archive: Archive, feed: Feed, page: SavedPage, seen: set[str], force: bool
+) -> PollSummary:
+    """One saved page of :func:`ingest_files` archived as a poll (or skipped)."""
+    if page.sha256 in seen:
+        return PollSummary(0, feed.slug, "already_archived")
+    summary = process_page(
+        archive, feed, page.body, url=feed.url, source=str(page.path), kind="ingest",
+        older="history" if force else "refuse", parsed=page.parsed, sha256=page.sha256,
+    )  # fmt: skip
+    if summary.outcome != "error":
+        seen.add(page.sha256)
+    return summary

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..archive import StoredIncidents
 from ..errors import DispatchwatchError
 from ..incident import Incident
 from ..parseahead import end_child
@@ -58,11 +59,12 @@ MIN_BYTES = 1 << 20
 
 @dataclass(slots=True)
 class Piece:
-    """One step of a producer: a batch (``data``: mapped ``(RawRow, city)`` pairs or
-    normalized incidents; None for the last piece, or when the batch is not wanted) of the
-    rows ``first``..``last`` (``rows`` of them), the unreadable rows found since the previous
-    piece (``problems``: ``(row, reason)``, at most as many as a report lists; ``bad``: how
-    many in all), ``resume``: the first row number this piece and those before it do not
+    """One step of a producer: a batch (``data``: mapped ``(RawRow, city)`` pairs, or the
+    normalized incidents, a list or :class:`~dispatchwatch.archive.StoredIncidents`; None
+    for the last piece, or when the batch is not wanted) of the rows ``first``..``last``
+    (``rows`` of them), the unreadable rows found since the previous piece (``problems``:
+    ``(row, reason)``, at most as many as a report lists; ``bad``: how many in all),
+    ``resume``: the first row number this piece and those before it do not
     account for (where a producer takes over), ``done``: the last piece; ``progress``:
     ``(done, total)`` of the file."""
 
@@ -91,7 +93,9 @@ _incident_tuple = operator.attrgetter(*Incident.__dataclass_fields__)
 def _flat(piece: Piece) -> tuple[Any, ...]:
     data = piece.data
     if data:
-        if data[0].__class__ is Incident:
+        if data.__class__ is StoredIncidents:  # finished: the columns as they are
+            data = ("stored", data.columns)
+        elif data[0].__class__ is Incident:
             data = ("incidents", [_incident_tuple(i) for i in data])
         else:
             data = ("rows", [(_raw_tuple(raw), city) for raw, city in data])
@@ -103,7 +107,9 @@ def _rebuilt(flat: tuple[Any, ...]) -> Piece:
     data, *rest = flat
     if data:
         what, items = data
-        if what == "incidents":
+        if what == "stored":
+            data = StoredIncidents(items)
+        elif what == "incidents":
             data = [Incident(*values) for values in items]
         else:
             data = [(RawRow(*values), city) for values, city in items]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..archive import Archive, utc_now
+from ..archive import STORED_COLUMNS, Archive, StoredIncidents, utc_now
 from ..bulkgc import fewer_collections
 from ..bulkload import deferred_indexes, estimated_rows
 from ..config import Feed
@@ -466,7 +466,9 @@ def _producer(
 
 
 def _normalizer(feed: Feed, mapping: ImportMapping, path: Path) -> Finish:
-    """The :data:`~.ahead.Finish` step of an import's pieces: their batch normalized."""
+    """The :data:`~.ahead.Finish` step of an import's pieces: their batch normalized, as
+    the archive stores it (:class:`~dispatchwatch.archive.StoredIncidents`: made where the
+    batch is normalized, the read-ahead child as a rule; plain lists through the pipe)."""
 
     def finish(piece: Piece) -> Piece:
         piece.data = _normalized(feed, mapping, path, piece.data, piece.first, piece.last).incidents
@@ -495,7 +497,7 @@ def _normalized(
     first: int,
     last: int,
 ) -> Batch:
-    """A batch of mapped rows, normalized (per city column value). Raises
+    """A batch of mapped rows, normalized (per city column value), as stored. Raises
     :class:`ImportError_` naming the rows when they cannot be normalized."""
     scraper = feed.scraper
     city_codes = {**scraper.city_codes, **mapping.city_codes}
@@ -518,15 +520,16 @@ def _normalized(
         raise ImportError_(
             f"{path}: rows {first}-{last} could not be normalized ({exc.kind})"
         ) from None
-    return Batch(incidents, first, last, len(batch))
+    return Batch(StoredIncidents.of(incidents), first, last, len(batch))
 
 
 def _record_batch(archive: Archive, feed: Feed, path: Path, batch: Batch) -> Any:
     """Archive one normalized batch as one poll of kind ``import``."""
     clock = time.perf_counter()
     started_at = utc_now()
-    incidents = batch.incidents
-    observed_at = max((i.received_at for i in incidents if i.received_at), default=started_at)
+    incidents = batch.stored()
+    received = incidents.columns[STORED_COLUMNS.index("received_at")]
+    observed_at = max(filter(None, received), default=started_at)
     summary = archive.record_success(
         feed.slug,
         incidents,

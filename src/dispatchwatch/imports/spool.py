@@ -7,7 +7,9 @@ bytes an incident), until the whole file is known good; the writing pass then on
 batches back. Memory stays at one batch whatever the size of the file; the file is removed
 when the spool is closed (or the process ends).
 
-Batches are plain tuples, serialized by :func:`dumps` (also what :mod:`.ahead` sends through
+A batch is kept as its incidents' stored columns
+(:class:`~dispatchwatch.archive.StoredIncidents`: what the archive writes, ``extra`` already
+JSON text), plain lists serialized by :func:`dumps` (also what :mod:`.ahead` sends through
 its pipe): :mod:`marshal` when every value is a plain str/int/float/None/bool/list/dict/tuple
 (about six times cheaper to write than a pickle: no memo), else :mod:`pickle` (a JSON export's
 ``Decimal``, a spreadsheet's ``datetime`` in ``extra``). Both give back equal values, dict
@@ -17,7 +19,6 @@ order included.
 from __future__ import annotations
 
 import marshal
-import operator
 import pickle
 import struct
 import tempfile
@@ -27,6 +28,7 @@ from typing import Any
 
 import zstandard
 
+from ..archive import StoredIncidents
 from ..incident import Incident
 
 __all__ = ["Batch", "Spool", "dumps", "loads"]
@@ -54,17 +56,20 @@ def loads(data: bytes) -> Any:
 
 @dataclass(slots=True)
 class Batch:
-    """The normalized incidents of the rows ``first``..``last`` (row numbers) of a file;
-    ``rows`` is how many rows they came from."""
+    """The normalized incidents of the rows ``first``..``last`` (row numbers) of a file, as
+    a list or as their stored columns; ``rows`` is how many rows they came from."""
 
-    incidents: list[Incident]
+    incidents: list[Incident] | StoredIncidents
     first: int
     last: int
     rows: int
 
-
-#: An incident's fields in the constructor's order, as one tuple.
-_fields = operator.attrgetter(*Incident.__dataclass_fields__)
+    def stored(self) -> StoredIncidents:
+        """The incidents as :class:`~dispatchwatch.archive.StoredIncidents`."""
+        incidents = self.incidents
+        if isinstance(incidents, StoredIncidents):
+            return incidents
+        return StoredIncidents.of(incidents)
 
 
 class Spool:
@@ -76,9 +81,7 @@ class Spool:
         self.batches = 0
 
     def add(self, batch: Batch) -> None:
-        data = self._compress(
-            dumps((batch.first, batch.last, batch.rows, [_fields(i) for i in batch.incidents]))
-        )
+        data = self._compress(dumps((batch.first, batch.last, batch.rows, batch.stored().columns)))
         self._file.write(_LENGTH.pack(len(data)))
         self._file.write(data)
         self.batches += 1
@@ -89,8 +92,8 @@ class Spool:
         decompress = zstandard.ZstdDecompressor().decompress
         for _ in range(self.batches):
             (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
-            first, last, rows, incidents = loads(decompress(self._file.read(length)))
-            yield Batch([Incident(*fields) for fields in incidents], first, last, rows)
+            first, last, rows, columns = loads(decompress(self._file.read(length)))
+            yield Batch(StoredIncidents(columns), first, last, rows)
 
     def close(self) -> None:
         self._file.close()

@@ -150,7 +150,115 @@ def normalize_rows(
     exact = precision == "exact"
     # A hashable, upper-cased form of the codes, so addresses can be memoized per feed.
     codes: _CodesKey = tuple(sorted((k.strip().upper(), v) for k, v in city_codes.items()))
+    if rows.__class__ is not list and rows.__class__ is not tuple:
+        rows = list(rows)  # (read twice when the fast pass gives up)
+    try:
+        places = _places(codes, default_city, exact)
+        incidents = _single_rows(rows, feed, timezone, places, default_city, exact)
+    except Exception:  # noqa: BLE001 - the general pass raises what is to be raised
+        incidents = None
+    if incidents is not None:
+        return incidents
+    return _grouped(rows, feed, timezone, codes, default_city, exact)
 
+
+def _single_rows(
+    rows: Sequence[RawRow],
+    feed: str,
+    timezone: str,
+    places: _Memo,
+    default_city: str | None,
+    exact: bool,
+) -> list[Incident] | None:
+    """:func:`normalize_rows` in one pass when every row is its own incident (the bulk
+    case): :func:`_grouped`'s answer, with :func:`_one_row` inline; None as soon as an
+    incident ID repeats, and an exception for anything else unusual (an ID missing, a time
+    unreadable): then :func:`_grouped` does it all again, and raises what it raises."""
+    texts, textual, round3 = _TEXTS, _TEXTUAL, _round3
+    seen: set[str] = set()
+    add = seen.add
+    incidents: list[Incident] = []
+    append = incidents.append
+    for row in rows:
+        incident_id = row.incident_id
+        if (  # _clean's fast path, inline (IDs are all different: not memoized)
+            incident_id.__class__ is not str
+            or not incident_id.isprintable()
+            or "  " in incident_id
+            or incident_id.strip() is not incident_id
+        ):
+            incident_id = _clean(incident_id)
+        if not incident_id or incident_id in seen:
+            return None
+        add(incident_id)
+        received = row.received
+        if received.__class__ is str:  # (to_utc, its first step spelled out)
+            received = (
+                _fast_iso(received, timezone)
+                if received[4:5] == "-"
+                else _fast_us(received, timezone)
+            ) or to_utc(received, timezone)
+        elif received is not None:
+            received = to_utc(received, timezone)
+        # _one_row, inline:
+        address = row.address
+        if address is None:
+            city = default_city
+        elif address.__class__ is str:
+            address, city = places[address]
+        else:
+            address, city = places.function(address)
+        lat, lon = row.latitude, row.longitude
+        if lat.__class__ is float and lon.__class__ is float:  # round_coordinate's rules
+            if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:
+                if not exact:
+                    lat, lon = round3(lat), round3(lon)
+            else:
+                lat = lon = None
+        else:
+            lat = round_coordinate(lat, exact=exact)
+            lon = round_coordinate(lon, exact=exact)
+            if lat is None or lon is None:
+                lat = lon = None
+        units = row.units
+        if units is not None:
+            units = " ".join(split_units(units)) or None
+        call_type, priority, status = row.call_type, row.priority, row.status
+        disposition, district, beat = row.disposition, row.district, row.beat
+        extra = row.extra
+        append(
+            Incident(
+                feed,
+                incident_id,
+                received,
+                texts[call_type] if call_type.__class__ in textual else _clean(call_type),
+                texts[priority] if priority.__class__ in textual else _clean(priority),
+                texts[status] if status.__class__ in textual else _clean(status),
+                texts[disposition] if disposition.__class__ in textual else _clean(disposition),
+                address,
+                city,
+                texts[district] if district.__class__ in textual else _clean(district),
+                texts[beat] if beat.__class__ in textual else _clean(beat),
+                units,
+                lat,
+                lon,
+                dict(extra) if extra else {},
+            )
+        )
+    return incidents
+
+
+def _grouped(
+    rows: Sequence[RawRow],
+    feed: str,
+    timezone: str,
+    codes: _CodesKey,
+    default_city: str | None,
+    exact: bool,
+) -> list[Incident]:
+    """:func:`normalize_rows`, the general way: rows grouped by incident ID first (raising
+    :class:`PageError` for a row without an ID or with an unreadable time), then each
+    incident made of its rows."""
     # Incident ID -> its (received_at, row), or a list of them when the page lists the
     # incident on several rows; in first-appearance order.
     groups: dict[str, Any] = {}

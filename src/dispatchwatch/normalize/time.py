@@ -150,8 +150,6 @@ def _fast_iso(value: str, zone: str) -> str | None:
 # :data:`_US_TIME`.
 _US_HOUR = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2})")
 _US_REST = re.compile(r"([0-5][0-9](?::[0-5][0-9])?)(?: ([AP])M)?")
-#: ``00`` to ``59``: what ``[0-5][0-9]`` matches.
-_SIXTY = frozenset(f"{n:02d}" for n in range(60))
 
 
 @lru_cache(maxsize=8192)
@@ -174,6 +172,45 @@ def _us_hour(local_hour: str, meridiem: str | None, zone: str) -> str | None:
     return _utc_hour(f"{year}-{int(month):02d}-{int(day):02d}T{number:02d}", zone)
 
 
+#: ``":MM:SS"`` (minutes and seconds in range) -> ``":MM:SSZ"``: the tail of the common US
+#: form checked and finished in one lookup.
+_TAILS = {f":{m:02d}:{s:02d}": f":{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)}
+
+
+class _Heads(dict):  # type: ignore[type-arg]
+    """One zone's memo in front of :func:`_us_hour` for 24-hour times: ``M/D/YYYY H`` ->
+    the UTC ``YYYY-MM-DDTHH`` (or None), a plain dict lookup when it hits (cheaper than an
+    :func:`functools.lru_cache` call of three arguments); emptied at ``maxsize`` entries."""
+
+    __slots__ = ("zone",)
+    maxsize = 8192
+
+    def __init__(self, zone: str) -> None:
+        super().__init__()
+        self.zone = zone
+
+    def __missing__(self, local_hour: str) -> str | None:
+        head = _us_hour(local_hour, None, self.zone)  # (an unknown zone raises: not stored)
+        if len(self) >= self.maxsize:
+            self.clear()
+        self[local_hour] = head
+        return head
+
+
+#: Zone -> its :class:`_Heads` (at most :data:`_ZONES_MAX`; all dropped beyond).
+_US_HEADS: dict[str, _Heads] = {}
+_ZONES_MAX = 64
+
+
+def _heads(zone: str) -> _Heads:
+    heads = _US_HEADS.get(zone)
+    if heads is None:
+        if len(_US_HEADS) >= _ZONES_MAX:
+            _US_HEADS.clear()
+        heads = _US_HEADS[zone] = _Heads(zone)
+    return heads
+
+
 def _fast_us(value: str, zone: str) -> str | None:
     """UTC text of a US time ``M/D/YYYY H:MM[:SS][ AM| PM]``, from its hour's UTC prefix
     (:func:`_us_hour`) and its own minutes and seconds; None when it must go the long way
@@ -181,11 +218,10 @@ def _fast_us(value: str, zone: str) -> str | None:
     colon = value.find(":")
     if colon < 0:
         return None
-    if len(value) - colon == 6:  # "MM:SS" (most exports) without the regex
-        minutes = value[colon + 1 :]
-        if minutes[2] == ":" and minutes[:2] in _SIXTY and minutes[3:] in _SIXTY:
-            head = _us_hour(value[:colon], None, zone)
-            return None if head is None else f"{head}:{minutes}Z"
+    tail = _TAILS.get(value[colon:])
+    if tail is not None:  # "H:MM:SS" (most exports): two lookups, no regex
+        head = (_US_HEADS.get(zone) or _heads(zone))[value[:colon]]
+        return None if head is None else head + tail
     rest = _US_REST.fullmatch(value, colon + 1)
     if rest is None:
         return None
