@@ -711,16 +711,8 @@ def _store_state(
     )
 
 
-_FIELDS_BUT_EXTRA = operator.attrgetter(*TRACKED_FIELDS[:-1])
-
-
-def _row_values(incident: Incident) -> tuple[Any, ...]:
-    """The tracked fields as stored (``extra`` as sorted JSON, so equal dicts compare equal)."""
-    extra = extra_json(incident.extra) if incident.extra else None
-    return (*_FIELDS_BUT_EXTRA(incident), extra)
-
-
-#: The columns of :class:`StoredIncidents`: an incident's ID and its tracked fields.
+#: The columns of :class:`StoredIncidents`: an incident's ID and its tracked fields (as
+#: stored: ``extra`` as sorted JSON, so equal dicts compare equal).
 STORED_COLUMNS: tuple[str, ...] = ("incident_id", *TRACKED_FIELDS)
 # One getter a column, mapped over the incidents: about a third cheaper than one tuple an
 # incident transposed by zip(*...) (callgrind).
