@@ -78,8 +78,9 @@ def parse_time(value: Any, formats: Sequence[str], zone: str) -> str | datetime 
     """A received time as :class:`RawRow` takes it, or ``None`` for an empty cell.
 
     ``formats`` are tried in order: ``auto`` is the normalizer's own parser (US and ISO forms,
-    epoch numbers), anything else a ``strptime`` format giving a naive local time. A
-    spreadsheet date cell is used as it is. Raises :class:`RowError`.
+    epoch numbers; the time as it reads it, UTC text, is returned), anything else a
+    ``strptime`` format giving a naive local time. A spreadsheet date cell is used as it is.
+    Raises :class:`RowError`.
     """
     if isinstance(value, datetime):
         return value
@@ -93,11 +94,10 @@ def parse_time(value: Any, formats: Sequence[str], zone: str) -> str | datetime 
         return None
     for fmt in formats:
         if fmt == "auto":
-            try:
-                to_utc(text, zone)  # memoized: normalize_rows reads the same text again
+            try:  # its UTC text: the normalizer reads that back to itself, not parsed again
+                return to_utc(text, zone)
             except PageError:
                 continue
-            return text
         parsed = _strptime(text, fmt)
         if parsed is not None:
             return parsed
