@@ -81,7 +81,7 @@ def test_stored_columns_and_comparing_archive_what_incidents_do(
     polls = _polls(seed)
     _record(tmp_path / "list.db", polls, stored=False)
     _record(tmp_path / "stored.db", polls, stored=True)
-    monkeypatch.setattr(archive_module, "_all_new", lambda known, last_of, ids: False)
+    monkeypatch.setattr(archive_module, "_all_new", lambda known, unique, ids: False)
     _record(tmp_path / "compared.db", polls, stored=True)
     expected, stored, compared = (
         _tables(tmp_path / name) for name in ("list.db", "stored.db", "compared.db")
@@ -149,5 +149,5 @@ def test_an_import_staged_as_it_came_is_the_compared_import(
         again = import_file(archive, feed, data, mapping, batch_size=100, force=True)
     assert (again.new, again.changed) == (0, 0)
     with monkeypatch.context() as patch:
-        patch.setattr(archive_module, "_all_new", lambda known, last_of, ids: False)
+        patch.setattr(archive_module, "_all_new", lambda known, unique, ids: False)
         assert archived(tmp_path / "compared.db") == fast

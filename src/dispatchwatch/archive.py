@@ -676,10 +676,11 @@ def _insert_new_versions(
 _IN_CHUNK = 500  # well below SQLite's bound-variable limit
 
 
-def _all_new(known: Mapping[str, Any], last_of: Mapping[str, int], ids: Sequence[str]) -> bool:
-    """Whether a poll's incidents are all new (none ``known``) and each listed once: then
-    they are staged as they came, with nothing to compare (the same rows as comparing)."""
-    return not known and len(last_of) == len(ids)
+def _all_new(known: Mapping[str, Any], unique: Mapping[str, Any], ids: Sequence[str]) -> bool:
+    """Whether a poll's incidents are all new (none ``known``) and each listed once (as many
+    ``unique`` IDs as ``ids``): then they are staged as they came, with nothing to compare
+    (the same rows as comparing)."""
+    return not known and len(unique) == len(ids)
 
 
 #: A snapshot poll marks that many listed incidents gone at once without confirmation.
@@ -711,16 +712,8 @@ def _store_state(
     )
 
 
-_FIELDS_BUT_EXTRA = operator.attrgetter(*TRACKED_FIELDS[:-1])
-
-
-def _row_values(incident: Incident) -> tuple[Any, ...]:
-    """The tracked fields as stored (``extra`` as sorted JSON, so equal dicts compare equal)."""
-    extra = extra_json(incident.extra) if incident.extra else None
-    return (*_FIELDS_BUT_EXTRA(incident), extra)
-
-
-#: The columns of :class:`StoredIncidents`: an incident's ID and its tracked fields.
+#: The columns of :class:`StoredIncidents`: an incident's ID and its tracked fields (as
+#: stored: ``extra`` as sorted JSON, so equal dicts compare equal).
 STORED_COLUMNS: tuple[str, ...] = ("incident_id", *TRACKED_FIELDS)
 # One getter a column, mapped over the incidents: about a third cheaper than one tuple an
 # incident transposed by zip(*...) (callgrind).
@@ -1093,11 +1086,9 @@ class Archive:
         if not isinstance(incidents, StoredIncidents):
             incidents = StoredIncidents.of(incidents)
         ids = incidents.columns[0]
-        # Each ID once, where it first comes, with its last row (the normalizer merges, but
-        # never trust a caller twice): the index of that row.
-        last_of = dict(zip(ids, range(len(ids)), strict=True))
+        unique = dict.fromkeys(ids)  # each ID once, where it first comes
         with self.transaction() as conn:
-            known = self._load_state(conn, feed, last_of.keys(), snapshot)
+            known = self._load_state(conn, feed, unique.keys(), snapshot)
             # New and changed, in page order: all of them as they came when every incident
             # is new and listed once (a bulk import's batch: nothing to compare), else rows.
             staged: list[tuple[Any, ...]] | StoredIncidents = []
@@ -1108,11 +1099,12 @@ class Archive:
             earlier: list[tuple[Any, ...]] = []  # seen before its first_seen_at, maybe
             new = changed = gone = returned = still_listed = 0
             pending: dict[str, tuple[Any, ...]] = {}  # each ID's row, to compare
-            if _all_new(known, last_of, ids):
+            if _all_new(known, unique, ids):
                 new, staged = len(ids), incidents
             else:
-                rows = list(incidents.rows())
-                pending = {incident_id: rows[index] for incident_id, index in last_of.items()}
+                # An ID listed twice (the normalizer merges, but never trust a caller twice)
+                # counts once, where it first comes, with its last row (as a dict keeps it).
+                pending = dict(zip(ids, incidents.rows(), strict=True))
             for incident_id, row in pending.items():
                 stored = known.pop(incident_id, None)
                 if stored is None:
@@ -1188,7 +1180,7 @@ class Archive:
             poll_id = _insert_poll(
                 conn, feed=feed, started_at=started_at or observed_at, observed_at=observed_at,
                 duration_ms=duration_ms, outcome=outcome, http_status=http_status, bytes=nbytes,
-                sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(last_of),
+                sha256=sha256, etag=etag, last_modified=last_modified, incidents=len(unique),
                 new=new, changed=changed, gone=gone, returned=returned, source=source,
                 kind=kind, requests=requests, scraper_version=scraper_version,
                 error_kind=error_kind,
@@ -1241,7 +1233,7 @@ class Archive:
             poll_id,
             feed,
             outcome,
-            len(last_of),
+            len(unique),
             new,
             changed,
             gone,

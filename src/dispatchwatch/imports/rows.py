@@ -78,8 +78,9 @@ def parse_time(value: Any, formats: Sequence[str], zone: str) -> str | datetime 
     """A received time as :class:`RawRow` takes it, or ``None`` for an empty cell.
 
     ``formats`` are tried in order: ``auto`` is the normalizer's own parser (US and ISO forms,
-    epoch numbers), anything else a ``strptime`` format giving a naive local time. A
-    spreadsheet date cell is used as it is. Raises :class:`RowError`.
+    epoch numbers; the time as it reads it, UTC text, is returned), anything else a
+    ``strptime`` format giving a naive local time. A spreadsheet date cell is used as it is.
+    Raises :class:`RowError`.
     """
     if isinstance(value, datetime):
         return value
@@ -93,11 +94,10 @@ def parse_time(value: Any, formats: Sequence[str], zone: str) -> str | datetime 
         return None
     for fmt in formats:
         if fmt == "auto":
-            try:
-                to_utc(text, zone)  # memoized: normalize_rows reads the same text again
+            try:  # its UTC text: the normalizer reads that back to itself, not parsed again
+                return to_utc(text, zone)
             except PageError:
                 continue
-            return text
         parsed = _strptime(text, fmt)
         if parsed is not None:
             return parsed
@@ -357,7 +357,9 @@ def _function_mapper(
     """Rows read by the mapping's ``row`` function (a scraper's own reader). When the
     function has a ``many`` form (``many(header, rows)`` -> a list of rows or exceptions,
     as the function reads each ``dict(zip(header, row))``), list rows are also read in
-    chunks through it: the returned mapper's ``many`` (rows -> results or RowErrors)."""
+    chunks through it: the returned mapper's ``many`` (rows -> results or RowErrors). A
+    row's received text, read to check it, comes back as that reading (UTC ISO text, which
+    ``to_utc`` reads back to itself): the normalizer does not parse the local text again."""
     function = row_function(str(mapping.row), mapping.name)
     names = list(header)
 
@@ -368,9 +370,12 @@ def _function_mapper(
         # parse_time(received, ("auto",), zone), spelled out: only to_utc can fail.
         if isinstance(received, str) and (received := received.strip()):
             try:
-                to_utc(received, zone)
+                utc = to_utc(received, zone)
             except PageError:
                 raise RowError("unreadable time") from None
+            # The row goes on with the time as read (UTC text, which the normalizer reads
+            # back to itself on its ISO fast path) rather than parsed again from local text.
+            raw.received = utc
         return None if check_only else (raw, None)
 
     def map_row(row: Any) -> Any:
