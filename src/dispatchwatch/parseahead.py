@@ -22,10 +22,13 @@ pipe is widened to hold several pages' messages (:data:`PIPE_BYTES`): the child 
 pages ahead instead of blocking in every send until this process reads (a message of 1,000
 rows is larger than a default pipe), and memory stays bounded whatever the number of files.
 
-What goes through the pipe is what the child computed (the body's SHA-256, the incidents as
-tuples, serialized by marshal, and a compressed-ahead page), not the body: this process reads
+What goes through the pipe is what the child computed (the body's SHA-256, the incidents
+serialized by marshal, and a compressed-ahead page), not the body: this process reads
 the file again (from the page cache, cheaper than the pipe) and uses the child's work only
-when the SHA-256 of what it read is the one the child parsed. The split follows a flag this
+when the SHA-256 of what it read is the one the child parsed. Incidents the child normalized
+come as the archive stores them (:class:`~.archive.StoredIncidents`: their columns, ``extra``
+as its JSON text), so this process neither builds an object per incident nor encodes their
+extras; the rows it is left to normalize come as tuples. The split follows a flag this
 process sets while it waits for a page: when it is busy archiving, the child normalizes and
 compresses too; when it waits, the child leaves that to it; and once it has waited, in all,
 as long as a page takes the child, it takes the next page whole (the child sends it unparsed,
@@ -51,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pagestore
+from .archive import StoredIncidents
 from .config import Feed
 from .errors import DispatchwatchError, PageError
 from .incident import Incident
@@ -268,17 +272,18 @@ def _child(
     previous: tuple[str, bytes] | None = None,
 ) -> None:
     """The forked child: each page read, hashed, parsed, and sent (its SHA-256 and what it
-    parsed to, incidents as tuples, as marshal; not the body: the parent reads the file
-    again). With the page store on, a page that parsed also comes compressed against the
-    one that parsed before it (the base :func:`~.pagestore.store_pages` will most likely
-    pick; the parent compresses itself when it picks another), when this process has time
-    to spare: the parent is busy archiving (``waiting``, the flag it sets while it waits
-    for a page, is clear). When the parent is waiting for pages, it normalizes and
-    compresses them itself: the slower stage does less. And when the parent has waited, in
-    all, as long as a page takes this process (parsed and normalized), it takes the next
-    page whole (sent unparsed: :func:`_hand_over`), so time it would spend waiting goes to
-    a page, not only to the normalizations left to it. ``previous`` is the page before
-    ``files[0]`` that parsed, as ``(sha256, body)``, when there is one."""
+    parsed to, as marshal: incidents as stored columns, rows as tuples; not the body: the
+    parent reads the file again). With the page store on, a page that parsed also comes
+    compressed against the one that parsed before it (the base
+    :func:`~.pagestore.store_pages` will most likely pick; the parent compresses itself
+    when it picks another), when this process has time to spare: the parent is busy
+    archiving (``waiting``, the flag it sets while it waits for a page, is clear). When the
+    parent is waiting for pages, it normalizes and compresses them itself: the slower stage
+    does less. And when the parent has waited, in all, as long as a page takes this process
+    (parsed and normalized), it takes the next page whole (sent unparsed:
+    :func:`_hand_over`), so time it would spend waiting goes to a page, not only to the
+    normalizations left to it. ``previous`` is the page before ``files[0]`` that parsed, as
+    ``(sha256, body)``, when there is one."""
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
     answered = 0.0  # of the parent's waiting (idle), what pages handed over answered
@@ -356,8 +361,13 @@ def _flat(parsed: Any) -> Any:
             "raw", [_raw_tuple(row) for row in parsed.rows], parsed.as_of, parsed.complete,
             parsed.reason, parsed.follow, parsed.state, parsed.unchanged, parsed.completed_days,
         )  # fmt: skip
-    rows = [_as_tuple(incident) for incident in parsed.incidents]
-    return (rows, parsed.as_of, parsed.complete, parsed.reason, parsed.state, parsed.unchanged)
+    page = (parsed.as_of, parsed.complete, parsed.reason, parsed.state, parsed.unchanged)
+    try:
+        # As the archive stores them (extra as its JSON text): the parent neither builds an
+        # incident per row nor encodes their extras (see archive.StoredIncidents).
+        return ("stored", StoredIncidents.of(parsed.incidents).columns, *page)
+    except Exception:  # noqa: BLE001 - sent as incidents: raised where the archive encodes
+        return ([_as_tuple(incident) for incident in parsed.incidents], *page)
 
 
 def _rebuilt(flat: Any) -> Any:
@@ -370,6 +380,11 @@ def _rebuilt(flat: Any) -> Any:
         return ParseResult([RawRow(*row) for row in rows], *rest)
     from .pipeline import ParsedPage
 
+    if flat[0] == "stored":
+        _, columns, as_of, complete, reason, state, unchanged = flat
+        return ParsedPage(
+            StoredIncidents(list(columns)), as_of, complete, reason, [], state, unchanged
+        )
     rows, as_of, complete, reason, state, unchanged = flat
     return ParsedPage(
         [Incident(*row) for row in rows], as_of, complete, reason, [], state, unchanged

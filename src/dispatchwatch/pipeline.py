@@ -16,13 +16,12 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .archive import Archive, PollSummary, time_before, utc_now
+from .archive import STORED_COLUMNS, Archive, PollSummary, StoredIncidents, time_before, utc_now
 from .bulkgc import fewer_collections
 from .bulkload import deferred_indexes, estimated_rows
 from .config import Feed
@@ -33,7 +32,6 @@ from .normalize.pagememo import PageMemo
 from .pagestore import Response
 from .parseahead import ParseFailure, SavedPage, read_ahead
 from .scraper import Page, ParseResult, PlanContext, RawRow, Request
-from .walcopy import background_checkpoints
 
 if TYPE_CHECKING:
     from .fetch import FetchResult
@@ -52,7 +50,9 @@ _LOOK_IT_UP = object()  # process_page(last_sha256=...) not given: read it from 
 
 @dataclass(slots=True)
 class ParsedPage:
-    incidents: list[Incident]
+    #: As normalized, or as the archive stores them (``ingest``'s parse-ahead child sends
+    #: them so: see parseahead.py).
+    incidents: list[Incident] | StoredIncidents
     #: The page's own "as of" time in UTC, when it states one.
     as_of: str | None
     #: False when the page (or poll) may not hold the whole list; ``reason`` says why.
@@ -202,12 +202,7 @@ def process_page(
             feed.slug, error_kind=parsed.kind, error=parsed.error, duration_ms=elapsed(),
             scraper_version=feed.scraper.version, **common,
         )  # fmt: skip
-    observed_at = (
-        parsed.as_of
-        or fetched_at
-        or max((i.received_at for i in parsed.incidents if i.received_at), default=None)
-        or started_at
-    )
+    observed_at = parsed.as_of or fetched_at or _latest_received(parsed.incidents) or started_at
     history_only = _older_than_archive(observed_at, last)
     if history_only is not None and older == "refuse":
         raise OlderPageError(
@@ -237,6 +232,14 @@ def process_page(
         else None,
         **common,
     )
+
+
+def _latest_received(incidents: list[Incident] | StoredIncidents) -> str | None:
+    """The latest ``received_at`` of ``incidents`` (UTC text), None when none has one."""
+    if isinstance(incidents, StoredIncidents):
+        received = incidents.columns[STORED_COLUMNS.index("received_at")]
+        return max((value for value in received if value), default=None)
+    return max((i.received_at for i in incidents if i.received_at), default=None)
 
 
 #: Parses and normalizes one page elsewhere: ``(feed, page)`` -> the scraper's
@@ -522,11 +525,8 @@ def ingest_files(
     # Many rows into a small archive: indexes built once at the end (see bulkload.py).
     rows = estimated_rows(files)
     snapshot = feed.scraper.snapshot
-    with (
-        fewer_collections(),
-        deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot) as bulk,
-    ):
-        return _ingest(archive, feed, files, seen, on_page, force, bulk)
+    with fewer_collections(), deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot):
+        return _ingest(archive, feed, files, seen, on_page, force)
 
 
 def _ingest(
@@ -536,21 +536,16 @@ def _ingest(
     seen: set[str],
     on_page: Callable[[Path, PollSummary], None] | None,
     force: bool,
-    bulk: bool = False,
 ) -> list[PollSummary]:
-    """The polls of :func:`ingest_files`; ``bulk``: a large job (indexes deferred), whose WAL
-    a thread copies into the file while it writes (see walcopy.py)."""
+    """The polls of :func:`ingest_files`."""
     summaries = []
-    with ExitStack() as stack:
-        # Each page is parsed (pages ahead, in a child process when it can) while the one
-        # before is archived: see parseahead.py.
-        for page in read_ahead(feed, files, seen):
-            if bulk and not summaries:  # (the child is forked by now: the thread may start)
-                stack.enter_context(background_checkpoints(archive))
-            summary = _ingest_page(archive, feed, page, seen, force)
-            summaries.append(summary)
-            if on_page is not None:
-                on_page(page.path, summary)
+    # Each page is parsed (pages ahead, in a child process when it can) while the one
+    # before is archived: see parseahead.py.
+    for page in read_ahead(feed, files, seen):
+        summary = _ingest_page(archive, feed, page, seen, force)
+        summaries.append(summary)
+        if on_page is not None:
+            on_page(page.path, summary)
     return summaries
 
 

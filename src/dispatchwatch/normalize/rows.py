@@ -211,8 +211,19 @@ def _single_rows(
         lat, lon = row.latitude, row.longitude
         if lat.__class__ is float and lon.__class__ is float:  # round_coordinate's rules
             if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:
-                if not exact:
-                    lat, lon = round3(lat), round3(lon)
+                if not exact:  # _round3 of each, inline (see there)
+                    scaled = lat * 1000.0
+                    nearest = round(scaled)
+                    if nearest and -0.4999999 < scaled - nearest < 0.4999999:
+                        lat = nearest / 1000
+                    else:
+                        lat = round3(lat)
+                    scaled = lon * 1000.0
+                    nearest = round(scaled)
+                    if nearest and -0.4999999 < scaled - nearest < 0.4999999:
+                        lon = nearest / 1000
+                    else:
+                        lon = round3(lon)
             else:
                 lat = lon = None
         else:

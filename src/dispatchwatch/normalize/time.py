@@ -137,11 +137,58 @@ def _fast_iso(value: str, zone: str) -> str | None:
     """UTC text of an ISO time :data:`_FAST_ISO` matches (floating, or with ``Z``), built
     from the hour's UTC prefix (:func:`_utc_hour`) and the value's own minutes and seconds;
     None when it must go the long way (:func:`_text_to_utc`). Same answers (tested)."""
+    tail = _TAILS.get(value[13:19])
+    utc = _ISO_ENDS.get(value[19:])
+    if tail is not None and utc is not None:  # (Socrata's form): two lookups, no regex
+        heads = _ISO_HEADS.get(None if utc else zone) or _iso_heads(None if utc else zone)
+        head = heads[value[:13]]
+        return None if head is None else head + tail
     match = _FAST_ISO.fullmatch(value)
     if match is None:
         return None
     head = _utc_hour(value[:13], None if match.group(1) else zone)
     return None if head is None else f"{head}{value[13:19]}Z"
+
+
+#: What may follow ``:MM:SS`` in the commonest ISO forms -> whether it is UTC (``Z``).
+_ISO_ENDS = {"": False, ".000": False, "Z": True, ".000Z": True}
+#: ``YYYY-MM-DD[T ]HH`` as :data:`_FAST_ISO` begins.
+_ISO_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}")
+
+
+class _IsoHeads(dict):  # type: ignore[type-arg]
+    """One zone's (None: UTC) memo in front of :func:`_utc_hour` for the commonest ISO
+    forms: ``YYYY-MM-DD[T ]HH`` -> the UTC ``YYYY-MM-DDTHH``, or None (not that shape, or
+    an hour that goes the long way); a dict lookup when it hits; emptied at ``maxsize``."""
+
+    __slots__ = ("zone",)
+    maxsize = 8192
+
+    def __init__(self, zone: str | None) -> None:
+        super().__init__()
+        self.zone = zone
+
+    def __missing__(self, local_hour: str) -> str | None:
+        head = (  # (an unknown zone raises: nothing stored)
+            _utc_hour(local_hour, self.zone) if _ISO_HOUR.fullmatch(local_hour) else None
+        )
+        if len(self) >= self.maxsize:
+            self.clear()
+        self[local_hour] = head
+        return head
+
+
+#: Zone (None: UTC) -> its :class:`_IsoHeads` (at most :data:`_ZONES_MAX`).
+_ISO_HEADS: dict[str | None, _IsoHeads] = {}
+
+
+def _iso_heads(zone: str | None) -> _IsoHeads:
+    heads = _ISO_HEADS.get(zone)
+    if heads is None:
+        if len(_ISO_HEADS) >= _ZONES_MAX:
+            _ISO_HEADS.clear()
+        heads = _ISO_HEADS[zone] = _IsoHeads(zone)
+    return heads
 
 
 # ``M/D/YYYY H:MM[:SS] [AM|PM]`` as most CAD exports write it (one space, no fraction), read
