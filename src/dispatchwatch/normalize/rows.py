@@ -162,6 +162,29 @@ def normalize_rows(
     return _grouped(rows, feed, timezone, codes, default_city, exact)
 
 
+def _clean_id(incident_id: Any) -> str | None:
+    """:func:`_clean` of an incident ID, with its fast path first (IDs are all different:
+    not memoized)."""
+    if (
+        incident_id.__class__ is not str
+        or not incident_id.isprintable()
+        or "  " in incident_id
+        or incident_id.strip() is not incident_id
+    ):
+        return _clean(incident_id)
+    return incident_id
+
+
+def _received_utc(received: Any, timezone: str) -> str | None:
+    """:func:`to_utc` of a row's received time (None stays None), text, the common case,
+    straight to its fast paths. Raises :class:`PageError` for a time it cannot read."""
+    if received.__class__ is str:
+        return (
+            _fast_iso(received, timezone) if received[4:5] == "-" else _fast_us(received, timezone)
+        ) or to_utc(received, timezone)
+    return None if received is None else to_utc(received, timezone)
+
+
 def _single_rows(
     rows: Sequence[RawRow],
     feed: str,
@@ -171,91 +194,21 @@ def _single_rows(
     exact: bool,
 ) -> list[Incident] | None:
     """:func:`normalize_rows` in one pass when every row is its own incident (the bulk
-    case): :func:`_grouped`'s answer, with :func:`_one_row` inline; None as soon as an
+    case): :func:`_grouped`'s answer, :func:`_one_row` of each row; None as soon as an
     incident ID repeats, and an exception for anything else unusual (an ID missing, a time
     unreadable): then :func:`_grouped` does it all again, and raises what it raises."""
-    texts, textual, round3 = _TEXTS, _TEXTUAL, _round3
+    one_row = _one_row
     seen: set[str] = set()
     add = seen.add
     incidents: list[Incident] = []
     append = incidents.append
     for row in rows:
-        incident_id = row.incident_id
-        if (  # _clean's fast path, inline (IDs are all different: not memoized)
-            incident_id.__class__ is not str
-            or not incident_id.isprintable()
-            or "  " in incident_id
-            or incident_id.strip() is not incident_id
-        ):
-            incident_id = _clean(incident_id)
+        incident_id = _clean_id(row.incident_id)
         if not incident_id or incident_id in seen:
             return None
         add(incident_id)
-        received = row.received
-        if received.__class__ is str:  # (to_utc, its first step spelled out)
-            received = (
-                _fast_iso(received, timezone)
-                if received[4:5] == "-"
-                else _fast_us(received, timezone)
-            ) or to_utc(received, timezone)
-        elif received is not None:
-            received = to_utc(received, timezone)
-        # _one_row, inline:
-        address = row.address
-        if address is None:
-            city = default_city
-        elif address.__class__ is str:
-            address, city = places[address]
-        else:
-            address, city = places.function(address)
-        lat, lon = row.latitude, row.longitude
-        if lat.__class__ is float and lon.__class__ is float:  # round_coordinate's rules
-            if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:
-                if not exact:  # _round3 of each, inline (see there)
-                    scaled = lat * 1000.0
-                    nearest = round(scaled)
-                    if nearest and -0.4999999 < scaled - nearest < 0.4999999:
-                        lat = nearest / 1000
-                    else:
-                        lat = round3(lat)
-                    scaled = lon * 1000.0
-                    nearest = round(scaled)
-                    if nearest and -0.4999999 < scaled - nearest < 0.4999999:
-                        lon = nearest / 1000
-                    else:
-                        lon = round3(lon)
-            else:
-                lat = lon = None
-        else:
-            lat = round_coordinate(lat, exact=exact)
-            lon = round_coordinate(lon, exact=exact)
-            if lat is None or lon is None:
-                lat = lon = None
-        units = row.units
-        if units is not None:
-            units = " ".join(split_units(units)) or None
-        call_type, priority, status = row.call_type, row.priority, row.status
-        disposition, district, beat = row.disposition, row.district, row.beat
-        extra = row.extra
-        append(
-            Incident(
-                feed,
-                incident_id,
-                received,
-                texts[call_type] if call_type.__class__ in textual else _clean(call_type),
-                texts[priority] if priority.__class__ in textual else _clean(priority),
-                texts[status] if status.__class__ in textual else _clean(status),
-                texts[disposition] if disposition.__class__ in textual else _clean(disposition),
-                address,
-                city,
-                texts[district] if district.__class__ in textual else _clean(district),
-                texts[beat] if beat.__class__ in textual else _clean(beat),
-                units,
-                lat,
-                lon,
-                dict(extra) if extra else {},
-            )
-        )
+        received = _received_utc(row.received, timezone)
+        append(one_row(feed, incident_id, received, row, places, default_city, exact))
     return incidents
 
 
@@ -274,26 +227,11 @@ def _grouped(
     # incident on several rows; in first-appearance order.
     groups: dict[str, Any] = {}
     for index, row in enumerate(rows):
-        incident_id = row.incident_id
-        if (  # _clean's fast path, inline (IDs are all different: not memoized)
-            incident_id.__class__ is not str
-            or not incident_id.isprintable()
-            or "  " in incident_id
-            or incident_id.strip() is not incident_id
-        ):
-            incident_id = _clean(incident_id)
+        incident_id = _clean_id(row.incident_id)
         if not incident_id:
             raise PageError(f"{feed}: row {index + 1} of the page has no incident ID")
-        received = row.received
-        try:  # (text, the common case, straight to the fast paths of to_utc)
-            if received.__class__ is str:  # (to_utc, its first step spelled out)
-                received = (
-                    _fast_iso(received, timezone)
-                    if received[4:5] == "-"
-                    else _fast_us(received, timezone)
-                ) or to_utc(received, timezone)
-            elif received is not None:
-                received = to_utc(received, timezone)
+        try:
+            received = _received_utc(row.received, timezone)
         except PageError as exc:
             raise PageError(f"{feed}: incident {incident_id}: {exc}") from exc
         member = (received, row)
