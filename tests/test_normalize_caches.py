@@ -483,26 +483,26 @@ def test_us_hour_memo_is_bounded_per_zone() -> None:
     bound, keeps to a bounded number of zones, and stores nothing for an unknown zone."""
     time._US_HEADS.clear()
     start = datetime(2020, 1, 1)
-    for hour in range(time._Heads.maxsize + 100):
+    for hour in range(time._HOURS_MAX + 100):
         at = start + timedelta(hours=hour)
         value = f"{at.month}/{at.day}/{at.year} {at.hour}:05:09"
         assert time._fast_us(value, "America/Chicago") == _outcome(
             time._read_text, value, "America/Chicago"
         )
-    assert 0 < len(time._US_HEADS["America/Chicago"]) <= time._Heads.maxsize
+    assert 0 < len(time._US_HEADS["America/Chicago"]) <= time._HOURS_MAX
     with pytest.raises(ConfigError):
         time._fast_us("1/1/2024 10:00:00", "Nowhere/Atlantis")
     assert not time._US_HEADS.get("Nowhere/Atlantis")
     for n in range(time._ZONES_MAX + 3):
-        time._heads(f"Zone/{n}")
-        time._iso_heads(f"Zone/{n}")
+        time._hour_memo(time._US_HEADS, f"Zone/{n}", time._us_24_hour)
+        time._hour_memo(time._ISO_HEADS, f"Zone/{n}", time._iso_hour)
     assert len(time._US_HEADS) <= time._ZONES_MAX
     assert len(time._ISO_HEADS) <= time._ZONES_MAX
     time._ISO_HEADS.clear()
-    for hour in range(time._IsoHeads.maxsize + 100):
+    for hour in range(time._HOURS_MAX + 100):
         at = start + timedelta(hours=hour)
         assert time._fast_iso(f"{at:%Y-%m-%dT%H}:05:09.000", "UTC") is not None
-    assert 0 < len(time._ISO_HEADS["UTC"]) <= time._IsoHeads.maxsize
+    assert 0 < len(time._ISO_HEADS["UTC"]) <= time._HOURS_MAX
     with pytest.raises(ConfigError):
         time._fast_iso("2024-01-01T10:00:00", "Nowhere/Atlantis")
     assert not time._ISO_HEADS.get("Nowhere/Atlantis")

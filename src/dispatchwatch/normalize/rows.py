@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import ConfigError, PageError
 from ..incident import Incident
 from ..scraper import RawRow
 from .coordinates import round_coordinate
+from .memo import Memo as _Memo
 from .place import place
 from .time import _fast_iso, _fast_us, to_utc
 from .units import split_units
@@ -43,33 +44,6 @@ def _clean(value: object) -> str | None:
 
 
 _place = place  # (the name the rest of this module uses)
-
-
-class _Memo(dict):  # type: ignore[type-arg]
-    """A dict that works out a missing key's value by ``function`` (a lookup that hits stays
-    in C: cheaper than an :func:`functools.lru_cache` call); emptied when it holds ``maxsize``
-    entries. For pure functions of text or floats only (``1 == 1.0 == True`` hash alike)."""
-
-    __slots__ = ("function", "maxsize")
-
-    def __init__(self, function: Any, maxsize: int) -> None:
-        super().__init__()
-        self.function = function
-        self.maxsize = maxsize
-
-    def __missing__(self, key: Any) -> Any:
-        if len(self) >= self.maxsize:
-            self.clear()
-        value = self[key] = self.function(key)
-        return value
-
-    def cache_info(self) -> _MemoInfo:
-        return _MemoInfo(self.maxsize, len(self))
-
-
-class _MemoInfo(NamedTuple):
-    maxsize: int
-    currsize: int
 
 
 #: Text fields (call types, statuses, districts...) repeat from row to row: cleaned once each

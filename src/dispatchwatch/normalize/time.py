@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
-from functools import lru_cache
+from functools import lru_cache, partial
 from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError, PageError
+from .memo import Memo
 
 __all__ = ["to_utc"]
 
@@ -140,8 +142,8 @@ def _fast_iso(value: str, zone: str) -> str | None:
     tail = _TAILS.get(value[13:19])
     utc = _ISO_ENDS.get(value[19:])
     if tail is not None and utc is not None:  # (Socrata's form): two lookups, no regex
-        heads = _ISO_HEADS.get(None if utc else zone) or _iso_heads(None if utc else zone)
-        head = heads[value[:13]]
+        key = None if utc else zone
+        head = (_ISO_HEADS.get(key) or _hour_memo(_ISO_HEADS, key, _iso_hour))[value[:13]]
         return None if head is None else head + tail
     match = _FAST_ISO.fullmatch(value)
     if match is None:
@@ -156,39 +158,14 @@ _ISO_ENDS = {"": False, ".000": False, "Z": True, ".000Z": True}
 _ISO_HOUR = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}")
 
 
-class _IsoHeads(dict):  # type: ignore[type-arg]
-    """One zone's (None: UTC) memo in front of :func:`_utc_hour` for the commonest ISO
-    forms: ``YYYY-MM-DD[T ]HH`` -> the UTC ``YYYY-MM-DDTHH``, or None (not that shape, or
-    an hour that goes the long way); a dict lookup when it hits; emptied at ``maxsize``."""
-
-    __slots__ = ("zone",)
-    maxsize = 8192
-
-    def __init__(self, zone: str | None) -> None:
-        super().__init__()
-        self.zone = zone
-
-    def __missing__(self, local_hour: str) -> str | None:
-        head = (  # (an unknown zone raises: nothing stored)
-            _utc_hour(local_hour, self.zone) if _ISO_HOUR.fullmatch(local_hour) else None
-        )
-        if len(self) >= self.maxsize:
-            self.clear()
-        self[local_hour] = head
-        return head
+def _iso_hour(local_hour: str, zone: str | None) -> str | None:
+    """``YYYY-MM-DD[T ]HH`` -> the UTC ``YYYY-MM-DDTHH`` by :func:`_utc_hour`, or None (not
+    that shape, or an hour that goes the long way); raises for an unknown zone."""
+    return _utc_hour(local_hour, zone) if _ISO_HOUR.fullmatch(local_hour) else None
 
 
-#: Zone (None: UTC) -> its :class:`_IsoHeads` (at most :data:`_ZONES_MAX`).
-_ISO_HEADS: dict[str | None, _IsoHeads] = {}
-
-
-def _iso_heads(zone: str | None) -> _IsoHeads:
-    heads = _ISO_HEADS.get(zone)
-    if heads is None:
-        if len(_ISO_HEADS) >= _ZONES_MAX:
-            _ISO_HEADS.clear()
-        heads = _ISO_HEADS[zone] = _IsoHeads(zone)
-    return heads
+#: Zone (None: UTC) -> its memo of :func:`_iso_hour` (see :func:`_hour_memo`).
+_ISO_HEADS: dict[str | None, Memo] = {}
 
 
 # ``M/D/YYYY H:MM[:SS] [AM|PM]`` as most CAD exports write it (one space, no fraction), read
@@ -224,38 +201,29 @@ def _us_hour(local_hour: str, meridiem: str | None, zone: str) -> str | None:
 _TAILS = {f":{m:02d}:{s:02d}": f":{m:02d}:{s:02d}Z" for m in range(60) for s in range(60)}
 
 
-class _Heads(dict):  # type: ignore[type-arg]
-    """One zone's memo in front of :func:`_us_hour` for 24-hour times: ``M/D/YYYY H`` ->
-    the UTC ``YYYY-MM-DDTHH`` (or None), a plain dict lookup when it hits (cheaper than an
-    :func:`functools.lru_cache` call of three arguments); emptied at ``maxsize`` entries."""
-
-    __slots__ = ("zone",)
-    maxsize = 8192
-
-    def __init__(self, zone: str) -> None:
-        super().__init__()
-        self.zone = zone
-
-    def __missing__(self, local_hour: str) -> str | None:
-        head = _us_hour(local_hour, None, self.zone)  # (an unknown zone raises: not stored)
-        if len(self) >= self.maxsize:
-            self.clear()
-        self[local_hour] = head
-        return head
+def _us_24_hour(local_hour: str, zone: str) -> str | None:
+    """:func:`_us_hour` of a 24-hour ``M/D/YYYY H``."""
+    return _us_hour(local_hour, None, zone)
 
 
-#: Zone -> its :class:`_Heads` (at most :data:`_ZONES_MAX`; all dropped beyond).
-_US_HEADS: dict[str, _Heads] = {}
+#: Zone -> its memo of :func:`_us_24_hour` (see :func:`_hour_memo`).
+_US_HEADS: dict[str | None, Memo] = {}
+#: Zones with a memo of their hours (all dropped beyond), and hours a memo holds.
 _ZONES_MAX = 64
+_HOURS_MAX = 8192
 
 
-def _heads(zone: str) -> _Heads:
-    heads = _US_HEADS.get(zone)
-    if heads is None:
-        if len(_US_HEADS) >= _ZONES_MAX:
-            _US_HEADS.clear()
-        heads = _US_HEADS[zone] = _Heads(zone)
-    return heads
+def _hour_memo(
+    memos: dict[str | None, Memo], zone: str | None, read: Callable[..., str | None]
+) -> Memo:
+    """The memo of ``memos`` for ``zone``: a local hour -> its UTC ``YYYY-MM-DDTHH`` (or
+    None) by ``read(local_hour, zone)``, a dict lookup when it hits; made when missing."""
+    memo = memos.get(zone)
+    if memo is None:
+        if len(memos) >= _ZONES_MAX:
+            memos.clear()
+        memo = memos[zone] = Memo(partial(read, zone=zone), _HOURS_MAX)
+    return memo
 
 
 def _fast_us(value: str, zone: str) -> str | None:
@@ -267,7 +235,7 @@ def _fast_us(value: str, zone: str) -> str | None:
         return None
     tail = _TAILS.get(value[colon:])
     if tail is not None:  # "H:MM:SS" (most exports): two lookups, no regex
-        head = (_US_HEADS.get(zone) or _heads(zone))[value[:colon]]
+        head = (_US_HEADS.get(zone) or _hour_memo(_US_HEADS, zone, _us_24_hour))[value[:colon]]
         return None if head is None else head + tail
     rest = _US_REST.fullmatch(value, colon + 1)
     if rest is None:
