@@ -196,18 +196,15 @@ def test_small_jobs_big_archives_and_a_running_daemon_take_the_normal_path(
     assert _deferred_objects(path) == []
 
 
-@pytest.mark.parametrize("snapshot", [False, True])
 def test_only_the_indexes_written_out_of_order_and_the_search_triggers_are_deferred(
-    tmp_path: Path, snapshot: bool
+    tmp_path: Path,
 ) -> None:
     """Indexes whose keys a bulk job writes in order (time, feed, poll) stay live; the rest
     (two indexes, the full-text triggers) are dropped for the job and recreated after it."""
     path = tmp_path / "a.db"
     with Archive(path) as archive:
         schema = _schema(path)
-        with bulkload.deferred_indexes(
-            archive, job="ingest", rows=10**6, snapshot=snapshot
-        ) as deferred:
+        with bulkload.deferred_indexes(archive, job="ingest", rows=10**6) as deferred:
             assert deferred
             assert _deferred_objects(path) == [
                 "idx_incidents_call_type", "idx_incidents_district",

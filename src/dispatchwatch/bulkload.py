@@ -73,8 +73,6 @@ BYTES_PER_ROW = 400
 
 #: Indexes that stay: read by the writer itself.
 _KEEP = {"idx_version_log_incident"}
-#: Kept too for a snapshot feed: every poll reads the listed incidents through it.
-_SNAPSHOT_KEEP = {"idx_incidents_listed"}
 #: Kept as well: a bulk job writes their keys in order (pages come oldest first; one feed; poll
 #: ids and rowids rise), so each row appends to the last leaf. Measured on 100,000 Socrata rows
 #: (valgrind, the ingest process's instructions inside SQLite): keeping them costs less than
@@ -106,10 +104,10 @@ def estimated_rows(paths: Iterable[str | Path]) -> int:
     return total // BYTES_PER_ROW
 
 
-def _deferrable(conn: sqlite3.Connection, snapshot: bool) -> list[tuple[str, str, str]]:
+def _deferrable(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
     """``(type, name, sql)`` of the secondary indexes of ``incidents`` and ``version_log``
     and the triggers of ``incidents`` (the full-text index's), as they are now."""
-    keep = _KEEP | _IN_KEY_ORDER | (_SNAPSHOT_KEEP if snapshot else set())
+    keep = _KEEP | _IN_KEY_ORDER
     rows = conn.execute(
         "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND ("
         "(type = 'index' AND tbl_name IN ('incidents', 'version_log')) OR "
@@ -209,15 +207,13 @@ def deferred_indexes(
     *,
     job: str,
     rows: int,
-    snapshot: bool = False,
 ) -> Iterator[bool]:
     """Defer the archive's secondary indexes and full-text index for a bulk ``job``
     (``"ingest"``, ``"import"``) expected to write about ``rows`` incidents, when it pays:
     ``rows`` >= :data:`MIN_ROWS`, the archive holds at most ``rows`` *
     :data:`MAX_EXISTING_SHARE` incidents, and no other process holds the run lock. Yields
     whether they are deferred; on leaving (normally, on an exception, on Ctrl-C) they are
-    rebuilt, in one transaction. ``snapshot``: the feed's polls read its listed incidents
-    (that index stays)."""
+    rebuilt, in one transaction."""
     path = archive.path.resolve()
     if rows < MIN_ROWS or path in _ACTIVE or str(archive.path) == ":memory:":
         yield False
@@ -239,7 +235,7 @@ def deferred_indexes(
         with archive._lock:
             if pending(conn)[0]:  # left by a job that died: we hold the lock, put it back
                 _restore(conn)
-        _defer(archive, job, snapshot)
+        _defer(archive, job)
         _ACTIVE.add(path)
         try:
             yield True
@@ -251,12 +247,12 @@ def deferred_indexes(
         lock.release()
 
 
-def _defer(archive: Archive, job: str, snapshot: bool) -> None:
+def _defer(archive: Archive, job: str) -> None:
     """Drop the deferrable objects, recording their SQL, in one transaction."""
     from .archive import utc_now  # lazy: archive imports this module
 
     with archive.transaction() as conn:
-        objects = _deferrable(conn, snapshot)
+        objects = _deferrable(conn)
         conn.executemany(
             "INSERT INTO deferred_schema (name, type, sql, job, pid, started_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",

@@ -524,8 +524,7 @@ def ingest_files(
     seen = archive.parsed_sha256s(feed.slug)
     # Many rows into a small archive: indexes built once at the end (see bulkload.py).
     rows = estimated_rows(files)
-    snapshot = feed.scraper.snapshot
-    with fewer_collections(), deferred_indexes(archive, job="ingest", rows=rows, snapshot=snapshot):
+    with fewer_collections(), deferred_indexes(archive, job="ingest", rows=rows):
         return _ingest(archive, feed, files, seen, on_page, force)
 
 
