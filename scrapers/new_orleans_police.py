@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from dispatchwatch.normalize.memo import Memo
 from dispatchwatch.scraper import RawRow
 from dispatchwatch.sources import socrata
 from dispatchwatch.sources.socrata import text
@@ -126,22 +127,9 @@ def block(address: str | None) -> tuple[str | None, bool]:
     return _ZERO_BLOCK.sub("", stripped.strip()) or None, approximate
 
 
-class _Blocks(dict):  # type: ignore[type-arg]
-    """:func:`block` of a cell's text (or None) in front of its memo: a dict lookup when it
-    hits (cheaper than an lru_cache call on every row); emptied at ``maxsize`` entries."""
-
-    __slots__ = ()
-    maxsize = 8192
-
-    def __missing__(self, address: str | None) -> tuple[str | None, bool]:
-        found = block(address)
-        if len(self) >= self.maxsize:
-            self.clear()
-        self[address] = found
-        return found
-
-
-_blocks = _Blocks()
+#: :func:`block` of a cell's text (or None) in front of its memo: a dict lookup when it hits
+#: (cheaper than an lru_cache call on every row).
+_blocks = Memo(block, 8192)
 
 
 @lru_cache(maxsize=64)

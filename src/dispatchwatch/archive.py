@@ -718,6 +718,7 @@ STORED_COLUMNS: tuple[str, ...] = ("incident_id", *TRACKED_FIELDS)
 # One getter a column, mapped over the incidents: about a third cheaper than one tuple an
 # incident transposed by zip(*...) (callgrind).
 _COLUMN_GETTERS = tuple(operator.attrgetter(name) for name in STORED_COLUMNS)
+_RECEIVED_AT = STORED_COLUMNS.index("received_at")
 
 
 @dataclass(slots=True)
@@ -749,6 +750,10 @@ class StoredIncidents:
     def rows(self) -> Iterator[tuple[Any, ...]]:
         """One tuple per incident, in :data:`STORED_COLUMNS` order."""
         return zip(*self.columns, strict=True)
+
+    def latest_received_at(self) -> str | None:
+        """The latest ``received_at`` (UTC text), None when no incident has one."""
+        return max(filter(None, self.columns[_RECEIVED_AT]), default=None)
 
 
 class Archive:

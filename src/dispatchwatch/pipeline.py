@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .archive import STORED_COLUMNS, Archive, PollSummary, StoredIncidents, time_before, utc_now
+from .archive import Archive, PollSummary, StoredIncidents, time_before, utc_now
 from .bulkgc import fewer_collections
 from .bulkload import deferred_indexes, estimated_rows
 from .config import Feed
@@ -237,8 +237,7 @@ def process_page(
 def _latest_received(incidents: list[Incident] | StoredIncidents) -> str | None:
     """The latest ``received_at`` of ``incidents`` (UTC text), None when none has one."""
     if isinstance(incidents, StoredIncidents):
-        received = incidents.columns[STORED_COLUMNS.index("received_at")]
-        return max((value for value in received if value), default=None)
+        return incidents.latest_received_at()
     return max((i.received_at for i in incidents if i.received_at), default=None)
 
 

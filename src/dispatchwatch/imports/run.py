@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..archive import STORED_COLUMNS, Archive, StoredIncidents, utc_now
+from ..archive import Archive, StoredIncidents, utc_now
 from ..bulkgc import fewer_collections
 from ..bulkload import deferred_indexes, estimated_rows
 from ..config import Feed
@@ -528,8 +528,7 @@ def _record_batch(archive: Archive, feed: Feed, path: Path, batch: Batch) -> Any
     clock = time.perf_counter()
     started_at = utc_now()
     incidents = batch.stored()
-    received = incidents.columns[STORED_COLUMNS.index("received_at")]
-    observed_at = max(filter(None, received), default=started_at)
+    observed_at = incidents.latest_received_at() or started_at
     summary = archive.record_success(
         feed.slug,
         incidents,
