@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from .archive import Archive, PollSummary, StoredIncidents, time_before, utc_now
 from .bulkgc import fewer_collections
 from .bulkload import deferred_indexes, estimated_rows
+from .checkpoints import checkpoints_aside
 from .config import Feed
 from .errors import DispatchwatchError, FetchError, PageError
 from .incident import Incident
@@ -549,8 +550,12 @@ def ingest_files(
     seen = archive.parsed_sha256s(feed.slug)
     # Many rows into a small archive: indexes built once at the end (see bulkload.py).
     rows = estimated_rows(files)
-    with fewer_collections(), deferred_indexes(archive, job="ingest", rows=rows):
-        return _ingest(archive, feed, files, seen, on_page, force)
+    with (
+        fewer_collections(),
+        deferred_indexes(archive, job="ingest", rows=rows),
+        checkpoints_aside(archive) as committed,
+    ):
+        return _ingest(archive, feed, files, seen, on_page, force, committed)
 
 
 def _ingest(
@@ -560,13 +565,16 @@ def _ingest(
     seen: set[str],
     on_page: Callable[[Path, PollSummary], None] | None,
     force: bool,
+    committed: Callable[[int], None],
 ) -> list[PollSummary]:
-    """The polls of :func:`ingest_files`."""
+    """The polls of :func:`ingest_files` (``committed``: told the rows of each, see
+    checkpoints.py)."""
     summaries = []
     # Each page is parsed (pages ahead, in a child process when it can) while the one
     # before is archived: see parseahead.py.
     for page in read_ahead(feed, files, seen):
         summary = _ingest_page(archive, feed, page, seen, force)
+        committed(summary.incidents)
         summaries.append(summary)
         if on_page is not None:
             on_page(page.path, summary)
