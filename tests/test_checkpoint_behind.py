@@ -50,7 +50,7 @@ def test_the_outer_commit_is_checkpointed_by_a_thread(tmp_path: Path) -> None:
     checkpointer = archive._checkpointer
     assert checkpointer is not None and checkpointer.name == "dispatchwatch-checkpoint"
     assert archive.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT
-    archive._join_checkpoint()
+    archive.wait_for_checkpoint()
     assert not checkpointer.is_alive()
     assert _in_the_file(path, tmp_path) == ROWS
     archive.close()
@@ -113,3 +113,29 @@ def test_an_archive_in_memory_checkpoints_nothing() -> None:
         _fill(archive, 10)
     assert archive._checkpointer is None
     archive.close()
+
+
+def test_the_next_file_of_an_import_still_forks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint thread of file 1 is done before file 2 decides whether to read ahead in a
+    child (a fork with another thread alive is refused)."""
+    from dispatchwatch.config import default_feed
+    from dispatchwatch.imports import run
+    from dispatchwatch.imports.mapping import load_mapping
+
+    fixtures = Path(__file__).parent.parent / "fixtures" / "imports"
+    csv = fixtures / "milwaukee_accumulated_export.csv"
+    second = tmp_path / "second.csv"
+    second.write_text(csv.read_text())  # the same rows again (force): a second outer transaction
+    threads: list[int] = []
+    monkeypatch.setattr(
+        run, "can_fork", lambda size: threads.append(threading.active_count()) or False
+    )
+    with Archive(tmp_path / "a.db") as archive:
+        reports = run.import_files(
+            archive, default_feed("milwaukee-police"), [csv, second],
+            load_mapping("milwaukee-accumulated-export"), force=True,
+        )  # fmt: skip
+    assert [r.outcome for r in reports] == ["imported", "imported"]
+    assert threads == [1, 1]

@@ -853,7 +853,7 @@ class Archive:
 
     def close(self) -> None:
         with self._lock:
-            self._join_checkpoint()
+            self.wait_for_checkpoint()
             # Fold what the WAL holds back into the file, without waiting for readers (a
             # TRUNCATE checkpoint would wait out the busy timeout behind a Datasette reader
             # and delay a shutdown). The last connection to close checkpoints fully anyway.
@@ -887,7 +887,7 @@ class Archive:
         exception (Ctrl-C included), none. Holds the write lock throughout: only for a job
         that no daemon writes beside (it holds the run lock, see :mod:`.bulkload`)."""
         with self._lock:
-            self._join_checkpoint()
+            self.wait_for_checkpoint()
             # Its COMMIT leaves the WAL (the whole job's pages) unchecked: copying them into the
             # file and the two fsyncs take a second per 200,000 rows, done by a thread on its
             # own connection beside what comes next (the rebuild of the deferred indexes, see
@@ -915,8 +915,9 @@ class Archive:
         )
         self._checkpointer.start()
 
-    def _join_checkpoint(self) -> None:
-        """Wait for the checkpoint :meth:`_checkpoint_behind` started, if any."""
+    def wait_for_checkpoint(self) -> None:
+        """Wait for the checkpoint an outer transaction left running in a thread, if any
+        (before a fork: a child copies only the calling thread, see ``imports/ahead.py``)."""
         if self._checkpointer is not None:
             self._checkpointer.join()
             self._checkpointer = None

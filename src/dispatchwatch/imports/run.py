@@ -282,6 +282,9 @@ def import_file(
         # Into the spool: this process normalizes (and spools) while the child reads and
         # maps; archived as they come: the child also normalizes, this process archives.
         produce = _producer(feed, mapping, path, table, mapper, batch_size, stop=stop)
+        # The checkpoint the file before left running (Archive.outer_transaction) is a thread:
+        # with it alive, no child would be forked.
+        archive.wait_for_checkpoint()
         report.ahead = can_fork(path.stat().st_size)
         finish = _normalizer(feed, mapping, path) if direct else None
         pieces = pieces_ahead(produce, fork=report.ahead, finish=finish)
