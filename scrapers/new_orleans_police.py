@@ -19,7 +19,8 @@ Quirks (reproduced in ``fixtures/socrata/new_orleans_*.json``):
 - ``BLOCK_ADDRESS`` is already block level with a zero-padded block (``054XX Laurel St`` ->
   ``54XX LAUREL ST``); recent rows can read ``Approx Loc: 015XX Iberville St`` (the prefix is
   dropped and ``extra.approximate_location`` set).
-- Coordinates: ``location`` where present, else ``MapX``/``MapY``, Louisiana South state-plane
+- Coordinates: ``location`` where present (the API's point, the CSV export's WKT ``POINT (lon
+  lat)`` or ``(lat, lon)`` text), else ``MapX``/``MapY``, Louisiana South state-plane
   feet (NAD83, US survey feet, EPSG:3452), converted with pyproj. Points at ``0,0`` or outside
   Orleans Parish are junk and dropped (the call is kept). Sensitive calls carry none.
 """
@@ -53,6 +54,9 @@ PARISH = (-90.15, -89.60, 29.85, 30.21)
 #: The state plane of MapX/MapY: NAD83 / Louisiana South (US survey feet).
 STATE_PLANE = "EPSG:3452"
 
+#: ``(lat, lon)`` text (the CSV export's Location), as ``dispatchwatch.imports.rows.parse_point``
+#: reads it.
+_LAT_LON = re.compile(r"\(?\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s*\)?")
 _ZERO_BLOCK = re.compile(r"^0+(?=\d+XX\b)", re.I)
 _APPROX = re.compile(r"^\s*approx(?:imate)?\.?\s+loc(?:ation)?\s*:\s*", re.I)
 _USED = {
@@ -103,6 +107,23 @@ def _positive(x: Any, y: Any) -> tuple[float, float] | tuple[None, None]:
     if fx <= 0 or fy <= 0:
         return None, None
     return fx, fy
+
+
+def _lat_lon(text: str) -> tuple[float | None, float | None]:
+    """``(latitude, longitude)`` of ``(lat, lon)`` text, else ``(None, None)``."""
+    match = _LAT_LON.fullmatch(text.strip())
+    if match is None:
+        return None, None
+    return float(match.group(1)), float(match.group(2))
+
+
+def point(value: Any) -> tuple[float | None, float | None]:
+    """``(latitude, longitude)`` of a ``location`` cell: ``(lat, lon)`` text (the CSV
+    export's), else what :func:`socrata.point` reads (the API's point, WKT), else ``(None,
+    None)``. Not range-checked here (the reader keeps only points in the parish)."""
+    if isinstance(value, str) and value.lstrip()[:1] == "(":
+        return _lat_lon(value)
+    return socrata.point(value)
 
 
 @lru_cache(maxsize=65536)
@@ -169,13 +190,13 @@ class _Columns:
 
 def _reader(columns: _Columns) -> Any:
     """:func:`_read` for one header, generated: each cell read at its index (an absent
-    column is None), :func:`socrata.point` skipped for text that cannot be WKT (``(lat,
-    lon)``: it starts with ``(``), the extra columns one by one with no loop. Column names
-    are never pasted into the code (``k0``... name them); indexes are numbers."""
+    column is None), ``(lat, lon)`` text (it starts with ``(``) read at once by its regex,
+    the extra columns one by one with no loop. Column names are never pasted into the code
+    (``k0``... name them); indexes are numbers."""
     at = columns.at
     cell = {name: (f"values[{at[name]}]" if name in at else "None") for name in _WANTED}
     scope: dict[str, Any] = {
-        "RawRow": RawRow, "text": text, "point": socrata.point, "blocks": _blocks,
+        "RawRow": RawRow, "text": text, "point": point, "lat_lon": _lat_lon, "blocks": _blocks,
         "is_geo": _is_geo, "PARISH": PARISH,
     }  # fmt: skip
     lines = [
@@ -185,8 +206,8 @@ def _reader(columns: _Columns) -> Any:
     ]
     if "location" in at:
         lines += [
-            '    if location.__class__ is str and location[:1] == "(":  # not WKT: no point',
-            "        lat = None",
+            '    if location.__class__ is str and location[:1] == "(":  # (lat, lon), not WKT',
+            "        lat, lon = lat_lon(location)",
             "    else:",
             "        lat, lon = point(location)",
         ]
@@ -275,7 +296,7 @@ def _read(columns: _Columns, values: Sequence[Any]) -> tuple[RawRow, tuple[Any, 
         location, mapx, mapy, item, created, type_text, type_code, type_old, priority,
         disposition_text, disposition, district, beat, block_address,
     ) = [values[i] if (i := at.get(name)) is not None else None for name in _WANTED]  # fmt: skip
-    lat, lon = socrata.point(location)
+    lat, lon = point(location)
     state_plane = None
     if lat is None or not in_parish(lat, lon):
         lat = lon = None

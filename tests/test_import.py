@@ -438,11 +438,11 @@ def test_new_orleans_socrata_csv_and_the_same_rows_as_json_ndjson_and_socrata_ro
         "New Orleans", "2", "2K04",
     )  # fmt: skip
     assert rows[0][10] == "Necessary Action Taken"
-    # Read by the live new-orleans-police reader: block without leading zeros, WKT Location in
-    # degrees (rounded); "(lat, lon)" is not its form, so MapX/MapY are projected instead.
+    # Read by the live new-orleans-police reader: block without leading zeros, WKT and
+    # "(lat, lon)" Location in degrees (rounded).
     assert rows[1][1] == "2017-01-01T06:00:14Z" and rows[1][4] == "1XX S CORTEZ ST"
     assert rows[1][8:10] == (29.972, -90.091)
-    assert 29.9 < rows[0][8] < 30.0 and -90.2 < rows[0][9] < -90.0
+    assert rows[0][8:10] == (29.951, -90.123)
     extra = json.loads(rows[0][11])
     assert extra["time_closed"] == "1/1/2016 00:54:27" and extra["zip"] == "70118"
     assert extra["type_code"] == "94F" and extra["initial_type"] == "FIREWORKS"

@@ -39,6 +39,8 @@ cells = st.one_of(
             " POINT (-90.07 29.95)",
             "point(-80 29.95)",
             "(0.0, 0.0)",
+            " (29.95, -90.07) ",
+            "(29.95,-90.07",
             "3691901",
             "549981",
             "0",
@@ -81,8 +83,8 @@ def test_generated_reader_is_the_reference(header: tuple[str, ...], data: st.Dat
 
 
 def test_the_bench_shape_of_row() -> None:
-    """A row as the bench's CSV has it: ``(lat, lon)`` Location (not WKT: MapX/MapY are
-    projected), a zero-padded block, empty TimeArrive left out of extra."""
+    """A row as the bench's CSV has it: ``(lat, lon)`` Location (read; MapX/MapY projected
+    only when it is junk), a zero-padded block, empty TimeArrive left out of extra."""
     header = (
         "NOPD_Item", "Type_", "TypeText", "Priority", "InitialType", "InitialTypeText",
         "InitialPriority", "MapX", "MapY", "TimeCreate", "TimeDispatch", "TimeArrive",
@@ -98,7 +100,30 @@ def test_the_bench_shape_of_row() -> None:
     columns = nola._Columns(header)
     raw, state_plane = columns.read(values)
     assert (raw, state_plane) == nola._read(columns, values)
-    assert state_plane == ("3691901", "549981")
-    assert raw.address == "54XX S Carrollton Ave" and raw.latitude is None
+    assert state_plane is None
+    assert (raw.latitude, raw.longitude) == (30.0224883, -90.1245518)
+    assert raw.address == "54XX S Carrollton Ave"
     assert "time_arrive" not in raw.extra and raw.extra["time_closed"] == "1/1/2016 01:10:15"
     assert nola.row(dict(zip(header, values, strict=True))) == nola.row.many(header, [values])[0]
+    # Junk (0, 0), out of the parish, unreadable: MapX/MapY projected instead.
+    for junk in ("(0.0, 0.0)", "(40.1, -90.1)", "(30.0, x)", "(30.0)"):
+        junk_values = (*values[:-1], junk)
+        raw, state_plane = columns.read(junk_values)
+        assert (raw, state_plane) == nola._read(columns, junk_values)
+        assert state_plane == ("3691901", "549981") and raw.latitude is None
+        projected = nola.row.many(header, [junk_values])[0]
+        assert projected == nola.row(dict(zip(header, junk_values, strict=True)))
+        assert 29.9 < projected.latitude < 30.1 and -90.2 < projected.longitude < -90.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="( )-,.0123456789x\t", max_size=24)
+    | st.tuples(st.floats(-200, 200), st.floats(-200, 200)).map(lambda p: f"({p[0]}, {p[1]})")
+)
+def test_lat_lon_text_is_read_as_imports_read_it(text: str) -> None:
+    """``(lat, lon)`` Location text: what ``dispatchwatch.imports.rows.parse_point`` reads."""
+    from dispatchwatch.imports.rows import parse_point
+
+    if text.lstrip()[:1] == "(":
+        assert nola.point(text) == parse_point(text)

@@ -5,15 +5,23 @@ the row that the documented helpers give: :func:`text` of each mapped column,
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatchwatch.scraper import RawRow
+from dispatchwatch.archive import StoredIncidents
+from dispatchwatch.config import default_feed
+from dispatchwatch.normalize.rows import normalize_rows, stored_columns
+from dispatchwatch.pipeline import parse_page, stored_page
+from dispatchwatch.scraper import Page, RawRow, Request
 from dispatchwatch.sources import socrata
 from dispatchwatch.sources.socrata import SocrataSpec, extras, point, text
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 URL = "https://data.example.org/resource/abcd-1234.json"
 SEATTLE = {
     "incident_id": "incident_number", "received": "datetime", "call_type": "type",
@@ -139,3 +147,67 @@ def test_location_shapes() -> None:
         got, expected = build(record), _reference(spec, record)
         assert got == expected, where
         assert type(got.latitude) is type(expected.latitude), where  # (47 == 47.0)
+
+
+# --- one pass: a saved page's records straight to the archive's columns ----------------------
+
+SETTINGS = [
+    {"timezone": "America/Los_Angeles"},
+    {"timezone": "America/Chicago", "precision": "exact", "default_city": "Seattle"},
+    {"timezone": "UTC", "city_codes": {"SEA": "Seattle"}, "default_city": "Tacoma"},
+]
+NORMALIZERS = [(spec, build, socrata._page_normalizer(spec)) for spec, build in BUILDERS]
+
+
+def _general(build: Any, records: list[Any], settings: dict[str, Any]) -> Any:
+    """The stored columns of the page the general way (the builder, normalize_rows, then
+    StoredIncidents.of), or the exception that way raises."""
+    try:
+        rows = [build(record) for record in records]
+        return StoredIncidents.of(normalize_rows(rows, feed="f", **settings)).columns
+    except Exception as exc:  # noqa: BLE001 - compared: the one pass must not answer
+        return exc
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(records, min_size=1, max_size=8), st.booleans(), st.sampled_from(SETTINGS))
+def test_one_pass_gives_the_general_columns_or_declines(
+    rows: list[dict[str, Any]], unique: bool, options: dict[str, Any]
+) -> None:
+    """Where the one pass answers, it is what the general way stores, value for value (and
+    type for type: ``repr``); where the general way raises, it never answers."""
+    for spec, build, normalizer in NORMALIZERS:
+        page = [dict(record) for record in rows]
+        id_column = spec.fields.get("incident_id")
+        if unique and id_column:  # most pages: an ID a row, all different
+            for number, record in enumerate(page):
+                record[id_column] = f" F{number} " if number % 2 else f"F{number}"
+        general = _general(build, page, options)
+        try:
+            got = stored_columns(normalizer, page, **options)
+        except Exception:  # noqa: BLE001 - it may raise: the general way then says why
+            continue
+        if got is not None:
+            assert not isinstance(general, Exception), (spec.fields, page, general)
+            assert repr(got) == repr(general), (spec.fields, page)
+
+
+def test_one_pass_takes_a_saved_seattle_page_and_declines_the_rest() -> None:
+    """A whole saved page in one pass (the ingest case), the same poll as ``parse_page``;
+    a page with an incident on two rows, a page answering a request, an error answer or a
+    scraper without a mapping go the general way (None)."""
+    feed = default_feed("seattle-fire-open-data")
+    body = (FIXTURES / "socrata" / "seattle_fire_911.json").read_bytes()
+    general = parse_page(feed, body)
+    got = stored_page(feed, body)
+    assert got is not None and isinstance(got.incidents, StoredIncidents)
+    assert repr(got.incidents.columns) == repr(StoredIncidents.of(general.incidents).columns)
+    assert replace(got, incidents=[]) == replace(general, incidents=[])
+    records = json.loads(body)
+    twice = json.dumps([*records, records[0]]).encode()
+    assert stored_page(feed, twice) is None and parse_page(feed, twice).incidents
+    assert stored_page(feed, b'{"error": true, "message": "x"}') is None
+    assert stored_page(feed, b"[]") is None
+    request = Request(feed.url, meta={"kind": "page", "offset": 0})
+    assert feed.scraper.parse.stored(Page(body, request=request), timezone=feed.zone) is None
+    assert stored_page(default_feed("seattle-fire"), body) is None  # (an HTML scraper)

@@ -97,8 +97,12 @@ def parse_outcome(
     makes (the one ``process_page`` records). ``memo``: the pages before, of this feed.
     ``normalized=False`` stops after the scraper's parse: its :class:`~.scraper.ParseResult`,
     for :func:`normalized_outcome` to finish."""
-    from .pipeline import parse_page
+    from .pipeline import parse_page, stored_page
 
+    if normalized:
+        stored = stored_page(feed, body, url=feed.url)
+        if stored is not None:
+            return stored
     try:
         if not normalized:
             return feed.scraper.parse(Page(body, feed.url))
@@ -284,6 +288,8 @@ def _child(
     :func:`_hand_over`), so time it would spend waiting goes to a page, not only to the
     normalizations left to it. ``previous`` is the page before ``files[0]`` that parsed, as
     ``(sha256, body)``, when there is one."""
+    from .pipeline import stored_page
+
     keeps = feed.keep_pages.keeps
     memo = PageMemo()  # consecutive pages repeat most rows: normalized once each
     answered = 0.0  # of the parent's waiting (idle), what pages handed over answered
@@ -307,7 +313,11 @@ def _child(
                 previous = None if sha256 in archived else (sha256, body)
             elif sha256 not in archived:
                 started = time.perf_counter()
-                parsed = parse_outcome(feed, body, normalized=False)
+                # Read and normalized in one pass when the scraper can (cheaper than its
+                # parse alone), else parsed here and maybe normalized by the parent.
+                parsed = stored_page(feed, body, url=feed.url)
+                if parsed is None:
+                    parsed = parse_outcome(feed, body, normalized=False)
                 parsed_at = time.perf_counter()
                 parse_cost = parsed_at - started
                 # With time to spare (the parent is busy, after this parse) all of the work
@@ -316,6 +326,8 @@ def _child(
                 if spare and isinstance(parsed, ParseResult):
                     parsed = normalized_outcome(feed, parsed, memo)
                     normalize_cost = time.perf_counter() - parsed_at
+                elif not isinstance(parsed, ParseResult):
+                    normalize_cost = 0.0
                 if not isinstance(parsed, ParseFailure):
                     if keeps and previous is not None and spare and previous[0] != sha256:
                         ahead = (previous[0], pagestore.compress_ahead(body, previous[1]))
@@ -362,6 +374,8 @@ def _flat(parsed: Any) -> Any:
             parsed.reason, parsed.follow, parsed.state, parsed.unchanged, parsed.completed_days,
         )  # fmt: skip
     page = (parsed.as_of, parsed.complete, parsed.reason, parsed.state, parsed.unchanged)
+    if isinstance(parsed.incidents, StoredIncidents):  # (read in one pass: stored_page)
+        return ("stored", parsed.incidents.columns, *page)
     try:
         # As the archive stores them (extra as its JSON text): the parent neither builds an
         # incident per row nor encodes their extras (see archive.StoredIncidents).

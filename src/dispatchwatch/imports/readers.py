@@ -17,8 +17,9 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -62,6 +63,11 @@ class Table:
     #: True when rows are dicts (JSON objects) rather than lists aligned with the header.
     keyed: bool = False
     _close: list[Callable[[], None]] = field(default_factory=list)
+    #: The same rows as ``rows`` (from where it stands: both read one source), up to ``size``
+    #: at a time, for a reader that has them as lists anyway (CSV): ``chunks(size)`` gives
+    #: ``(numbers, rows)``, the row numbers a range or list aligned with the rows; it raises
+    #: what ``rows`` raises, after the chunk of the rows read before. None: ``rows`` only.
+    chunks: Callable[[int], Iterator[tuple[Sequence[int], list[Any]]]] | None = None
 
     def close(self) -> None:
         for close in self._close:
@@ -151,22 +157,51 @@ def _open_text(path: Path, delimiter: str, encoding: str | None) -> Table:
     if not header:
         text.close()
         raise ImportFileError(f"{path}: the file is empty (no header row)")
-    first = number
+    # The number of the last record read (shared by rows and chunks: either may go on).
+    read = [number]
+
+    def unreadable(exc: Exception) -> ImportFileError:
+        return ImportFileError(
+            f"{path}: cannot read past row {read[0]}: {_reason(exc)}"
+            + (" (set encoding: in the mapping)" if isinstance(exc, UnicodeError) else "")
+        )
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        number = first
         try:
             for record in reader:
-                number += 1
+                read[0] += 1
                 if record:
-                    yield number, record
+                    yield read[0], record
         except (UnicodeDecodeError, csv.Error) as exc:
-            raise ImportFileError(
-                f"{path}: cannot read past row {number}: {_reason(exc)}"
-                + (" (set encoding: in the mapping)" if isinstance(exc, UnicodeError) else "")
-            ) from None
+            raise unreadable(exc) from None
 
-    return Table(header, rows(), _progress_of(raw, total), "bytes", False, [text.close])
+    def chunks(size: int) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
+        # The records of a chunk taken by csv.reader in C (no generator step a row); a blank
+        # record (skipped, but numbered) is rare: then the numbers are listed.
+        while True:
+            records: list[list[str]] = []
+            error = None
+            try:
+                records.extend(islice(reader, size))  # (keeps what it read before an error)
+            except (UnicodeDecodeError, csv.Error) as exc:
+                error = exc
+            start = read[0] + 1
+            read[0] += len(records)
+            if all(records):
+                numbers: Sequence[int] = range(start, read[0] + 1)
+            else:
+                numbers = [n for n, record in enumerate(records, start) if record]
+                records = [record for record in records if record]
+            if records:
+                yield numbers, records
+            if error is not None:
+                raise unreadable(error) from None
+            if read[0] < start + size - 1:  # the end of the file
+                return
+
+    table = Table(header, rows(), _progress_of(raw, total), "bytes", False, [text.close])
+    table.chunks = chunks
+    return table
 
 
 def _reason(exc: Exception) -> str:

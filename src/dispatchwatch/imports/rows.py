@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import PageError
 from ..normalize import to_utc
+from ..normalize.time import _fast_iso, _fast_us
 from ..scraper import RawRow
 from .mapping import ImportMapping, canonical, resolve_columns, row_function
 
@@ -362,6 +363,7 @@ def _function_mapper(
     ``to_utc`` reads back to itself): the normalizer does not parse the local text again."""
     function = row_function(str(mapping.row), mapping.name)
     names = list(header)
+    fast_iso, fast_us = _fast_iso, _fast_us
 
     def checked(raw: Any) -> Any:
         if not isinstance(raw, RawRow) or not _text(raw.incident_id):
@@ -392,16 +394,35 @@ def _function_mapper(
 
     def map_many(rows: Sequence[Any]) -> list[Any]:
         results: list[Any] = []
+        append = results.append
         for raw in many(names, rows):
+            # checked(raw), inline for the common row (a RawRow with an ID and a time that
+            # to_utc's own fast paths read, as to_utc would): no call a row but the reading.
+            if raw.__class__ is RawRow and not check_only:
+                incident_id, received = raw.incident_id, raw.received
+                if (
+                    incident_id.__class__ is str
+                    and incident_id.strip()
+                    and received.__class__ is str
+                    and (received := received.strip())
+                    and (
+                        utc := (
+                            fast_iso(received, zone)
+                            if received[4:5] == "-"
+                            else fast_us(received, zone)
+                        )
+                    )
+                ):
+                    raw.received = utc
+                    append((raw, None))
+                    continue
             if isinstance(raw, Exception):
-                results.append(
-                    RowError(f"the mapping's row function failed ({type(raw).__name__})")
-                )
+                append(RowError(f"the mapping's row function failed ({type(raw).__name__})"))
                 continue
             try:
-                results.append(checked(raw))
+                append(checked(raw))
             except RowError as exc:
-                results.append(exc)
+                append(exc)
         return results
 
     map_row.many = map_many  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -423,6 +423,67 @@ def _batches(
         yield batch, first, last
 
 
+def _chunk_batches(
+    chunks: Iterable[tuple[Sequence[int], list[Any]]],
+    many: Callable[[list[Any]], list[Any]],
+    size: int,
+    report: FileReport,
+    position: list[int],
+) -> Iterator[tuple[list[tuple[RawRow, Any]], int, int]]:
+    """What :func:`_batches` gives for the rows of ``chunks`` (a table's, see
+    :attr:`~.readers.Table.chunks`) mapped a chunk at a time by ``many``: the same batches,
+    cut at the same rows, and ``report`` and ``position`` as it keeps them, with list slices
+    rather than steps a row (a chunk with an unreadable row goes row by row)."""
+    batch: list[tuple[RawRow, Any]] = []
+    first = last = 0
+    end = 0  # the number of the last row read
+    for numbers, rows in chunks:
+        results = many(rows)
+        end = numbers[-1]
+        if any(result.__class__ is RowError for result in results):
+            for number, result in zip(numbers, results, strict=True):
+                if result.__class__ is RowError:
+                    report.add_problem(RowProblem(number, str(result)))
+                    continue
+                if len(batch) >= size and result[0].incident_id != batch[-1][0].incident_id:
+                    position[0] = number
+                    yield batch, first, last
+                    batch = []
+                if not batch:
+                    first = number
+                batch.append(result)
+                last = number
+            continue
+        count = len(results)
+        at = 0
+        while at < count:
+            if not batch:
+                first = numbers[at]
+            room = size - len(batch)
+            if room > 0:  # no cut before the batch is full
+                taken = min(room, count - at)
+            else:  # full: the rows of its last incident still join it, then a cut
+                incident_id = batch[-1][0].incident_id
+                taken = 0
+                while at + taken < count and results[at + taken][0].incident_id == incident_id:
+                    taken += 1
+                if at + taken < count:
+                    batch += results[at : at + taken]
+                    at += taken
+                    if taken:
+                        last = numbers[at - 1]
+                    position[0] = numbers[at]
+                    yield batch, first, last
+                    batch = []
+                    continue
+            batch += results[at : at + taken]
+            at += taken
+            last = numbers[at - 1]
+    position[0] = end + 1  # every row read
+    if batch:
+        yield batch, first, last
+
+
 def _producer(
     feed: Feed,
     mapping: ImportMapping,
@@ -445,14 +506,19 @@ def _producer(
         with open_for(path, mapping) as again:
             rows = again.rows
             again.rows = ((n, row) for n, row in rows if n >= resume)
+            again.chunks = None  # (the rows from resume on only)
             yield from _pieces(again, mapper)
 
     def _pieces(source: Table, map_row: Callable[[Any], Any]) -> Iterator[Piece]:
         found = FileReport(path, feed.slug)
         position = [0]
         shown = bad = 0
-        results = _mapped_rows(source, map_row)
-        for batch, first, last in _batches(results, batch_size, found, position):
+        many = getattr(map_row, "many", None)
+        if many is not None and source.chunks is not None:
+            batches = _chunk_batches(source.chunks(MANY), many, batch_size, found, position)
+        else:
+            batches = _batches(_mapped_rows(source, map_row), batch_size, found, position)
+        for batch, first, last in batches:
             data: Any = None if stop and found.bad else batch
             yield Piece(
                 data, first, last, len(batch),

@@ -34,9 +34,13 @@ from ..incident import Incident
 __all__ = ["Batch", "Spool", "dumps", "loads"]
 
 _LENGTH = struct.Struct("<Q")
-#: Version 2: no back-references (what versions 3+ add costs more to write and read than it
-#: saves on a batch of rows; equal values come back either way).
-_MARSHAL_VERSION = 2
+#: Version 4: a string (or other object) held more than once is sent once, then referred to
+#: (a batch's call types, districts, addresses come from the normalizer's memos; a mapped
+#: row's ``extra`` keys are the reader's own), and short ASCII text has a one-byte length.
+#: Against version 2, callgrind on New Orleans batches of 10,000 rows, dumps + loads: a
+#: normalized batch 106M -> 51M instructions, a mapped one 341M -> 225M. Equal values come
+#: back either way (equal objects held once come back as one object).
+_MARSHAL_VERSION = 4
 
 
 def dumps(value: Any) -> bytes:

@@ -7,11 +7,12 @@ case, by far the most common, skips the merge.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigError, PageError
+from ..extrajson import extra_json
 from ..incident import Incident
 from ..scraper import RawRow
 from .coordinates import round_coordinate
@@ -20,7 +21,7 @@ from .place import place
 from .time import _fast_iso, _fast_us, to_utc
 from .units import split_units
 
-__all__ = ["normalize_rows"]
+__all__ = ["PageNormalizer", "normalize_rows", "page_normalizer", "stored_columns"]
 
 _NO_CITY_CODES: Mapping[str, str] = MappingProxyType({})
 _CodesKey = tuple[tuple[str, str], ...]
@@ -362,3 +363,168 @@ def _merge(
         longitude=longitude,
         extra=extra,
     )
+
+
+# --- a page's records straight to stored columns ---------------------------------------------
+
+#: Compiled by :func:`page_normalizer`: ``(records, timezone, places, default_city, exact)``
+#: -> the stored columns of the page's incidents, or None (see there).
+PageNormalizer = Callable[[list[Any], str, _Memo, "str | None", bool], "list[list[Any]] | None"]
+
+#: The text fields of :class:`RawRow` that :func:`_one_row` cleans through ``_TEXTS``.
+_TEXT_CELLS = ("call_type", "priority", "status", "disposition", "district", "beat")
+
+
+def page_normalizer(
+    cells: Sequence[str], present: Mapping[str, str], scope: Mapping[str, Any], name: str
+) -> PageNormalizer:
+    """Compile a function that reads each record of a page and normalizes it, in one pass,
+    into the page's incidents as the archive stores them (the columns of
+    :class:`~dispatchwatch.archive.StoredIncidents`), without a :class:`RawRow` or an
+    :class:`Incident` per row: what :func:`normalize_rows` of the rows gives, then
+    ``StoredIncidents.of``, exactly (tested), when every incident is on one row.
+
+    ``cells`` are the lines (no indent) that read one ``record`` (a dict) into variables;
+    ``present`` maps each :class:`RawRow` field they set to its variable (a field not there
+    is the default: None, ``""`` for the ID, no ``extra``); ``scope`` holds what the lines
+    use. The function returns None, for the caller to go the general way, as soon as a
+    record is not a dict or an incident ID is missing or repeats; it raises what the cells
+    or the normalization raise (the general way then says what is wrong)."""
+    unknown = set(present) - set(RawRow.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"not fields of RawRow: {sorted(unknown)}")
+    lines = [
+        "def normalize_page(records, timezone, places, default_city, exact):",
+        "    seen = set()",
+        "    add = seen.add",
+        "    ids = []",
+    ]
+    body = ["if record.__class__ is not dict:", "    return None", *cells]
+    # The ID as _clean_id() cleans it; not memoized (IDs are all different).
+    body += [
+        f"incident_id = {present.get('incident_id', repr(''))}",
+        "if (",
+        "    incident_id.__class__ is not str",
+        "    or not incident_id.isprintable()",
+        '    or "  " in incident_id',
+        "    or incident_id.strip() is not incident_id",
+        "):",
+        "    incident_id = clean(incident_id)",
+        "if not incident_id or incident_id in seen:",
+        "    return None",
+        "add(incident_id)",
+        "ids.append(incident_id)",
+    ]
+    columns = ["ids"]  # the returned columns, STORED_COLUMNS' order
+    constant: dict[str, str] = {}  # column -> its value in every row, when fixed
+
+    def column(name: str, expression: str) -> None:
+        lines.append(f"    {name} = []")
+        body.append(f"{name}.append({expression})")
+        columns.append(name)
+
+    if "received" in present:
+        column("c_received", f"received_utc({present['received']}, timezone)")
+    else:
+        constant["c_received"] = "None"
+        columns.append("c_received")
+    for field in ("call_type", "priority", "status", "disposition"):
+        _text_column(field, present, column, constant, columns)
+    if "address" in present:  # as _one_row(): a text cell through the memo of places
+        body += [
+            f"address = {present['address']}",
+            "if address is None:",
+            "    city = default_city",
+            "elif address.__class__ is str:",
+            "    address, city = places[address]",
+            "else:",
+            "    address, city = places.function(address)",
+        ]
+        column("c_address", "address")
+        column("c_city", "city")
+    else:
+        constant["c_address"], constant["c_city"] = "None", "default_city"
+        columns += ["c_address", "c_city"]
+    for field in ("district", "beat"):
+        _text_column(field, present, column, constant, columns)
+    if "units" in present:
+        body += [
+            f"units = {present['units']}",
+            "if units is not None:",
+            '    units = " ".join(split_units(units)) or None',
+        ]
+        column("c_units", "units")
+    else:
+        constant["c_units"] = "None"
+        columns.append("c_units")
+    # Coordinates as _one_row() takes them (its float fast path, else round_coordinate()).
+    body += [
+        f"lat, lon = {present.get('latitude', 'None')}, {present.get('longitude', 'None')}",
+        "if lat.__class__ is float and lon.__class__ is float:",
+        "    if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:",
+        "        if not exact:",
+        "            lat, lon = round3(lat), round3(lon)",
+        "    else:",
+        "        lat = lon = None",
+        "else:",
+        "    lat = round_coordinate(lat, exact=exact)",
+        "    lon = round_coordinate(lon, exact=exact)",
+        "    if lat is None or lon is None:",
+        "        lat = lon = None",
+    ]
+    column("c_latitude", "lat")
+    column("c_longitude", "lon")
+    if "extra" in present:  # as _one_row() copies it and StoredIncidents.of() encodes it
+        extra = present["extra"]
+        column("c_extra", f"extra_json(dict({extra})) if {extra} else None")
+    else:
+        constant["c_extra"] = "None"
+        columns.append("c_extra")
+    lines.append("    for record in records:")
+    lines += [f"        {line}" for line in body]
+    lines.append("    count = len(ids)")
+    lines += [f"    {name} = [{value}] * count" for name, value in constant.items()]
+    lines.append(f"    return [{', '.join(columns)}]")
+    namespace = {
+        **scope, "clean": _clean, "received_utc": _received_utc, "texts": _TEXTS,
+        "textual": _TEXTUAL, "split_units": split_units, "round3": _round3,
+        "round_coordinate": round_coordinate, "extra_json": extra_json,
+    }  # fmt: skip
+    exec(compile("\n".join(lines), name, "exec"), namespace)  # noqa: S102
+    return namespace["normalize_page"]  # type: ignore[no-any-return]
+
+
+def _text_column(
+    field: str,
+    present: Mapping[str, str],
+    column: Callable[[str, str], None],
+    constant: dict[str, str],
+    columns: list[str],
+) -> None:
+    """A text field's column for :func:`page_normalizer`, cleaned as :func:`_one_row` does
+    (through the memo for text and None); None in every row when no cell sets it."""
+    if field not in present:
+        constant[f"c_{field}"] = "None"
+        columns.append(f"c_{field}")
+        return
+    value = present[field]
+    column(f"c_{field}", f"texts[{value}] if {value}.__class__ in textual else clean({value})")
+
+
+def stored_columns(
+    normalizer: PageNormalizer,
+    records: list[Any],
+    *,
+    timezone: str,
+    city_codes: Mapping[str, str] = _NO_CITY_CODES,
+    default_city: str | None = None,
+    precision: str = "block",
+) -> list[list[Any]] | None:
+    """The page's ``records`` through ``normalizer`` (see :func:`page_normalizer`) with a
+    feed's settings, as :func:`normalize_rows` takes them; None when it gives up. Raises
+    :class:`ConfigError` for a bad ``precision``, and what the normalizer raises."""
+    if precision not in ("block", "exact"):
+        raise ConfigError(f"precision must be 'block' or 'exact', not {precision!r}")
+    exact = precision == "exact"
+    codes: _CodesKey = tuple(sorted((k.strip().upper(), v) for k, v in city_codes.items()))
+    return normalizer(records, timezone, _places(codes, default_city, exact), default_city, exact)

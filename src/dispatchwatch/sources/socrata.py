@@ -39,12 +39,16 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError, LayoutError
 from ..scraper import Page, ParseResult, PlanContext, RawRow, Request, Scraper
 from . import options as opts
+
+if TYPE_CHECKING:
+    from ..normalize.rows import PageNormalizer
 
 __all__ = [
     "FIELDS",
@@ -414,63 +418,77 @@ def _mapped_row(spec: SocrataSpec) -> RowHook:
     Plain text values skip :func:`text`, a GeoJSON point of floats skips :func:`point`, and
     the columns that may go to ``extra`` are worked out once per set of keys, since a
     dataset's rows share a few. Same rows as ``text``/``point``/``extras`` give."""
+    cells, present, scope = _cells(spec)
+    fields = ["incident_id", *_TEXT_FIELDS[1:], "latitude", "longitude", "extra"]
+    args = [present.get(name, '""' if name == "incident_id" else "None") for name in fields]
+    lines = ["def build(record):", *(f"    {line}" for line in cells)]
+    lines.append(f"    return RawRow({', '.join(args)})")
+    scope = {**scope, "RawRow": RawRow}
+    exec(compile("\n".join(lines), f"<socrata row builder of {spec.url}>", "exec"), scope)  # noqa: S102
+    return scope["build"]  # type: ignore[no-any-return]
+
+
+def _cells(spec: SocrataSpec) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    """The code of :func:`_mapped_row`'s builder that reads one ``record`` (a dict) into
+    variables: its lines; the :class:`RawRow` field each variable holds (a field not there
+    is the default: None, and ``""`` for the ID); and the names the lines use."""
     fields = dict(spec.fields)
     location = fields.pop("location", None)
-    lines = ["def build(record):", "    get = record.get"]
-    args = []
+    lines = ["get = record.get"]
+    present: dict[str, str] = {}
     names: dict[str, Any] = {}
     for i, name in enumerate(_TEXT_FIELDS):
         column = fields.get(name)
         if column is None:
-            args.append('""' if i == 0 else "None")
             continue
         names[f"c{i}"] = column  # (a name, never pasted into the code)
         lines += [
-            f"    v{i} = get(c{i})",
-            f"    if v{i} is not None:",
-            f"        v{i} = (v{i}.strip() or None) if v{i}.__class__ is str else text(v{i})",
+            f"v{i} = get(c{i})",
+            f"if v{i} is not None:",
+            f"    v{i} = (v{i}.strip() or None) if v{i}.__class__ is str else text(v{i})",
         ]
         if i == 0:  # the ID is never None
-            lines += ["    if v0 is None:", '        v0 = ""']
-        args.append(f"v{i}")
-    lines.append("    lat = lon = None")
+            lines += ["if v0 is None:", '    v0 = ""']
+        present[name] = f"v{i}"
+    lines.append("lat = lon = None")
     if location:
         names["location"] = location
         lines += [
-            "    where = get(location)",
-            '    coords = where.get("coordinates") if where.__class__ is dict else None',
-            "    if (",
-            "        coords.__class__ is list",
-            "        and len(coords) == 2",
-            "        and coords[0].__class__ is float",
-            "        and coords[1].__class__ is float",
-            "    ):  # GeoJSON: point()'s common case",
-            "        lon, lat = coords",
-            "        if lat == 0 and lon == 0:",
-            "            lat = lon = None",
-            "    elif where is not None:",
-            "        lat, lon = point(where)",
+            "where = get(location)",
+            'coords = where.get("coordinates") if where.__class__ is dict else None',
+            "if (",
+            "    coords.__class__ is list",
+            "    and len(coords) == 2",
+            "    and coords[0].__class__ is float",
+            "    and coords[1].__class__ is float",
+            "):  # GeoJSON: point()'s common case",
+            "    lon, lat = coords",
+            "    if lat == 0 and lon == 0:",
+            "        lat = lon = None",
+            "elif where is not None:",
+            "    lat, lon = point(where)",
         ]
     names["lat_column"], names["lon_column"] = (
         fields.get("latitude", ""),
         fields.get("longitude", ""),
     )
-    lines += ["    if lat is None:", "        lat, lon = get(lat_column), get(lon_column)"]
+    lines += ["if lat is None:", "    lat, lon = get(lat_column), get(lon_column)"]
+    present["latitude"], present["longitude"] = "lat", "lon"
     if spec.extra is not None:
-        lines.append("    extra = extras(record, used, keep)")
+        lines.append("extra = extras(record, used, keep)")
     else:  # extras(record, used), inline: it runs once per row
         lines += [
-            "    keys = tuple(record)",
-            "    columns = candidates.get(keys)",
-            "    if columns is None:",
-            "        columns = extra_columns(keys)",
-            "    extra = {}",
-            "    for k in columns:",
-            "        v = record[k]",
-            '        if v is not None and v != "" and not (isinstance(v, dict) and is_geo(v)):',
-            "            extra[k] = v",
+            "keys = tuple(record)",
+            "columns = candidates.get(keys)",
+            "if columns is None:",
+            "    columns = extra_columns(keys)",
+            "extra = {}",
+            "for k in columns:",
+            "    v = record[k]",
+            '    if v is not None and v != "" and not (isinstance(v, dict) and is_geo(v)):',
+            "        extra[k] = v",
         ]
-    lines.append(f"    return RawRow({', '.join(args)}, lat, lon, extra)")
+    present["extra"] = "extra"
     used = set(spec.fields.values())
     # Key set -> the columns of a row with those keys that may go to extra (in row order).
     candidates: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -485,11 +503,41 @@ def _mapped_row(spec: SocrataSpec) -> RowHook:
 
     scope = {
         **names, "text": text, "point": point, "extras": extras, "is_geo": _is_geo,
-        "RawRow": RawRow, "used": used, "keep": spec.extra, "candidates": candidates,
+        "used": used, "keep": spec.extra, "candidates": candidates,
         "extra_columns": extra_columns,
     }  # fmt: skip
-    exec(compile("\n".join(lines), f"<socrata row builder of {spec.url}>", "exec"), scope)  # noqa: S102
-    return scope["build"]  # type: ignore[no-any-return]
+    return lines, present, scope
+
+
+def _page_normalizer(spec: SocrataSpec) -> PageNormalizer:
+    """:func:`_mapped_row`'s reading of each record and the normalization of the rows, in
+    one generated pass (see :func:`~dispatchwatch.normalize.rows.page_normalizer`)."""
+    from ..normalize.rows import page_normalizer
+
+    cells, present, scope = _cells(spec)
+    return page_normalizer(cells, present, scope, f"<socrata page normalizer of {spec.url}>")
+
+
+def _stored(
+    spec: SocrataSpec, normalizers: list[PageNormalizer], page: Page, **settings: Any
+) -> list[list[Any]] | None:
+    """The ``stored`` attribute of a mapped scraper's ``parse``: the stored columns of the
+    incidents of a page that stands alone (a saved page: no request), as ``parse`` and
+    :func:`~dispatchwatch.normalize.rows.normalize_rows` with ``settings`` give them; None
+    for any other page, or when the page needs the general way (an incident on several
+    rows). Raises what ``parse`` raises and may raise where it does not (the general way
+    then says what is wrong)."""
+    from ..normalize.rows import stored_columns
+
+    if page.meta:
+        return None
+    records = _records(page)
+    if not records:
+        return None
+    _check_columns(spec, records)
+    if not normalizers:  # compiled on first use: most feeds of a run never need one
+        normalizers.append(_page_normalizer(spec))
+    return stored_columns(normalizers[0], records, **settings)
 
 
 def _check_columns(spec: SocrataSpec, records: list[Any]) -> None:
@@ -608,6 +656,13 @@ def scraper(
     }  # fmt: skip
     spec = _spec(url, timezone, {k: v for k, v in options.items() if v is not None}, row)
     build = spec.row or _mapped_row(spec)
+
+    def parse(page: Page) -> ParseResult:
+        return _parse(spec, build, page)
+
+    if spec.row is None:
+        # A saved page straight to the archive's columns (ingest): see pipeline.stored_page.
+        parse.stored = partial(_stored, spec, [])  # type: ignore[attr-defined]
     return Scraper(
         slug=slug,
         name=name,
@@ -617,7 +672,7 @@ def scraper(
         timezone=timezone,
         interval=interval,
         snapshot=spec.mode == "snapshot",
-        parse=lambda page: _parse(spec, build, page),
+        parse=parse,
         plan=lambda context: _plan(spec, context),
         adapter="socrata",
         options={"_builtin": slug} if builtin else {},
