@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import operator
 import sqlite3
 import threading
@@ -29,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import bulkload, versions
+from . import bulkload, checkpoints, versions
 from .database import APPLICATION_ID, ArchiveError, check_writable, connect_read_only
 from .extrajson import extra_json
 from .incident import TRACKED_FIELDS, Incident
@@ -37,8 +36,6 @@ from .pagestore import Response, store_pages
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 10
 
@@ -428,25 +425,6 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 #: ``PRAGMA wal_autocheckpoint`` of an archive's connection (pages of WAL): see Archive().
 WAL_AUTOCHECKPOINT = 4000
-
-
-def _checkpoint(path: Path) -> None:
-    """One PASSIVE checkpoint of the archive at ``path``, on a connection of its own (for a
-    thread). A failure is only logged: the archive is consistent either way, and the next
-    checkpoint (at the latest the one of :meth:`Archive.close`) copies what this one did not."""
-    try:
-        conn = sqlite3.connect(str(path), isolation_level=None)
-    except sqlite3.Error as exc:
-        log.debug("%s: no checkpoint behind: %s", path, exc)
-        return
-    try:
-        # As the archive's own connection: fsync the WAL before, the file after.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except sqlite3.Error as exc:
-        log.debug("%s: checkpoint behind failed: %s", path, exc)
-    finally:
-        conn.close()
 
 
 @contextmanager
@@ -892,6 +870,7 @@ class Archive:
             # file and the two fsyncs take a second per 200,000 rows, done by a thread on its
             # own connection beside what comes next (the rebuild of the deferred indexes, see
             # bulkload.py), while the read-ahead child's core is free.
+            automatic = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             self.conn.execute("PRAGMA wal_autocheckpoint = 0")
             try:
                 with write_transaction(self.conn) as conn:
@@ -901,7 +880,7 @@ class Archive:
                     finally:
                         self._outer = False
             finally:
-                self.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(automatic)}")
             self._checkpoint_behind()
 
     def _checkpoint_behind(self) -> None:
@@ -913,7 +892,7 @@ class Archive:
         if not file:  # in memory: no WAL
             return
         self._checkpointer = threading.Thread(
-            target=_checkpoint, args=(Path(file),), name="dispatchwatch-checkpoint"
+            target=checkpoints.checkpoint_once, args=(file,), name="dispatchwatch-checkpoint"
         )
         self._checkpointer.start()
 

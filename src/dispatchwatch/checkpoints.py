@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .archive import Archive
 
-__all__ = ["EVERY", "POLL_ROWS", "checkpoints_aside"]
+__all__ = ["EVERY", "POLL_ROWS", "checkpoint_once", "checkpoints_aside", "connect", "passive"]
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,8 @@ def _checkpointer(
 ) -> None:
     """The thread: a ``PASSIVE`` checkpoint each time ``due`` is set (then ``done``), until
     ``stop``."""
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:  # the automatic checkpoints come back at the end
-        log.debug("no checkpoint connection: %s", exc)
+    conn = connect(path)
+    if conn is None:  # the automatic checkpoints come back at the end
         return
     try:
         while True:
@@ -115,11 +113,40 @@ def _checkpointer(
             due.clear()
             if stop.is_set():
                 return
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error as exc:  # the next turn (or the end of the run) does it
-                log.debug("checkpoint skipped: %s", exc)
-            else:
+            if passive(conn):  # (else the next turn, or the end of the run, does it)
                 done.set()
     finally:
         conn.close()
+
+
+def connect(path: str) -> sqlite3.Connection | None:
+    """A connection of its own to the archive at ``path``, for a thread that checkpoints;
+    None when it cannot be opened (logged: a later checkpoint does the work)."""
+    try:
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        log.debug("no checkpoint connection: %s", exc)
+        return None
+
+
+def passive(conn: sqlite3.Connection) -> bool:
+    """One ``PASSIVE`` checkpoint on ``conn`` (never waits for a reader or a writer);
+    whether it ran. An error is logged only: the archive is consistent either way, and a
+    later checkpoint copies what this one did not."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error as exc:
+        log.debug("checkpoint skipped: %s", exc)
+        return False
+    return True
+
+
+def checkpoint_once(path: str) -> None:
+    """One ``PASSIVE`` checkpoint of the archive at ``path`` on a connection of its own: the
+    thread an import's outer transaction leaves running (``Archive.outer_transaction``)."""
+    conn = connect(path)
+    if conn is not None:
+        try:
+            passive(conn)
+        finally:
+            conn.close()
