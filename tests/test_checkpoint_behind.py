@@ -143,3 +143,52 @@ def test_the_next_file_of_an_import_still_forks(
         )  # fmt: skip
     assert [r.outcome for r in reports] == ["imported", "imported"]
     assert threads == [[], []]
+
+
+def _mode(archive: Archive) -> str:
+    return archive.conn.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def test_a_deferred_jobs_outer_transaction_uses_a_rollback_journal(tmp_path: Path) -> None:
+    """Pages written once, to the file; the WAL is back after (and nothing to checkpoint)."""
+    from dispatchwatch import bulkload
+
+    path = tmp_path / "a.db"
+    archive = _archive(path)
+    with bulkload.deferred_indexes(archive, job="import", rows=10**6) as deferred:
+        assert deferred
+        with archive.outer_transaction():
+            assert _mode(archive) == "delete"
+            assert archive.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+            _fill(archive)
+        assert _mode(archive) == "wal"
+        assert archive.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert archive._checkpointer is None
+        with pytest.raises(RuntimeError), archive.outer_transaction():
+            _fill(archive, 10, ROWS)
+            raise RuntimeError
+        assert _mode(archive) == "wal"
+    archive.close()
+    assert _in_the_file(path, tmp_path) == ROWS
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def test_with_a_reader_the_wal_stays(tmp_path: Path) -> None:
+    from dispatchwatch import bulkload
+
+    path = tmp_path / "a.db"
+    archive = _archive(path)
+    reader = sqlite3.connect(path)
+    reader.execute("SELECT count(*) FROM t").fetchone()
+    with bulkload.deferred_indexes(archive, job="import", rows=10**6) as deferred:
+        assert deferred
+        with archive.outer_transaction():
+            assert _mode(archive) == "wal"
+            _fill(archive)
+        assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == ROWS
+    reader.close()
+    archive.close()
+    assert _in_the_file(path, tmp_path) == ROWS
