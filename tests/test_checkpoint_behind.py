@@ -192,3 +192,46 @@ def test_with_a_reader_the_wal_stays(tmp_path: Path) -> None:
     reader.close()
     archive.close()
     assert _in_the_file(path, tmp_path) == ROWS
+
+
+DIE_IN_THE_JOURNAL = """
+import os, signal, sys
+from dispatchwatch import bulkload
+from dispatchwatch.archive import Archive
+bulkload.MIN_ROWS = 1
+record = Archive.record_success
+def record_then_die(self, *args, **kwargs):
+    record(self, *args, **kwargs)
+    assert self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    os.kill(os.getpid(), signal.SIGKILL)  # inside the outer transaction, before its commit
+Archive.record_success = record_then_die
+from dispatchwatch.cli import cli
+cli(sys.argv[1:])
+"""
+
+
+def test_an_import_killed_in_its_rollback_journal_leaves_the_archive_as_before(
+    tmp_path: Path,
+) -> None:
+    """kill -9 inside the outer transaction: the next open rolls the hot journal back, puts
+    the WAL back and rebuilds the deferred indexes."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "a.db"
+    Archive(path).close()
+    csv = Path(__file__).parent.parent / "fixtures" / "imports" / "milwaukee_accumulated_export.csv"
+    command = [sys.executable, "-c", DIE_IN_THE_JOURNAL, "import", str(csv), "--feed",
+               "milwaukee-police", "--mapping", "milwaukee-accumulated-export", "--db", str(path)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    assert Path(f"{path}-journal").exists()  # hot: the transaction was under way
+    with Archive(path) as archive:
+        conn = archive.conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM deferred_schema").fetchone()[0] == 0
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"idx_incidents_call_type", "incidents_ai"} <= names
+    assert not Path(f"{path}-journal").exists()
