@@ -1,0 +1,115 @@
+"""The checkpoint after a bulk job's outer transaction runs in a thread (Archive.outer_transaction):
+the commit returns before the WAL is copied into the file, nothing is lost, and the archive
+ends checkpointed as before."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from dispatchwatch.archive import WAL_AUTOCHECKPOINT, Archive
+
+ROWS = 20_000  # ~ 5 MB of pages: more than the automatic checkpoint's 4,000 pages would allow
+
+
+def _fill(archive: Archive, rows: int = ROWS, start: int = 0) -> None:
+    with archive.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?)",
+            ((n, f"row {n} " + "x" * 200) for n in range(start, start + rows)),
+        )
+
+
+def _in_the_file(path: Path, tmp_path: Path) -> int:
+    """Rows of ``t`` in the database file alone (what checkpoints copied there)."""
+    copy = tmp_path / "file-only.db"
+    shutil.copyfile(path, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        return conn.execute("SELECT count(*) FROM t").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _archive(path: Path) -> Archive:
+    archive = Archive(path)
+    archive.conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, s TEXT)")
+    archive.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return archive
+
+
+def test_the_outer_commit_is_checkpointed_by_a_thread(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    archive = _archive(path)
+    with archive.outer_transaction():
+        _fill(archive)
+    checkpointer = archive._checkpointer
+    assert checkpointer is not None and checkpointer.name == "dispatchwatch-checkpoint"
+    assert archive.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT
+    archive._join_checkpoint()
+    assert not checkpointer.is_alive()
+    assert _in_the_file(path, tmp_path) == ROWS
+    archive.close()
+    assert not Path(f"{path}-wal").exists()  # the last connection closed: WAL folded in, removed
+
+
+def test_writes_beside_the_checkpoint_are_kept(tmp_path: Path) -> None:
+    """A write transaction (the rebuild of deferred indexes) while the thread checkpoints."""
+    path = tmp_path / "a.db"
+    archive = _archive(path)
+    with archive.outer_transaction():
+        _fill(archive)
+    for batch in range(1, 4):
+        _fill(archive, 5_000, ROWS * batch)
+    archive.close()
+    assert archive._checkpointer is None
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == ROWS + 15_000
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert _in_the_file(path, tmp_path) == ROWS + 15_000
+
+
+def test_a_second_outer_transaction_waits_for_the_first_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    archive = _archive(path)
+    with archive.outer_transaction():
+        _fill(archive)
+    first = archive._checkpointer
+    with archive.outer_transaction():
+        assert first is not None and not first.is_alive()
+        _fill(archive, 1_000, ROWS)
+    archive.close()
+    assert _in_the_file(path, tmp_path) == ROWS + 1_000
+
+
+def test_no_checkpoint_behind_a_rolled_back_outer_transaction(tmp_path: Path) -> None:
+    archive = _archive(tmp_path / "a.db")
+    with pytest.raises(RuntimeError), archive.outer_transaction():
+        _fill(archive)
+        raise RuntimeError
+    assert archive._checkpointer is None
+    assert archive.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT
+    assert archive.conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    archive.close()
+
+
+def test_no_thread_is_left_after_close(tmp_path: Path) -> None:
+    archive = _archive(tmp_path / "a.db")
+    with archive.outer_transaction():
+        _fill(archive)
+    archive.close()
+    assert not [t for t in threading.enumerate() if t.name == "dispatchwatch-checkpoint"]
+
+
+def test_an_archive_in_memory_checkpoints_nothing() -> None:
+    archive = Archive(":memory:")
+    archive.conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, s TEXT)")
+    with archive.outer_transaction():
+        _fill(archive, 10)
+    assert archive._checkpointer is None
+    archive.close()
