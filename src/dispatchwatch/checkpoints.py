@@ -110,6 +110,7 @@ def _checkpointer(
         log.debug("no checkpoint connection: %s", exc)
         return
     try:
+        conn.execute("PRAGMA synchronous = NORMAL")  # (as the archive's own connection)
         while True:
             due.wait()
             due.clear()
