@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -495,89 +494,3 @@ def test_new_incidents_whose_rowids_are_not_in_order_get_their_versions_in_page_
             "ON i.rowid = l.incident ORDER BY l.id"
         ).fetchall()
     assert rows == [(f"F{n:05d}", 1) for n in range(20)]
-
-
-def _fts_shadow(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """The full-text index's shadow tables, row for row and byte for byte."""
-    conn = sqlite3.connect(path)
-    try:
-        return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-            for table in ("incidents_fts_data", "incidents_fts_idx", "incidents_fts_config")
-        }
-    finally:
-        conn.close()
-
-
-def _ingest_in_two(path: Path, pages: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two pages the normal way (their rows indexed one by one), the rest deferred; the
-    archive's connection reads the full-text index before (FTS5 keeps what it read)."""
-    monkeypatch.setattr(bulkload, "MIN_ROWS", 10)
-    monkeypatch.setattr(bulkload, "MAX_EXISTING_SHARE", 100.0)
-    with Archive(path) as archive:
-        with bulkload_off():
-            ingest_files(archive, FEED, pages[:2])
-        archive.conn.execute(
-            "SELECT count(*) FROM incidents_fts WHERE incidents_fts MATCH 'summit'"
-        )
-        ingest_files(archive, FEED, pages[2:])
-        # A row written after the rebuild by the same connection goes into the index built.
-        with archive.transaction() as conn:
-            conn.execute("UPDATE incidents SET call_type = 'Brush Fire' WHERE rowid = 3")
-
-
-def test_the_full_text_index_built_ahead_is_the_one_rebuild_writes(
-    tmp_path: Path, pages: list[Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The scratch full-text table the rebuild fills in a thread writes the shadow rows of
-    ``incidents_fts``'s own ``rebuild``, byte for byte, over an index that held rows before."""
-    scratch = tmp_path / "tmp"  # where the scratch databases go (and are gone from after)
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    started: list[object] = []
-    start = bulkload._FtsAhead.start
-    monkeypatch.setattr(
-        bulkload._FtsAhead,
-        "start",
-        staticmethod(lambda conn: started.append(start(conn)) or started[-1]),
-    )
-    _ingest_in_two(tmp_path / "ahead.db", pages, monkeypatch)
-    assert started and all(started)  # built ahead
-    monkeypatch.setattr(bulkload._FtsAhead, "start", staticmethod(lambda conn: None))
-    _ingest_in_two(tmp_path / "rebuild.db", pages, monkeypatch)
-    assert _fts_shadow(tmp_path / "ahead.db") == _fts_shadow(tmp_path / "rebuild.db")
-    assert dump(tmp_path / "ahead.db") == dump(tmp_path / "rebuild.db")
-    with Archive(tmp_path / "normal.db") as archive, bulkload_off():
-        ingest_files(archive, FEED, pages)
-        with archive.transaction() as conn:
-            conn.execute("UPDATE incidents SET call_type = 'Brush Fire' WHERE rowid = 3")
-    assert dump(tmp_path / "ahead.db") == dump(tmp_path / "normal.db")
-    assert not list(scratch.iterdir())
-
-
-def test_a_failed_build_ahead_falls_back_to_rebuild(
-    tmp_path: Path, pages: list[Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(bulkload, "_SCRATCH_FTS", "CREATE VIRTUAL TABLE scratch USING nothing()")
-    _ingest_in_two(tmp_path / "failed.db", pages, monkeypatch)
-    monkeypatch.setattr(bulkload._FtsAhead, "start", staticmethod(lambda conn: None))
-    _ingest_in_two(tmp_path / "rebuild.db", pages, monkeypatch)
-    assert _fts_shadow(tmp_path / "failed.db") == _fts_shadow(tmp_path / "rebuild.db")
-    assert dump(tmp_path / "failed.db") == dump(tmp_path / "rebuild.db")
-
-
-def test_a_configured_full_text_table_is_rebuilt(tmp_path: Path, pages: list[Path]) -> None:
-    """Someone tuned incidents_fts (its config table holds more than the version): the
-    scratch twin would not write the same rows, so the rebuild is FTS5's own."""
-    path = tmp_path / "a.db"
-    with Archive(path) as archive:
-        archive.conn.execute(
-            "INSERT INTO incidents_fts (incidents_fts, rank) VALUES ('pgsz', 2000)"
-        )
-        with bulkload.deferred_indexes(archive, job="ingest", rows=10**6) as deferred:
-            assert deferred
-            with archive.transaction() as conn:
-                assert bulkload._FtsAhead.start(conn) is None
-        assert archive.conn.execute(
-            "SELECT v FROM incidents_fts_config WHERE k = 'pgsz'"
-        ).fetchone() == (2000,)

@@ -908,10 +908,12 @@ class Archive:
         """Start a PASSIVE checkpoint of the WAL in a thread (see :meth:`outer_transaction`).
         It does not block this connection: a write beside it goes on (its commit's own
         automatic checkpoint is skipped while it runs; the next one catches up)."""
-        if str(self.path) == ":memory:":
+        # The file this connection opened (absolute: the working folder may have changed).
+        file = self.conn.execute("PRAGMA database_list").fetchone()[2]
+        if not file:  # in memory: no WAL
             return
         self._checkpointer = threading.Thread(
-            target=_checkpoint, args=(self.path,), name="dispatchwatch-checkpoint"
+            target=_checkpoint, args=(Path(file),), name="dispatchwatch-checkpoint"
         )
         self._checkpointer.start()
 

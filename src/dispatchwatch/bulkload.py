@@ -30,12 +30,6 @@ received time, the feed, the poll), each new entry landing on the index's last p
 row by row than a ``CREATE INDEX`` at the end. Deferred: ``idx_incidents_call_type`` and
 ``idx_incidents_district`` (a handful of values in no order: each insert searches the tree)
 and the full-text triggers (tokenizing row by row, the dearest of all).
-
-**The rebuild uses both cores.** While the main connection runs the ``CREATE INDEX``es, a
-thread builds the full-text index from the same rows into a scratch twin of ``incidents_fts``
-(a temporary file), whose shadow rows are then copied over: byte for byte what ``rebuild``
-writes (:class:`_FtsAhead`; anything unexpected falls back to ``rebuild``). Meanwhile the
-checkpoint of the job's WAL runs in another thread (see ``Archive.outer_transaction``).
 """
 
 from __future__ import annotations
@@ -43,8 +37,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,19 +88,6 @@ _IN_KEY_ORDER = {
 REBUILD_CACHE_KIB = 65_536
 
 _FTS_REBUILD = "INSERT INTO incidents_fts (incidents_fts) VALUES ('rebuild')"
-
-#: The full-text table as migration 1 makes it: only for it is a scratch copy built alike.
-_FTS_SQL = """CREATE VIRTUAL TABLE incidents_fts USING fts5(
-  call_type, address, content="incidents", columnsize=0
-)"""
-#: Its scratch twin: same columns, options and tokenizer, without content. Fed the rows of
-#: ``incidents`` in rowid order in one transaction it writes the same shadow rows, byte for
-#: byte, as ``rebuild`` does (``tests/test_bulkload.py`` compares them).
-_SCRATCH_FTS = (
-    "CREATE VIRTUAL TABLE scratch USING fts5(call_type, address, content='', columnsize=0)"
-)
-#: What ``incidents_fts_config`` holds unless someone configured the table.
-_FTS_CONFIG = [("version", 4)]
 
 #: Archives (resolved paths) whose indexes a job of this process has deferred right now.
 _ACTIVE: set[Path] = set()
@@ -168,114 +147,16 @@ def _recreate(conn: sqlite3.Connection) -> int:
             name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE sql IS NOT NULL")
         }
         missing = [(kind, name, sql) for kind, name, sql in rows if name not in existing]
-        # The full-text index is built beside the CREATE INDEXes, on the other core (sqlite3
-        # lets the GIL go inside a statement); this transaction holds the write lock, so the
-        # thread's snapshot holds the very rows this one reads.
-        fts = any(kind == "trigger" for kind, _, _ in rows)
-        ahead = _FtsAhead.start(conn) if fts else None
-        try:
-            for kind, _, sql in missing:
-                if kind == "index":
-                    conn.execute(sql)
-            if fts and (ahead is None or not ahead.copy_into(conn)):
-                conn.execute(_FTS_REBUILD)
-        finally:
-            if ahead is not None:
-                ahead.close()
+        for kind, _, sql in missing:
+            if kind == "index":
+                conn.execute(sql)
+        if any(kind == "trigger" for kind, _, _ in rows):
+            conn.execute(_FTS_REBUILD)
         for kind, _, sql in missing:
             if kind == "trigger":
                 conn.execute(sql)
         conn.execute("DELETE FROM deferred_schema")
     return len(missing)
-
-
-class _FtsAhead:
-    """The full-text index of ``incidents`` built by a thread into a scratch database (a
-    temporary file), then copied into ``incidents_fts``'s shadow tables: what ``rebuild``
-    would write, built beside the rest of the rebuild instead of after it."""
-
-    def __init__(self, archive: str, folder: tempfile.TemporaryDirectory[str]) -> None:
-        self._folder = folder
-        self._conn = sqlite3.connect(
-            os.path.join(folder.name, "fts.db"), isolation_level=None, check_same_thread=False
-        )
-        self._archive = archive
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._build, name="dispatchwatch-fts")
-
-    @classmethod
-    def start(cls, conn: sqlite3.Connection) -> _FtsAhead | None:
-        """Start building for the archive of ``conn`` (in its rebuild transaction), or None
-        when the scratch copy would not be what ``rebuild`` writes: the table is not the one
-        of migration 1, it is configured, or the archive is not a file."""
-        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'incidents_fts'").fetchone()
-        config = conn.execute("SELECT k, v FROM incidents_fts_config ORDER BY k").fetchall()
-        archive = conn.execute("PRAGMA database_list").fetchone()[2]
-        if row is None or row[0] != _FTS_SQL or config != _FTS_CONFIG or not archive:
-            return None
-        try:
-            ahead = cls(archive, tempfile.TemporaryDirectory(prefix="dispatchwatch-fts-"))
-        except (OSError, sqlite3.Error) as exc:
-            log.debug("no full-text index ahead: %s", exc)
-            return None
-        ahead._thread.start()
-        return ahead
-
-    def _build(self) -> None:
-        try:
-            conn = self._conn
-            conn.execute("PRAGMA journal_mode = OFF")  # scratch: a crash loses nothing
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("ATTACH DATABASE ? AS archive", (self._archive,))
-            conn.execute(_SCRATCH_FTS)
-            conn.execute("BEGIN")
-            conn.execute(
-                "INSERT INTO scratch (rowid, call_type, address) "
-                "SELECT rowid, call_type, address FROM archive.incidents ORDER BY rowid"
-            )
-            conn.execute("COMMIT")
-            conn.execute("DETACH DATABASE archive")
-        except BaseException as exc:  # reported to copy_into(), which falls back
-            self._error = exc
-
-    def copy_into(self, conn: sqlite3.Connection) -> bool:
-        """Wait for the thread, then replace the shadow rows of ``incidents_fts`` by the
-        scratch table's (in ``conn``'s transaction). False when the thread failed (nothing
-        written: ``rebuild`` instead)."""
-        self._thread.join()
-        if self._error is not None:
-            log.debug("full-text index ahead failed, rebuilding: %s", self._error)
-            return False
-        scratch = self._conn
-        if scratch.execute("SELECT k, v FROM scratch_config ORDER BY k").fetchall() != _FTS_CONFIG:
-            return False
-        conn.execute("DELETE FROM incidents_fts_data")
-        conn.execute("DELETE FROM incidents_fts_idx")
-        conn.executemany(
-            "INSERT INTO incidents_fts_data (id, block) VALUES (?, ?)",
-            scratch.execute("SELECT id, block FROM scratch_data ORDER BY id"),
-        )
-        conn.executemany(
-            "INSERT INTO incidents_fts_idx (segid, term, pgno) VALUES (?, ?, ?)",
-            scratch.execute("SELECT segid, term, pgno FROM scratch_idx ORDER BY segid, term"),
-        )
-        # This connection's incidents_fts may hold the old structure record in memory (FTS5
-        # re-reads it only after another connection commits): a rolled-back write to the
-        # table drops it, so its next use reads the rows just written.
-        conn.execute("SAVEPOINT dw_fts")
-        conn.execute("INSERT INTO incidents_fts (rowid, call_type, address) VALUES (0, '', '')")
-        conn.execute("ROLLBACK TO dw_fts")
-        conn.execute("RELEASE dw_fts")
-        return True
-
-    def close(self) -> None:
-        """Stop the thread (interrupted when still running: an error elsewhere) and delete
-        the scratch database."""
-        if self._thread.is_alive():
-            self._conn.interrupt()
-            self._thread.join()
-        self._conn.close()
-        self._folder.cleanup()
 
 
 def _try_lock(path: Path) -> RunLock | None:
