@@ -108,6 +108,7 @@ def _checkpointer(
     if conn is None:  # the automatic checkpoints come back at the end
         return
     try:
+        conn.execute("PRAGMA synchronous = NORMAL")  # (as the archive's own connection)
         while True:
             due.wait()
             due.clear()
