@@ -64,3 +64,13 @@ def test_remembered_shapes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         extra = {f"k{number}": "v", "z": str(number)}
         assert extra_json(extra) == _reference(extra)
         assert len(extrajson._shapes) <= 4
+
+
+def test_printable_text_is_encoded_as_it_is_but_for_the_quotes() -> None:
+    """What the fast path relies on: ``encode_basestring`` escapes no printable character
+    but ``"`` and ``\\``; every character checked."""
+    from json.encoder import encode_basestring  # type: ignore[attr-defined]
+
+    plain = "".join(c for c in map(chr, range(0x110000)) if c.isprintable() and c not in '"\\')
+    assert encode_basestring(plain) == f'"{plain}"'
+    assert extra_json({"b": plain, "a": "x"}) == _reference({"b": plain, "a": "x"})

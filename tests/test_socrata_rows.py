@@ -169,7 +169,7 @@ def _general(build: Any, records: list[Any], settings: dict[str, Any]) -> Any:
         return exc
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(records, min_size=1, max_size=8), st.booleans(), st.sampled_from(SETTINGS))
 def test_one_pass_gives_the_general_columns_or_declines(
     rows: list[dict[str, Any]], unique: bool, options: dict[str, Any]

@@ -123,10 +123,12 @@ def connect(path: str) -> sqlite3.Connection | None:
     """A connection of its own to the archive at ``path``, for a thread that checkpoints;
     None when it cannot be opened (logged: a later checkpoint does the work)."""
     try:
-        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         log.debug("no checkpoint connection: %s", exc)
         return None
+    conn.execute("PRAGMA synchronous = NORMAL")  # (as the archive's own connection)
+    return conn
 
 
 def passive(conn: sqlite3.Connection) -> bool:

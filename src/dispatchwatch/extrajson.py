@@ -7,7 +7,11 @@ though a feed's rows (an import's above all) come with the same few sets of keys
 values. :func:`extra_json` remembers, per tuple of keys, their sorted order and their encoded
 ``"key": `` prefixes, and encodes only the values (one C call each); a value that is not
 text (a number, a list, a plugin's datetime) takes one reused encoder of the whole dict.
-A New Orleans row's nine extras: 26.5k -> 21k instructions (valgrind).
+A New Orleans row's nine extras: 26.5k -> 21k instructions (valgrind). When no value needs
+escaping (printable, no ``"`` or ``\\``: the common case, checked on all of them joined),
+each value is its own JSON text but for the quotes: the values are slotted between the
+remembered key parts and joined at once (three C calls a row in all): 18.9k -> 11.5k
+instructions a New Orleans row (callgrind).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ __all__ = ["extra_json"]
 #: Tuples of keys remembered at most (then all forgotten at once): a feed has a few.
 MAX_SHAPES = 512
 
-_Shape = tuple[Callable[[dict[str, Any]], Any], tuple[str, ...]]
+_Shape = tuple[Callable[[dict[str, Any]], Any], tuple[str, ...], list[str | None]]
 
 
 #: The whole dict (a value that is not text): one encoder for every call (``default=str``: a
@@ -45,7 +49,12 @@ def _shape(keys: tuple[Any, ...]) -> _Shape | None:
         )
         only = order[0]
         values = itemgetter(*order) if len(order) > 1 else (lambda extra: (extra[only],))
-        shape = (values, prefixes)
+        # '{"a": "', None, '", "b": "', None, '"}': the values (plain text) go at the Nones.
+        parts: list[str | None] = []
+        for number, key in enumerate(order):
+            parts += [("{" if number == 0 else '", ') + encode_basestring(key) + ': "', None]
+        parts.append('"}')
+        shape = (values, prefixes, parts)
     _shapes[keys] = shape
     return shape
 
@@ -59,9 +68,17 @@ def extra_json(extra: dict[str, Any]) -> str:
     except KeyError:
         shape = _shape(keys)
     if shape is not None:
-        values, prefixes = shape
+        values, prefixes, parts = shape
+        texts = values(extra)
         try:
-            return "".join(map(add, prefixes, map(encode_basestring, values(extra)))) + "}"
+            joined = "".join(texts)
         except TypeError:  # a value that is not text
-            pass
+            return _general(extra)
+        # encode_basestring escapes only '"', "\\" and characters below " " (not printable):
+        # without them every value is '"' + value + '"' (tested on every character).
+        if joined.isprintable() and '"' not in joined and "\\" not in joined:
+            slotted = parts.copy()
+            slotted[1::2] = texts
+            return "".join(slotted)
+        return "".join(map(add, prefixes, map(encode_basestring, texts))) + "}"
     return _general(extra)

@@ -28,11 +28,13 @@ the file again (from the page cache, cheaper than the pipe) and uses the child's
 when the SHA-256 of what it read is the one the child parsed. Incidents the child normalized
 come as the archive stores them (:class:`~.archive.StoredIncidents`: their columns, ``extra``
 as its JSON text), so this process neither builds an object per incident nor encodes their
-extras; the rows it is left to normalize come as tuples. The split follows a flag this
-process sets while it waits for a page: when it is busy archiving, the child normalizes and
-compresses too; when it waits, the child leaves that to it; and once it has waited, in all,
-as long as a page takes the child, it takes the next page whole (the child sends it unparsed,
-:func:`process_page <.pipeline.process_page>` parses it here).
+extras; the rows it is left to normalize come as tuples. A page its scraper can read in
+one pass (:func:`~.pipeline.stored_page`: Socrata's field mappings) the child always reads
+and normalizes so, for less than the scraper's parse alone. Otherwise the split follows a
+flag this process sets while it waits for a page: when it is busy archiving, the child
+normalizes and compresses too; when it waits, the child leaves that to it; and once it has
+waited, in all, as long as a page takes the child, it takes the next page whole (the child
+sends it unparsed, :func:`process_page <.pipeline.process_page>` parses it here).
 """
 
 from __future__ import annotations
