@@ -196,7 +196,8 @@ def _reader(columns: _Columns) -> Any:
     at = columns.at
     cell = {name: (f"values[{at[name]}]" if name in at else "None") for name in _WANTED}
     scope: dict[str, Any] = {
-        "RawRow": RawRow, "text": text, "point": point, "lat_lon": _lat_lon, "blocks": _blocks,
+        "RawRow": RawRow, "text": text, "point": point, "lat_lon": _lat_lon,
+        "lat_lon_text": _LAT_LON.fullmatch, "blocks": _blocks,
         "is_geo": _is_geo, "PARISH": PARISH,
     }  # fmt: skip
     lines = [
@@ -207,7 +208,12 @@ def _reader(columns: _Columns) -> Any:
     if "location" in at:
         lines += [
             '    if location.__class__ is str and location[:1] == "(":  # (lat, lon), not WKT',
-            "        lat, lon = lat_lon(location)",
+            "        match = lat_lon_text(location)",
+            "        if match is None:  # (or spaces around it)",
+            "            lat, lon = lat_lon(location)",
+            "        else:",
+            "            lat = float(match[1])",
+            "            lon = float(match[2])",
             "    else:",
             "        lat, lon = point(location)",
         ]

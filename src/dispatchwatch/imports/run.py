@@ -23,6 +23,7 @@ SHA-256 (under the same mapping) was imported completely before is skipped at on
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import sqlite3
 import time
@@ -572,8 +573,12 @@ def _normalized(
     city_codes = {**scraper.city_codes, **mapping.city_codes}
     default_city = mapping.constants.get("city", scraper.default_city)
     by_city: dict[Any, list[RawRow]] = {}
-    for raw, city in batch:
-        by_city.setdefault(city, []).append(raw)
+    cities = list(map(_second, batch))
+    if cities.count(cities[0] if cities else None) == len(cities):  # one city (no city column)
+        by_city[cities[0] if cities else None] = list(map(_first, batch))
+    else:
+        for raw, city in batch:
+            by_city.setdefault(city, []).append(raw)
     incidents: list[Incident] = []
     try:
         for city, raws in by_city.items():
@@ -590,6 +595,9 @@ def _normalized(
             f"{path}: rows {first}-{last} could not be normalized ({exc.kind})"
         ) from None
     return Batch(StoredIncidents.of(incidents), first, last, len(batch))
+
+
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _record_batch(archive: Archive, feed: Feed, path: Path, batch: Batch) -> Any:
