@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import operator
 import sqlite3
 import threading
@@ -37,8 +36,6 @@ from .pagestore import Response, store_pages
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 10
 
@@ -869,7 +866,6 @@ class Archive:
         that no daemon writes beside (it holds the run lock, see :mod:`.bulkload`)."""
         with self._lock:
             self.wait_for_checkpoint()
-            rollback_journal = self._rollback_journal()
             # Its COMMIT leaves the WAL (the whole job's pages) unchecked: copying them into the
             # file and the two fsyncs take a second per 200,000 rows, done by a thread on its
             # own connection beside what comes next (the rebuild of the deferred indexes, see
@@ -885,42 +881,7 @@ class Archive:
                         self._outer = False
             finally:
                 self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(automatic)}")
-                if rollback_journal:
-                    self._back_to_wal()
-            if not rollback_journal:
-                self._checkpoint_behind()
-
-    def _rollback_journal(self) -> bool:
-        """For the outer transaction of a bulk job with deferred indexes (into a new or small
-        archive, holding the run lock: see :mod:`.bulkload`), a rollback journal instead of
-        the WAL: the pages it appends to the file are written once, to the file, instead of to
-        the WAL and then copied by a checkpoint. Meanwhile readers wait while the job writes.
-        Only when no other connection has the archive open (else SQLite keeps the WAL).
-        Returns whether it switched; :meth:`_back_to_wal` switches back."""
-        if self.path.resolve() not in bulkload._ACTIVE:
-            return False
-        try:
-            mode = self.conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-        except sqlite3.OperationalError:  # another connection has it open
-            return False
-        if mode != "delete":
-            return False
-        # A rollback journal is safe across power loss only with FULL (NORMAL is, under WAL).
-        self.conn.execute("PRAGMA synchronous = FULL")
-        return True
-
-    def _back_to_wal(self) -> None:
-        """Undo :meth:`_rollback_journal`. If a reader keeps the switch from happening, the
-        archive stays in rollback mode until it is next opened (Archive() sets WAL)."""
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        try:
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            mode = str(exc)
-        if mode != "wal":
-            log.warning(
-                "%s: still in rollback-journal mode (%s) until next opened", self.path, mode
-            )
+            self._checkpoint_behind()
 
     def _checkpoint_behind(self) -> None:
         """Start a PASSIVE checkpoint of the WAL in a thread (see :meth:`outer_transaction`).
