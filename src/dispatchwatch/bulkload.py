@@ -21,8 +21,10 @@ running. Ctrl-C restores them before the command exits.
 the indexes are deferred, so ``dispatchwatch run`` cannot start meanwhile, and a job that
 cannot take it (a daemon is running) takes the normal path. While a job runs, other readers
 see its committed polls, without the full-text index of the new rows and with slower
-queries; other writers (a second ingest) write normally and their rows are indexed at the
-end too (``rebuild`` reads the whole table).
+queries; other writers (a second ingest) write between its polls and their rows are indexed
+at the end too (``rebuild`` reads the whole table). Not beside a stopping import
+(``--on-error stop``): it holds the write lock for each whole file (one transaction), so
+another writer waits its busy timeout (30 s) and then fails with "database is locked".
 
 What stays: the primary keys, ``idx_version_log_incident`` (read by the writer for changed
 incidents), and the indexes whose keys a bulk job writes in key order (:data:`_IN_KEY_ORDER`:
