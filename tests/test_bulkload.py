@@ -494,3 +494,30 @@ def test_new_incidents_whose_rowids_are_not_in_order_get_their_versions_in_page_
             "ON i.rowid = l.incident ORDER BY l.id"
         ).fetchall()
     assert rows == [(f"F{n:05d}", 1) for n in range(20)]
+
+
+def test_ctrl_c_during_the_rebuild_is_held_until_it_has_committed(
+    tmp_path: Path, pages: list[Path], small_threshold: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGINT that arrives while the deferred indexes are rebuilt (a real signal, as in a
+    terminal) no longer rolls the rebuild back: it is delivered once the rebuild committed."""
+    path = tmp_path / "bulk.db"
+    recreate = bulkload._recreate
+    went_on: list[bool] = []
+
+    def interrupted(conn: sqlite3.Connection) -> int:
+        signal.raise_signal(signal.SIGINT)  # in the middle of the rebuild's work
+        went_on.append(True)
+        return recreate(conn)
+
+    monkeypatch.setattr(bulkload, "_recreate", interrupted)
+    # As in a terminal, whatever the test runner's own SIGINT disposition.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with Archive(path) as archive, pytest.raises(KeyboardInterrupt):
+            ingest_files(archive, FEED, pages)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert went_on == [True]  # the rebuild went on after the signal
+    assert _deferred_objects(path) == []
+    assert dump(path) == _normal(tmp_path / "normal.db", pages)

@@ -15,7 +15,8 @@ Each poll is still one transaction; only the indexes are late.
 recreates them. A job killed in between (``kill -9``, power loss) leaves those rows behind:
 the next :class:`~dispatchwatch.archive.Archive` to open the file recreates the objects and
 rebuilds the full-text index (:func:`repair`, with a log line) unless the job is still
-running. Ctrl-C restores them before the command exits.
+running. Ctrl-C restores them before the command exits, also when it comes during the
+rebuild itself (held back until the rebuild has committed).
 
 **Never beside a live writer.** The job holds the archive's run lock (:mod:`.runlock`) while
 the indexes are deferred, so ``dispatchwatch run`` cannot start meanwhile, and a job that
@@ -38,7 +39,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,9 +138,35 @@ def _restore(conn: sqlite3.Connection) -> int:
     # the sorts in memory). 2 MB again afterwards: a daemon's memory stays flat.
     conn.execute(f"PRAGMA cache_size = {-REBUILD_CACHE_KIB}")
     try:
-        return _recreate(conn)
+        with _interrupts_held():
+            return _recreate(conn)
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache)}")
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) held back until the block has run, then delivered as it would have
+    been (``KeyboardInterrupt`` in a terminal). The rebuild is one transaction: an interrupt
+    raised when one of its statements returns would roll all of it back and leave the
+    indexes dropped (and search missing the job's rows) until a writer next opens the
+    archive. Only in the main thread (the only one Python delivers signals to) and when the
+    current handler was set from Python; else the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # set outside Python: it could not be put back
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        signal.raise_signal(signal.SIGINT)
 
 
 def _recreate(conn: sqlite3.Connection) -> int:
