@@ -434,29 +434,13 @@ def _chunk_batches(
     """What :func:`_batches` gives for the rows of ``chunks`` (a table's, see
     :attr:`~.readers.Table.chunks`) mapped a chunk at a time by ``many``: the same batches,
     cut at the same rows, and ``report`` and ``position`` as it keeps them, with list slices
-    rather than steps a row (a chunk with an unreadable row goes row by row)."""
+    rather than steps a row (the readable rows between two unreadable ones are one slice)."""
     batch: list[tuple[RawRow, Any]] = []
     first = last = 0
-    end = 0  # the number of the last row read
-    for numbers, rows in chunks:
-        results = many(rows)
-        end = numbers[-1]
-        if any(result.__class__ is RowError for result in results):
-            for number, result in zip(numbers, results, strict=True):
-                if result.__class__ is RowError:
-                    report.add_problem(RowProblem(number, str(result)))
-                    continue
-                if len(batch) >= size and result[0].incident_id != batch[-1][0].incident_id:
-                    position[0] = number
-                    yield batch, first, last
-                    batch = []
-                if not batch:
-                    first = number
-                batch.append(result)
-                last = number
-            continue
-        count = len(results)
-        at = 0
+
+    def cut(numbers: Sequence[int], results: list[Any], at: int, count: int) -> Iterator[Any]:
+        """The batches completed by the readable rows ``results[at:count]``."""
+        nonlocal batch, first, last
         while at < count:
             if not batch:
                 first = numbers[at]
@@ -480,6 +464,17 @@ def _chunk_batches(
             batch += results[at : at + taken]
             at += taken
             last = numbers[at - 1]
+
+    end = 0  # the number of the last row read
+    for numbers, rows in chunks:
+        results = many(rows)
+        end = numbers[-1]
+        at = 0
+        for bad in [k for k, result in enumerate(results) if result.__class__ is RowError]:
+            yield from cut(numbers, results, at, bad)
+            report.add_problem(RowProblem(numbers[bad], str(results[bad])))
+            at = bad + 1
+        yield from cut(numbers, results, at, len(results))
     position[0] = end + 1  # every row read
     if batch:
         yield batch, first, last
