@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from dispatchwatch.normalize.coordinates import LAT_LON_TEXT
 from dispatchwatch.normalize.memo import Memo
 from dispatchwatch.scraper import RawRow
 from dispatchwatch.sources import socrata
@@ -54,9 +55,6 @@ PARISH = (-90.15, -89.60, 29.85, 30.21)
 #: The state plane of MapX/MapY: NAD83 / Louisiana South (US survey feet).
 STATE_PLANE = "EPSG:3452"
 
-#: ``(lat, lon)`` text (the CSV export's Location), as ``dispatchwatch.imports.rows.parse_point``
-#: reads it.
-_LAT_LON = re.compile(r"\(?\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s*\)?")
 _ZERO_BLOCK = re.compile(r"^0+(?=\d+XX\b)", re.I)
 _APPROX = re.compile(r"^\s*approx(?:imate)?\.?\s+loc(?:ation)?\s*:\s*", re.I)
 _USED = {
@@ -111,7 +109,7 @@ def _positive(x: Any, y: Any) -> tuple[float, float] | tuple[None, None]:
 
 def _lat_lon(text: str) -> tuple[float | None, float | None]:
     """``(latitude, longitude)`` of ``(lat, lon)`` text, else ``(None, None)``."""
-    match = _LAT_LON.fullmatch(text.strip())
+    match = LAT_LON_TEXT.fullmatch(text.strip())
     if match is None:
         return None, None
     return float(match.group(1)), float(match.group(2))
@@ -197,7 +195,7 @@ def _reader(columns: _Columns) -> Any:
     cell = {name: (f"values[{at[name]}]" if name in at else "None") for name in _WANTED}
     scope: dict[str, Any] = {
         "RawRow": RawRow, "text": text, "point": point, "lat_lon": _lat_lon,
-        "lat_lon_text": _LAT_LON.fullmatch, "blocks": _blocks,
+        "lat_lon_text": LAT_LON_TEXT.fullmatch, "blocks": _blocks,
         "is_geo": _is_geo, "PARISH": PARISH,
     }  # fmt: skip
     lines = [

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import PageError
 from ..normalize import to_utc
+from ..normalize.coordinates import LAT_LON_TEXT
 from ..normalize.time import _fast_iso, _fast_us
 from ..scraper import RawRow
 from .mapping import ImportMapping, canonical, resolve_columns, row_function
@@ -114,7 +115,6 @@ def _strptime(text: str, fmt: str) -> datetime | None:
 
 
 _POINT_WKT = re.compile(r"POINT\s*\(\s*(-?[0-9.]+)\s+(-?[0-9.]+)\s*\)", re.I)
-_LAT_LON = re.compile(r"\(?\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s*\)?")
 
 
 def parse_point(value: Any) -> tuple[Any, Any]:
@@ -142,7 +142,7 @@ def parse_point(value: Any) -> tuple[Any, Any]:
     match = _POINT_WKT.search(text)
     if match:
         return float(match.group(2)), float(match.group(1))
-    match = _LAT_LON.fullmatch(text)
+    match = LAT_LON_TEXT.fullmatch(text)
     if match:
         return float(match.group(1)), float(match.group(2))
     return None, None

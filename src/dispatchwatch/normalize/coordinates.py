@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
-__all__ = ["round_coordinate"]
+__all__ = ["LAT_LON_TEXT", "round_coordinate"]
+
+#: A point as ``(lat, lon)`` or ``lat, lon`` text (a CSV export's location column): groups
+#: latitude, longitude. For ``fullmatch``.
+LAT_LON_TEXT = re.compile(r"\(?\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s*\)?")
 
 
 # typed: True and 1 (and 1.0) are equal keys, but True is no coordinate.
