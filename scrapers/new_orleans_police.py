@@ -36,6 +36,8 @@ from typing import Any
 
 from dispatchwatch.normalize.coordinates import LAT_LON_TEXT
 from dispatchwatch.normalize.memo import Memo
+from dispatchwatch.normalize.rows import _received_utc
+from dispatchwatch.normalize.time import _TAILS, _US_HEADS, _hour_memo, _us_24_hour
 from dispatchwatch.scraper import RawRow
 from dispatchwatch.sources import socrata
 from dispatchwatch.sources.socrata import text
@@ -419,7 +421,9 @@ def stored_reader(header: tuple[str, ...]) -> Any:
     if len(set(header)) != len(header):
         return None
     columns = _columns(header)
-    scope: dict[str, Any] = {"project": _project, "address_memo": _addresses}
+    scope: dict[str, Any] = {
+        "project": _project, "address_memo": _addresses, "us_hour_memo": _us_hours,
+    }  # fmt: skip
     from dispatchwatch.extrajson import extra_json
 
     scope["extra_json"] = extra_json
@@ -427,12 +431,26 @@ def stored_reader(header: tuple[str, ...]) -> Any:
     present = {
         name: f"f_{name}"
         for name, expression in fields.items()
-        if expression != "None" and name not in ("address", "extra")
+        if expression != "None" and name not in ("received", "address", "extra")
     }
+    scope.update(tails=_TAILS, received_utc=_received_utc)
     cells = [
         "values = record",
         *cells,
         *(f"{variable} = {fields[name]}" for name, variable in present.items()),
+        # The time as UTC text: to_utc's fast path of "M/D/YYYY H:MM:SS" (the hour's UTC
+        # prefix from the zone's memo, then the minutes and seconds) inline, else to_utc.
+        f"received = {fields['received']}",
+        "if received is not None:",
+        '    colon = received.find(":")',
+        "    if (",
+        '        colon > 0 and received[4:5] != "-"',
+        "        and (tail := tails.get(received[colon:])) is not None",
+        "        and (head := us_hours[received[:colon]]) is not None",
+        "    ):",
+        "        received = head + tail",
+        "    else:",
+        "        received = received_utc(received, timezone)",
         # rows(): MapX/MapY when they read as positive numbers, projected after the loop.
         "if state_plane is not None:",
         "    try:",
@@ -453,13 +471,25 @@ def stored_reader(header: tuple[str, ...]) -> Any:
             "west, east, south, north = PARISH",
             "pending = []",
             "addresses = address_memo(places, default_city)",
+            "us_hours = us_hour_memo(timezone)",
         ],
         after=["if pending:", "    project(pending, c_latitude, c_longitude, exact)"],
-        stored={"address": "address", "city": "city", "extra": "extra_text"},
+        stored={
+            "received": "received",
+            "address": "address",
+            "city": "city",
+            "extra": "extra_text",
+        },  # fmt: skip
         # An ID as it stands is what a batch is cut by (imports.run): give up unless it is
         # also the stored one (no whitespace to collapse).
         clean_ids=False,
     )
+
+
+def _us_hours(zone: str) -> Memo:
+    """The zone's memo of local ``M/D/YYYY H`` hours -> UTC ``YYYY-MM-DDTHH`` (or None), as
+    ``to_utc``'s fast path of US times reads them (``normalize.time._fast_us``)."""
+    return _US_HEADS.get(zone) or _hour_memo(_US_HEADS, zone, _us_24_hour)
 
 
 #: ``(places, default_city)`` -> the memo of :func:`_addresses` (a few at most).

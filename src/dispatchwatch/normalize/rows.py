@@ -406,7 +406,8 @@ def page_normalizer(
     one that is not a dict); ``before``: lines run once before the first record, ``after``:
     once after the last, before the columns are returned (they may change them: ``ids``,
     ``c_latitude``... as :data:`STORED_COLUMNS` names them). ``stored``: the variables the
-    cells set to a stored value themselves, by column (``address`` and ``city`` together,
+    cells set to a stored value themselves, by column (``received``: the UTC text that
+    ``to_utc`` gives of the field; ``address`` and ``city`` together,
     for a field ``present`` does not list; ``extra``: its stored JSON text, or None).
     ``clean_ids=False``: give up on an ID that is not clean as it stands, rather than
     cleaning it."""
@@ -414,8 +415,8 @@ def page_normalizer(
     if unknown:
         raise ValueError(f"not fields of RawRow: {sorted(unknown)}")
     stored = stored or {}
-    if set(stored) - {"address", "city", "extra"} or set(stored) & set(present):
-        raise ValueError(f"stored cells not for address/city/extra only: {sorted(stored)}")
+    if set(stored) - {"received", "address", "city", "extra"} or set(stored) & set(present):
+        raise ValueError(f"stored cells not for received/address/city/extra: {sorted(stored)}")
     if ("address" in stored) != ("city" in stored):
         raise ValueError("stored cells give the address and the city together, or neither")
     lines = [
@@ -449,7 +450,9 @@ def page_normalizer(
         body.append(f"{name}.append({expression})")
         columns.append(name)
 
-    if "received" in present:
+    if "received" in stored:
+        column("c_received", stored["received"])
+    elif "received" in present:
         column("c_received", f"received_utc({present['received']}, timezone)")
     else:
         constant["c_received"] = "None"
