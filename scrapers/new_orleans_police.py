@@ -36,6 +36,8 @@ from typing import Any
 
 from dispatchwatch.normalize.coordinates import LAT_LON_TEXT
 from dispatchwatch.normalize.memo import Memo
+from dispatchwatch.normalize.rows import _received_utc
+from dispatchwatch.normalize.time import _TAILS, _US_HEADS, _hour_memo, _us_24_hour
 from dispatchwatch.scraper import RawRow
 from dispatchwatch.sources import socrata
 from dispatchwatch.sources.socrata import text
@@ -186,14 +188,19 @@ class _Columns:
         self.read = _reader(self)
 
 
-def _cell_lines(columns: _Columns, scope: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+def _cell_lines(
+    columns: _Columns, scope: dict[str, Any], *, stored: bool = False
+) -> tuple[list[str], dict[str, str]]:
     """The generated lines (no indent) that read one record, ``values``, laid out as
     ``columns`` says (each cell at its index, an absent column None, ``(lat, lon)`` text read
     at once by its regex, the extra columns one by one with no loop), into variables; and
     each :class:`RawRow` field's expression of them. Also sets ``state_plane``: the
     ``(MapX, MapY)`` still to project, or None. What :func:`_reader` and
     :func:`stored_reader` share; column names are never pasted into the code (``k0``...
-    name them, in ``scope``); indexes are numbers."""
+    name them, in ``scope``); indexes are numbers. ``stored`` (for :func:`stored_reader`:
+    records of text, PARISH unpacked before): ``address``, ``city`` and ``approximate``
+    through one memo of the stored address of a cell (``addresses``), and ``extra_text``:
+    the stored JSON of ``extra`` written at once (:func:`_extra_lines`)."""
     at = columns.at
     cell = {name: (f"values[{at[name]}]" if name in at else "None") for name in _WANTED}
     scope.update({
@@ -202,7 +209,7 @@ def _cell_lines(columns: _Columns, scope: dict[str, Any]) -> tuple[list[str], di
         "is_geo": _is_geo, "PARISH": PARISH,
     })  # fmt: skip
     lines = [
-        "west, east, south, north = PARISH",
+        *([] if stored else ["west, east, south, north = PARISH"]),
         *(f"{name} = {cell[name]}" for name in _WANTED),
     ]
     if "location" in at:
@@ -224,13 +231,22 @@ def _cell_lines(columns: _Columns, scope: dict[str, Any]) -> tuple[list[str], di
         "if lat is None or not (south <= lat <= north and west <= lon <= east):",
         "    lat = lon = None",
         "    state_plane = (mapx, mapy)",
-        "address, approximate = blocks[",
-        "    (block_address.strip() or None)",
-        "    if block_address.__class__ is str",
-        "    else text(block_address)",
-        "]",
-        "extra = {}",
     ]
+    if stored:
+        lines += ["address, city, approximate = addresses[block_address]"]
+        extra = _extra_lines(columns, scope)
+        if extra is not None:
+            return [*lines, *extra], _fields()
+        lines += ["extra = {}"]  # (the dict, as below, then its JSON)
+    else:
+        lines += [
+            "address, approximate = blocks[",
+            "    (block_address.strip() or None)",
+            "    if block_address.__class__ is str",
+            "    else text(block_address)",
+            "]",
+            "extra = {}",
+        ]
     for n, (index, name) in enumerate(columns.renamed):
         scope[f"k{n}"] = name
         lines += [
@@ -252,7 +268,14 @@ def _cell_lines(columns: _Columns, scope: dict[str, Any]) -> tuple[list[str], di
         "if approximate:",
         '    extra["approximate_location"] = True',
     ]
-    fields = {
+    if stored:
+        lines.append("extra_text = extra_json(extra) if extra else None")
+    return lines, _fields()
+
+
+def _fields() -> dict[str, str]:
+    """Each :class:`RawRow` field's expression of the variables :func:`_cell_lines` sets."""
+    return {
         "incident_id": (
             '(nopd_item.strip() if nopd_item.__class__ is str else text(nopd_item) or "")'
         ),
@@ -280,7 +303,70 @@ def _cell_lines(columns: _Columns, scope: dict[str, Any]) -> tuple[list[str], di
         "longitude": "lon",
         "extra": "extra",
     }
-    return lines, fields
+
+
+def _extra_lines(columns: _Columns, scope: dict[str, Any]) -> list[str] | None:
+    """Generated lines setting ``extra_text``: the stored JSON of the ``extra`` that
+    :func:`_cell_lines` would make of a record of text (``extra_json`` of it: keys sorted,
+    ``ensure_ascii=False``), or None when it is empty, written at once: each key's
+    ``"key": "`` part is known here, the values are slotted in. A value that JSON escapes
+    (not printable, ``\\``, a quote: checked on the whole text) goes the long way
+    (``slow_extra``). None (no such lines) when a key repeats or is not plain text."""
+    from json.encoder import encode_basestring  # type: ignore[attr-defined]
+
+    from dispatchwatch.extrajson import extra_json
+
+    keys = [
+        *((name, "value.strip()", index) for index, name in columns.renamed),
+        *((name, "value", index) for name, index in columns.others),
+        ("approximate_location", "approximate", None),
+    ]
+    names = [name for name, _, _ in keys]
+    if len(set(names)) != len(names) or any(
+        not name.isprintable() or encode_basestring(name) != f'"{name}"' for name in names
+    ):
+        return None
+    renamed, others = columns.renamed, columns.others
+
+    def slow_extra(values: Sequence[Any], approximate: bool) -> str | None:
+        """``extra_json`` of the record's ``extra`` as :func:`_read` makes it."""
+        extra = {name: value for index, name in renamed if text(value := values[index])}
+        for name, index in others:
+            value = values[index]
+            if value not in ("", None) and not _is_geo(value):
+                extra[name] = value
+        if approximate:
+            extra["approximate_location"] = True
+        return extra_json(extra) if extra else None
+
+    scope["slow_extra"] = slow_extra
+    lines = ["items = []"]
+    for n, (name, test, index) in enumerate(sorted(keys)):
+        if index is None:
+            lines += [
+                "if approximate:",
+                f"    items.append({f'{encode_basestring(name)}: true'!r})",
+            ]
+            continue
+        scope[f"j{n}"] = f"{encode_basestring(name)}: " + '"'
+        lines += [
+            f"value = values[{index}]",
+            f"if {test}:",
+            f"    items.append(j{n} + value + '\"')",
+        ]
+    lines += [
+        "if items:",
+        '    extra_text = "{" + ", ".join(items) + "}"',
+        "    if (",
+        "        not extra_text.isprintable()",
+        '        or "\\\\" in extra_text',
+        "        or extra_text.count('\"') != 4 * len(items) - 2 * approximate",
+        "    ):",
+        "        extra_text = slow_extra(values, approximate)",
+        "else:",
+        "    extra_text = None",
+    ]
+    return lines
 
 
 def _reader(columns: _Columns) -> Any:
@@ -335,21 +421,36 @@ def stored_reader(header: tuple[str, ...]) -> Any:
     if len(set(header)) != len(header):
         return None
     columns = _columns(header)
-    scope: dict[str, Any] = {"project": _project}
-    cells, fields = _cell_lines(columns, scope)
+    scope: dict[str, Any] = {
+        "project": _project, "address_memo": _addresses, "us_hour_memo": _us_hours,
+    }  # fmt: skip
+    from dispatchwatch.extrajson import extra_json
+
+    scope["extra_json"] = extra_json
+    cells, fields = _cell_lines(columns, scope, stored=True)
+    present = {
+        name: f"f_{name}"
+        for name, expression in fields.items()
+        if expression != "None" and name not in ("received", "address", "extra")
+    }
+    scope.update(tails=_TAILS, received_utc=_received_utc)
     cells = [
         "values = record",
         *cells,
-        *(
-            f"f_{name} = {expression}"
-            for name, expression in fields.items()
-            if expression != "None"
-        ),
-        # An ID as it stands is what a batch is cut by (rows.py): give up unless it is
-        # also the stored one (no whitespace to collapse).
-        "if f_incident_id.__class__ is not str or not f_incident_id.isprintable()"
-        ' or "  " in f_incident_id:',
-        "    return None",
+        *(f"{variable} = {fields[name]}" for name, variable in present.items()),
+        # The time as UTC text: to_utc's fast path of "M/D/YYYY H:MM:SS" (the hour's UTC
+        # prefix from the zone's memo, then the minutes and seconds) inline, else to_utc.
+        f"received = {fields['received']}",
+        "if received is not None:",
+        '    colon = received.find(":")',
+        "    if (",
+        '        colon > 0 and received[4:5] != "-"',
+        "        and (tail := tails.get(received[colon:])) is not None",
+        "        and (head := us_hours[received[:colon]]) is not None",
+        "    ):",
+        "        received = head + tail",
+        "    else:",
+        "        received = received_utc(received, timezone)",
         # rows(): MapX/MapY when they read as positive numbers, projected after the loop.
         "if state_plane is not None:",
         "    try:",
@@ -360,16 +461,63 @@ def stored_reader(header: tuple[str, ...]) -> Any:
         "        if x > 0 and y > 0:",
         "            pending.append((len(ids), x, y))",
     ]
-    present = {name: f"f_{name}" for name, expression in fields.items() if expression != "None"}
     return page_normalizer(
         cells,
         present,
         scope,
         "<new orleans stored reader>",
         record_check=[f"if len(record) != {columns.width}:", "    return None"],
-        before=["pending = []"],
+        before=[
+            "west, east, south, north = PARISH",
+            "pending = []",
+            "addresses = address_memo(places, default_city)",
+            "us_hours = us_hour_memo(timezone)",
+        ],
         after=["if pending:", "    project(pending, c_latitude, c_longitude, exact)"],
+        stored={
+            "received": "received",
+            "address": "address",
+            "city": "city",
+            "extra": "extra_text",
+        },  # fmt: skip
+        # An ID as it stands is what a batch is cut by (imports.run): give up unless it is
+        # also the stored one (no whitespace to collapse).
+        clean_ids=False,
     )
+
+
+def _us_hours(zone: str) -> Memo:
+    """The zone's memo of local ``M/D/YYYY H`` hours -> UTC ``YYYY-MM-DDTHH`` (or None), as
+    ``to_utc``'s fast path of US times reads them (``normalize.time._fast_us``)."""
+    return _US_HEADS.get(zone) or _hour_memo(_US_HEADS, zone, _us_24_hour)
+
+
+#: ``(places, default_city)`` -> the memo of :func:`_addresses` (a few at most).
+_ADDRESSES: dict[tuple[int, str | None], tuple[Any, Memo]] = {}
+
+
+def _addresses(places: Any, default_city: str | None) -> Memo:
+    """A memo of ``BLOCK_ADDRESS`` cells (text) -> ``(address, city, approximate)`` as
+    stored with the memo of ``places`` (see ``normalize.rows._places``): what :func:`block`
+    and then the normalizer make of the cell, in one lookup."""
+    key = (id(places), default_city)
+    found = _ADDRESSES.get(key)
+    if found is not None and found[0] is places:
+        return found[1]
+
+    def stored(cell: str) -> tuple[str | None, str | None, bool]:
+        address, approximate = block(
+            (cell.strip() or None) if cell.__class__ is str else text(cell)
+        )
+        if address is None:
+            return None, default_city, approximate
+        return (*places[address], approximate)
+
+    if len(_ADDRESSES) >= 8:
+        _ADDRESSES.clear()
+    memo = Memo(stored, 8192)
+    _ADDRESSES[key] = (places, memo)
+    return memo
 
 
 def _is_geo(value: Any) -> bool:

@@ -99,6 +99,8 @@ HEADERS = [
     tuple(n for n in NOLA_HEADER if n not in ("MapX", "MapY")),
     (*NOLA_HEADER[::-1], "Custom Col", ":id"),
     tuple(n.lower() for n in NOLA_HEADER),
+    (*NOLA_HEADER, "type_code"),  # an extra key twice: the dict, then its JSON
+    (*NOLA_HEADER, 'a"b\\c'),  # a key JSON escapes: likewise
 ]
 
 
