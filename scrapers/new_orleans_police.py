@@ -186,94 +186,112 @@ class _Columns:
         self.read = _reader(self)
 
 
-def _reader(columns: _Columns) -> Any:
-    """:func:`_read` for one header, generated: each cell read at its index (an absent
-    column is None), ``(lat, lon)`` text (it starts with ``(``) read at once by its regex,
-    the extra columns one by one with no loop. Column names are never pasted into the code
-    (``k0``... name them); indexes are numbers."""
+def _cell_lines(columns: _Columns, scope: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The generated lines (no indent) that read one record, ``values``, laid out as
+    ``columns`` says (each cell at its index, an absent column None, ``(lat, lon)`` text read
+    at once by its regex, the extra columns one by one with no loop), into variables; and
+    each :class:`RawRow` field's expression of them. Also sets ``state_plane``: the
+    ``(MapX, MapY)`` still to project, or None. What :func:`_reader` and
+    :func:`stored_reader` share; column names are never pasted into the code (``k0``...
+    name them, in ``scope``); indexes are numbers."""
     at = columns.at
     cell = {name: (f"values[{at[name]}]" if name in at else "None") for name in _WANTED}
-    scope: dict[str, Any] = {
+    scope.update({
         "RawRow": RawRow, "text": text, "point": point, "lat_lon": _lat_lon,
         "lat_lon_text": LAT_LON_TEXT.fullmatch, "blocks": _blocks,
         "is_geo": _is_geo, "PARISH": PARISH,
-    }  # fmt: skip
+    })  # fmt: skip
     lines = [
-        "def read(values):",
-        "    west, east, south, north = PARISH",
-        *(f"    {name} = {cell[name]}" for name in _WANTED),
+        "west, east, south, north = PARISH",
+        *(f"{name} = {cell[name]}" for name in _WANTED),
     ]
     if "location" in at:
         lines += [
-            '    if location.__class__ is str and location[:1] == "(":  # (lat, lon), not WKT',
-            "        match = lat_lon_text(location)",
-            "        if match is None:  # (or spaces around it)",
-            "            lat, lon = lat_lon(location)",
-            "        else:",
-            "            lat = float(match[1])",
-            "            lon = float(match[2])",
+            'if location.__class__ is str and location[:1] == "(":  # (lat, lon), not WKT',
+            "    match = lat_lon_text(location)",
+            "    if match is None:  # (or spaces around it)",
+            "        lat, lon = lat_lon(location)",
             "    else:",
-            "        lat, lon = point(location)",
+            "        lat = float(match[1])",
+            "        lon = float(match[2])",
+            "else:",
+            "    lat, lon = point(location)",
         ]
     else:
-        lines.append("    lat = None")
+        lines.append("lat = None")
     lines += [
-        "    state_plane = None",
-        "    if lat is None or not (south <= lat <= north and west <= lon <= east):",
-        "        lat = lon = None",
-        "        state_plane = (mapx, mapy)",
-        "    address, approximate = blocks[",
-        "        (block_address.strip() or None)",
-        "        if block_address.__class__ is str",
-        "        else text(block_address)",
-        "    ]",
-        "    extra = {}",
+        "state_plane = None",
+        "if lat is None or not (south <= lat <= north and west <= lon <= east):",
+        "    lat = lon = None",
+        "    state_plane = (mapx, mapy)",
+        "address, approximate = blocks[",
+        "    (block_address.strip() or None)",
+        "    if block_address.__class__ is str",
+        "    else text(block_address)",
+        "]",
+        "extra = {}",
     ]
     for n, (index, name) in enumerate(columns.renamed):
         scope[f"k{n}"] = name
         lines += [
-            f"    value = values[{index}]",
-            "    if value.__class__ is str:",
-            "        if value.strip():",
-            f"            extra[k{n}] = value",
-            "    elif value is not None and text(value):",
+            f"value = values[{index}]",
+            "if value.__class__ is str:",
+            "    if value.strip():",
             f"        extra[k{n}] = value",
+            "elif value is not None and text(value):",
+            f"    extra[k{n}] = value",
         ]
     for n, (name, index) in enumerate(columns.others):
         scope[f"o{n}"] = name
         lines += [
-            f"    value = values[{index}]",
-            '    if value not in ("", None) and not is_geo(value):',
-            f"        extra[o{n}] = value",
+            f"value = values[{index}]",
+            'if value not in ("", None) and not is_geo(value):',
+            f"    extra[o{n}] = value",
         ]
     lines += [
-        "    if approximate:",
-        '        extra["approximate_location"] = True',
+        "if approximate:",
+        '    extra["approximate_location"] = True',
+    ]
+    fields = {
+        "incident_id": (
+            '(nopd_item.strip() if nopd_item.__class__ is str else text(nopd_item) or "")'
+        ),
+        "received": (
+            "((timecreate.strip() or None) if timecreate.__class__ is str else text(timecreate))"
+        ),
+        "call_type": (
+            "((typetext.strip() if typetext.__class__ is str else text(typetext))"
+            " or text(type_) or text(type))"
+        ),
+        "priority": "((priority.strip() or None) if priority.__class__ is str else text(priority))",
+        "status": "None",
+        "disposition": (
+            "((dispositiontext.strip() if dispositiontext.__class__ is str"
+            " else text(dispositiontext)) or text(disposition))"
+        ),
+        "address": "address",
+        "district": (
+            "((policedistrict.strip() or None) if policedistrict.__class__ is str"
+            " else text(policedistrict))"
+        ),
+        "beat": "((beat.strip() or None) if beat.__class__ is str else text(beat))",
+        "units": "None",
+        "latitude": "lat",
+        "longitude": "lon",
+        "extra": "extra",
+    }
+    return lines, fields
+
+
+def _reader(columns: _Columns) -> Any:
+    """:func:`_read` for one header, generated (see :func:`_cell_lines`)."""
+    scope: dict[str, Any] = {}
+    cells, fields = _cell_lines(columns, scope)
+    lines = [
+        "def read(values):",
+        *(f"    {line}" for line in cells),
         "    return RawRow(",
-        '        (nopd_item.strip() if nopd_item.__class__ is str else text(nopd_item) or ""),',
-        "        (timecreate.strip() or None)",
-        "        if timecreate.__class__ is str",
-        "        else text(timecreate),",
-        "        (typetext.strip() if typetext.__class__ is str else text(typetext))",
-        "        or text(type_)",
-        "        or text(type),",
-        "        (priority.strip() or None) if priority.__class__ is str else text(priority),",
-        "        None,",
-        "        (",
-        "            dispositiontext.strip()",
-        "            if dispositiontext.__class__ is str",
-        "            else text(dispositiontext)",
-        "        )",
-        "        or text(disposition),",
-        "        address,",
-        "        (policedistrict.strip() or None)",
-        "        if policedistrict.__class__ is str",
-        "        else text(policedistrict),",
-        "        (beat.strip() or None) if beat.__class__ is str else text(beat),",
-        "        None,",
-        "        lat,",
-        "        lon,",
-        "        extra,",
+        *(f"        {expression}," for expression in fields.values()),
         "    ), state_plane",
     ]
     exec(compile("\n".join(lines), "<new orleans row reader>", "exec"), scope)  # noqa: S102
@@ -281,6 +299,77 @@ def _reader(columns: _Columns) -> Any:
 
 
 _columns = lru_cache(maxsize=64)(_Columns)
+
+
+def _project(
+    pending: list[tuple[int, float, float]],
+    latitudes: list[Any],
+    longitudes: list[Any],
+    exact: bool,
+) -> None:
+    """The ``(index, MapX, MapY)`` of :func:`stored_reader`'s rows without a point in the
+    parish, projected in one pyproj call as :func:`rows` does; the stored coordinates of
+    those that land in the parish set at their index (the others stay None)."""
+    from dispatchwatch.normalize.rows import stored_point
+
+    lons, lats = _transformer().transform(
+        array("d", [x for _, x, _ in pending]), array("d", [y for _, _, y in pending])
+    )
+    west, east, south, north = PARISH
+    for (index, _, _), lat, lon in zip(pending, lats, lons, strict=True):
+        if south <= lat <= north and west <= lon <= east:  # in_parish
+            latitudes[index], longitudes[index] = stored_point(lat, lon, exact)
+
+
+@lru_cache(maxsize=64)
+def stored_reader(header: tuple[str, ...]) -> Any:
+    """A :data:`~dispatchwatch.normalize.rows.PageNormalizer` of the records of a file with
+    ``header`` (lists of cells aligned with it): what :func:`rows` reads of them, then
+    ``normalize_rows`` and ``StoredIncidents.of`` (the archive's columns), in one generated
+    pass with no RawRow or Incident per row; None (for the caller to go the general way)
+    as soon as a record's width is not the header's or its ID is missing, repeats or is not
+    clean as it stands. None for a header that names a column twice (:func:`rows` reads
+    those rows as dicts)."""
+    from dispatchwatch.normalize.rows import page_normalizer
+
+    if len(set(header)) != len(header):
+        return None
+    columns = _columns(header)
+    scope: dict[str, Any] = {"project": _project}
+    cells, fields = _cell_lines(columns, scope)
+    cells = [
+        "values = record",
+        *cells,
+        *(
+            f"f_{name} = {expression}"
+            for name, expression in fields.items()
+            if expression != "None"
+        ),
+        # An ID as it stands is what a batch is cut by (rows.py): give up unless it is
+        # also the stored one (no whitespace to collapse).
+        "if f_incident_id.__class__ is not str or not f_incident_id.isprintable()"
+        ' or "  " in f_incident_id:',
+        "    return None",
+        # rows(): MapX/MapY when they read as positive numbers, projected after the loop.
+        "if state_plane is not None:",
+        "    try:",
+        "        x, y = float(mapx), float(mapy)",
+        "    except (TypeError, ValueError):",
+        "        pass",
+        "    else:",
+        "        if x > 0 and y > 0:",
+        "            pending.append((len(ids), x, y))",
+    ]
+    present = {name: f"f_{name}" for name, expression in fields.items() if expression != "None"}
+    return page_normalizer(
+        cells,
+        present,
+        scope,
+        "<new orleans stored reader>",
+        record_check=[f"if len(record) != {columns.width}:", "    return None"],
+        before=["pending = []"],
+        after=["if pending:", "    project(pending, c_latitude, c_longitude, exact)"],
+    )
 
 
 def _is_geo(value: Any) -> bool:
@@ -381,6 +470,7 @@ def rows(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[RawRow
 
 
 row.many = rows  # type: ignore[attr-defined]  # what `dispatchwatch import` uses for files
+row.stored = stored_reader  # type: ignore[attr-defined]  # ... and for its one-pass batches
 
 
 scraper = socrata.scraper(

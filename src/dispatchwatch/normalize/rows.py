@@ -21,7 +21,9 @@ from .place import place
 from .time import _fast_iso, _fast_us, to_utc
 from .units import split_units
 
-__all__ = ["PageNormalizer", "normalize_rows", "page_normalizer", "stored_columns"]
+__all__ = [
+    "PageNormalizer", "normalize_rows", "page_normalizer", "stored_columns", "stored_point",
+]  # fmt: skip
 
 _NO_CITY_CODES: Mapping[str, str] = MappingProxyType({})
 _CodesKey = tuple[tuple[str, str], ...]
@@ -376,7 +378,14 @@ _TEXT_CELLS = ("call_type", "priority", "status", "disposition", "district", "be
 
 
 def page_normalizer(
-    cells: Sequence[str], present: Mapping[str, str], scope: Mapping[str, Any], name: str
+    cells: Sequence[str],
+    present: Mapping[str, str],
+    scope: Mapping[str, Any],
+    name: str,
+    *,
+    record_check: Sequence[str] = ("if record.__class__ is not dict:", "    return None"),
+    before: Sequence[str] = (),
+    after: Sequence[str] = (),
 ) -> PageNormalizer:
     """Compile a function that reads each record of a page and normalizes it, in one pass,
     into the page's incidents as the archive stores them (the columns of
@@ -389,7 +398,12 @@ def page_normalizer(
     is the default: None, ``""`` for the ID, no ``extra``); ``scope`` holds what the lines
     use. The function returns None, for the caller to go the general way, as soon as a
     record is not a dict or an incident ID is missing or repeats; it raises what the cells
-    or the normalization raise (the general way then says what is wrong)."""
+    or the normalization raise (the general way then says what is wrong).
+
+    ``record_check``: the lines that give up on a record the cells cannot read (by default
+    one that is not a dict); ``before``: lines run once before the first record, ``after``:
+    once after the last, before the columns are returned (they may change them: ``ids``,
+    ``c_latitude``... as :data:`STORED_COLUMNS` names them)."""
     unknown = set(present) - set(RawRow.__dataclass_fields__)
     if unknown:
         raise ValueError(f"not fields of RawRow: {sorted(unknown)}")
@@ -398,8 +412,9 @@ def page_normalizer(
         "    seen = set()",
         "    add = seen.add",
         "    ids = []",
+        *(f"    {line}" for line in before),
     ]
-    body = ["if record.__class__ is not dict:", "    return None", *cells]
+    body = [*record_check, *cells]
     # The ID as _clean_id() cleans it; not memoized (IDs are all different).
     body += [
         f"incident_id = {present.get('incident_id', repr(''))}",
@@ -482,6 +497,7 @@ def page_normalizer(
         columns.append("c_extra")
     lines.append("    for record in records:")
     lines += [f"        {line}" for line in body]
+    lines += [f"    {line}" for line in after]
     lines.append("    count = len(ids)")
     lines += [f"    {name} = [{value}] * count" for name, value in constant.items()]
     lines.append(f"    return [{', '.join(columns)}]")
@@ -492,6 +508,18 @@ def page_normalizer(
     }  # fmt: skip
     exec(compile("\n".join(lines), name, "exec"), namespace)  # noqa: S102
     return namespace["normalize_page"]  # type: ignore[no-any-return]
+
+
+def stored_point(lat: Any, lon: Any, exact: bool) -> tuple[Any, Any]:
+    """A row's ``(latitude, longitude)`` as :func:`_one_row` stores them (both None, or
+    both rounded unless ``exact``): for coordinates worked out after a page's pass."""
+    if lat.__class__ is float and lon.__class__ is float:
+        if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:
+            return (lat, lon) if exact else (_round3(lat), _round3(lon))
+        return None, None
+    lat = round_coordinate(lat, exact=exact)
+    lon = round_coordinate(lon, exact=exact)
+    return (None, None) if lat is None or lon is None else (lat, lon)
 
 
 def _text_column(
