@@ -485,14 +485,16 @@ def migrate(db: sqlite_utils.Database | Schema) -> int:
         # A new archive: every migration in one transaction (the same statements, one
         # commit instead of ten), so it exists whole or not at all.
         with write_transaction(conn):
-            # (Unless another process made it since the version was read.)
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            # (Another process may have made it since the version was read: then the
+            # migrations it has not run yet, below, as for an older archive.)
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current == 0:
                 new = Schema(conn, new_archive=True)
                 for version in range(1, SCHEMA_VERSION + 1):
                     MIGRATIONS[version](new)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        return SCHEMA_VERSION
+                return SCHEMA_VERSION
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with write_transaction(conn):
             MIGRATIONS[version](db)
