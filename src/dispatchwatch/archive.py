@@ -435,6 +435,10 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+def _nothing() -> None:
+    """(What an archive calls after a transaction outside an outer one.)"""
+
+
 #: ``PRAGMA wal_autocheckpoint`` of an archive's connection (pages of WAL): see Archive().
 WAL_AUTOCHECKPOINT = 4000
 
@@ -829,6 +833,8 @@ class Archive:
             self._db: sqlite_utils.Database | None = None
             self._lock = threading.RLock()
             self._outer = False  # inside outer_transaction()
+            # Called after each transaction inside it (see outer_transaction).
+            self._write_behind: Callable[[], None] = _nothing
             # The checkpoint after the last outer transaction, still running (see there).
             self._checkpointer: threading.Thread | None = None
             with self._lock:
@@ -883,6 +889,7 @@ class Archive:
             if self._outer:
                 with savepoint(self.conn) as conn:
                     yield conn
+                self._write_behind()
             else:
                 with write_transaction(self.conn) as conn:
                     yield conn
@@ -901,6 +908,8 @@ class Archive:
             # bulkload.py), while the read-ahead child's core is free.
             automatic = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+            # The WAL it grows goes to the disk poll by poll (see checkpoints.WriteBehind).
+            behind = self._write_behind = checkpoints.WriteBehind(self._file())
             try:
                 with write_transaction(self.conn) as conn:
                     self._outer = True
@@ -909,15 +918,21 @@ class Archive:
                     finally:
                         self._outer = False
             finally:
+                behind.close()
+                self._write_behind = _nothing
                 self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(automatic)}")
             self._checkpoint_behind()
+
+    def _file(self) -> str:
+        """The file this connection opened (absolute: the working folder may have changed);
+        "" in memory."""
+        return self.conn.execute("PRAGMA database_list").fetchone()[2] or ""
 
     def _checkpoint_behind(self) -> None:
         """Start a PASSIVE checkpoint of the WAL in a thread (see :meth:`outer_transaction`).
         It does not block this connection: a write beside it goes on (its commit's own
         automatic checkpoint is skipped while it runs; the next one catches up)."""
-        # The file this connection opened (absolute: the working folder may have changed).
-        file = self.conn.execute("PRAGMA database_list").fetchone()[2]
+        file = self._file()
         if not file:  # in memory: no WAL
             return
         self._checkpointer = threading.Thread(
