@@ -219,14 +219,19 @@ def bulk_ingest(count: int, runs: int) -> None:
                 Path(f"{work / name}{suffix}").unlink(missing_ok=True)
             return str(work / name)
 
+        # Both run in the bench's own folder: ours would otherwise read the config.yaml of
+        # whatever folder the bench is started from (the repository's demo feeds), work that
+        # has nothing to do with ingesting these pages and that the raw process never does.
         def raw() -> None:
-            subprocess.run([sys.executable, "-c", RAW, fresh("raw.db"), *files], check=True)
+            subprocess.run(
+                [sys.executable, "-c", RAW, fresh("raw.db"), *files], check=True, cwd=work
+            )
 
         def ours() -> None:
             done = subprocess.run(
                 [sys.executable, "-c", OURS, "ingest", "seattle-fire-open-data", "--db",
                  fresh("ours.db"), *files],
-                check=True, capture_output=True, text=True,
+                check=True, capture_output=True, text=True, cwd=work,
             )  # fmt: skip
             line = done.stderr.splitlines()[-1].split()
             split.append((float(line[1]), float(line[2])))
