@@ -486,6 +486,49 @@ def stored_reader(header: tuple[str, ...]) -> Any:
     )
 
 
+@lru_cache(maxsize=64)
+def stored_ids(header: tuple[str, ...]) -> Any:
+    """``ids(records, timezone)``: the incident IDs of records of a file with ``header``
+    (lists of text aligned with it) as :func:`rows` reads them, when :func:`rows` surely
+    reads every one of them (each of the header's width, an ID clean as it stands, a time
+    ``to_utc`` reads or none), else None; raises for a value it cannot check (the caller
+    then goes the general way too). What a batch is cut by before :func:`stored_reader`
+    reads it (possibly in another process). None for a header without the ID column or
+    that names a column twice."""
+    if len(set(header)) != len(header):
+        return None
+    columns = _columns(header)
+    width = columns.width
+    item, created = columns.at.get("nopd_item"), columns.at.get("timecreate")
+    if item is None:
+        return None
+
+    def ids(records: Sequence[Sequence[Any]], timezone: str) -> list[str] | None:
+        us_hours, tails = _us_hours(timezone), _TAILS
+        out: list[str] = []
+        append = out.append
+        for record in records:
+            if len(record) != width:
+                return None
+            incident_id = record[item].strip()
+            if not incident_id or not incident_id.isprintable() or "  " in incident_id:
+                return None
+            if created is not None and (received := record[created].strip()):
+                # to_utc's fast path (see stored_reader), else to_utc: PageError if unread.
+                colon = received.find(":")
+                if not (
+                    colon > 0
+                    and received[4:5] != "-"
+                    and tails.get(received[colon:]) is not None
+                    and us_hours[received[:colon]] is not None
+                ):
+                    _received_utc(received, timezone)
+            append(incident_id)
+        return out
+
+    return ids
+
+
 def _us_hours(zone: str) -> Memo:
     """The zone's memo of local ``M/D/YYYY H`` hours -> UTC ``YYYY-MM-DDTHH`` (or None), as
     ``to_utc``'s fast path of US times reads them (``normalize.time._fast_us``)."""
@@ -619,6 +662,7 @@ def rows(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[RawRow
 
 row.many = rows  # type: ignore[attr-defined]  # what `dispatchwatch import` uses for files
 row.stored = stored_reader  # type: ignore[attr-defined]  # ... and for its one-pass batches
+row.stored_ids = stored_ids  # type: ignore[attr-defined]  # ... cut by these
 
 
 scraper = socrata.scraper(
