@@ -428,10 +428,18 @@ def stored_reader(header: tuple[str, ...]) -> Any:
 
     scope["extra_json"] = extra_json
     cells, fields = _cell_lines(columns, scope, stored=True)
+    # A text field's stored text straight from its cells (text, cleaned by the memo: its
+    # own stripping is then the cleaning's, and a blank cell cleans to None like a missing
+    # one): the first of the field's columns that is not blank, as RawRow's "or" takes it.
+    at = columns.at
+    texts = {
+        field: " or ".join(f"texts[{name}]" for name in names if name in at) or "None"
+        for field, names in _TEXT_FIELDS.items()
+    }
     present = {
         name: f"f_{name}"
         for name, expression in fields.items()
-        if expression != "None" and name not in ("received", "address", "extra")
+        if expression != "None" and name not in ("received", "address", "extra", *texts)
     }
     scope.update(tails=_TAILS, received_utc=_received_utc)
     cells = [
@@ -479,7 +487,8 @@ def stored_reader(header: tuple[str, ...]) -> Any:
             "address": "address",
             "city": "city",
             "extra": "extra_text",
-        },  # fmt: skip
+            **texts,
+        },
         # An ID as it stands is what a batch is cut by (imports.run): give up unless it is
         # also the stored one (no whitespace to collapse).
         clean_ids=False,
@@ -533,6 +542,14 @@ def _us_hours(zone: str) -> Memo:
     """The zone's memo of local ``M/D/YYYY H`` hours -> UTC ``YYYY-MM-DDTHH`` (or None), as
     ``to_utc``'s fast path of US times reads them (``normalize.time._fast_us``)."""
     return _US_HEADS.get(zone) or _hour_memo(_US_HEADS, zone, _us_24_hour)
+
+
+#: The text fields of a call and the columns (lower case) each is read from, in order.
+_TEXT_FIELDS = {
+    "call_type": ("typetext", "type_", "type"), "priority": ("priority",),
+    "disposition": ("dispositiontext", "disposition"), "district": ("policedistrict",),
+    "beat": ("beat",),
+}  # fmt: skip
 
 
 #: ``(places, default_city)`` -> the memo of :func:`_addresses` (a few at most).

@@ -3,7 +3,10 @@
 Each row becomes a :class:`~dispatchwatch.scraper.RawRow` and goes through the same
 normalization (:func:`~dispatchwatch.normalize.normalize_rows`: UTC, block level) and the same
 archive write (:meth:`~dispatchwatch.archive.Archive.record_success`, never a snapshot, so an
-import never marks anything gone) as a polled page. Rows are archived in batches
+import never marks anything gone) as a polled page; a mapping whose row function reads
+records in one pass (New Orleans CSV: its ``stored`` and ``stored_ids`` forms) turns a
+CSV's batches straight into the archive's columns, the same values (tested), with no
+RawRow or Incident per row (:func:`_stored_batches`). Rows are archived in batches
 (``batch_size`` rows, one transaction and one poll of kind ``import`` each), so memory stays
 constant whatever the size of the file.
 
