@@ -253,3 +253,26 @@ def test_batches_come_back_equal_through_marshal_or_pickle() -> None:
         (StoredIncidents.of([plain]), 2, 2, 1), (StoredIncidents.of([odd, plain]), 3, 5, 3),
     ]  # fmt: skip
     assert back[1].incidents.columns[-1][0] == '{"d": "1.50", "l": "x", "t": "2016-01-01 00:00:00"}'
+
+
+def test_a_file_hashed_beside_the_child_is_known_again_by_its_bytes(tmp_path: Path) -> None:
+    """The SHA-256 of a file no earlier import has its size of is computed while the child
+    reads the first batch; the ``imports`` row holds it, so the same file is skipped next
+    time, and another of the same size (another hash) is not."""
+    db = tmp_path / "a.db"
+    path = _nola(tmp_path / "nola.csv", 400)
+    report = _import(db, "new-orleans-police", path, "new-orleans-socrata-csv", True)
+    assert report.outcome == "imported" and report.sha256 == run.file_sha256(path)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT sha256, bytes FROM imports").fetchall() == [
+        (report.sha256, path.stat().st_size)
+    ]
+    conn.close()
+    again = _import(db, "new-orleans-police", path, "new-orleans-socrata-csv", False)
+    assert again.outcome == "already_imported" and again.sha256 == report.sha256
+    body = path.read_bytes()
+    other = tmp_path / "other.csv"
+    other.write_bytes(body.replace(b"A000000016", b"A000000017", 1))  # same size
+    assert other.stat().st_size == path.stat().st_size
+    third = _import(db, "new-orleans-police", other, "new-orleans-socrata-csv", True)
+    assert third.outcome == "imported" and third.sha256 == run.file_sha256(other)

@@ -155,11 +155,19 @@ def can_fork(size: int) -> bool:
     )
 
 
-def pieces_ahead(produce: Produce, *, fork: bool, finish: Finish | None = None) -> Iterator[Piece]:
+def pieces_ahead(
+    produce: Produce,
+    *,
+    fork: bool,
+    finish: Finish | None = None,
+    forked: Callable[[], None] | None = None,
+) -> Iterator[Piece]:
     """The pieces ``produce(None)`` gives, in order, each passed through ``finish`` (when
     given) if it has a batch; made one ahead in a forked child when ``fork`` (see the module
     docstring). Raises what the producer (or ``finish``) raises. Close the iterator (or run it
-    to its end) to end the child.
+    to its end) to end the child. ``forked`` is called once the child has started, before
+    the first piece is awaited: work of this process's own that the child's first piece
+    would otherwise leave it idle for (not called without a child).
 
     Who finishes a piece is decided piece by piece, so that neither process waits for the
     other: the child finishes it unless this process is the one waiting (:func:`_offload`);
@@ -177,6 +185,8 @@ def pieces_ahead(produce: Produce, *, fork: bool, finish: Finish | None = None) 
         child.start()
         sender.close()
         try:
+            if forked is not None:
+                forked()
             while True:
                 waiting.value = 1
                 try:

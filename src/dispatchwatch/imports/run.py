@@ -144,6 +144,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _imported_size(archive: Archive, feed: str, path: Path, mapping: ImportMapping) -> bool:
+    """Whether a complete earlier import into ``feed`` with ``mapping`` read as many bytes
+    as ``path`` holds (or did not record how many): only then can it be the same file."""
+    row = archive.conn.execute(
+        "SELECT 1 FROM imports WHERE feed = ? AND mapping_sha256 = ? AND completed_at IS NOT "
+        "NULL AND (bytes = ? OR bytes IS NULL) LIMIT 1",
+        [feed, mapping.sha256, path.stat().st_size],
+    ).fetchone()
+    return row is not None
+
+
 def previous_import(archive: Archive, feed: str, sha256: str, mapping: ImportMapping) -> str | None:
     """``completed_at`` of an earlier complete import of the same bytes with the same mapping."""
     row = archive.conn.execute(
@@ -268,8 +279,12 @@ def import_file(
 
         return import_counts(archive, feed, path, mapping, on_error=on_error, force=force)
     clock = time.perf_counter()
-    report = FileReport(path, feed.slug, sha256=file_sha256(path))
-    if not force:
+    report = FileReport(path, feed.slug)
+    # The SHA-256 (about half a second a 200 MB file) is wanted first only when an earlier
+    # import of as many bytes might be this one; else it is computed while the read-ahead
+    # child reads the first batch (see below), or at the latest for the ``imports`` row.
+    if not force and _imported_size(archive, feed.slug, path, mapping):
+        report.sha256 = file_sha256(path)
         report.previous = previous_import(archive, feed.slug, report.sha256, mapping)
         if report.previous is not None:
             report.outcome = "already_imported"
@@ -292,8 +307,15 @@ def import_file(
         # with it alive, no child would be forked.
         archive.wait_for_checkpoint()
         report.ahead = can_fork(path.stat().st_size)
+        if not report.sha256 and not report.ahead:  # (else while this process would wait)
+            report.sha256 = file_sha256(path)
+
+        def hash_file() -> None:
+            if not report.sha256:
+                report.sha256 = file_sha256(path)
+
         finish = _normalizer(feed, mapping, path, mapper) if direct else None
-        pieces = pieces_ahead(produce, fork=report.ahead, finish=finish)
+        pieces = pieces_ahead(produce, fork=report.ahead, finish=finish, forked=hash_file)
         with closing(pieces):
             if not direct:
                 # One read: every batch is mapped and normalized as it would be written, and
@@ -388,6 +410,8 @@ def _record_import(
     started_at: str,
 ) -> None:
     report.rows = report.imported + report.bad
+    if not report.sha256:  # (computed beside the read-ahead child as a rule)
+        report.sha256 = file_sha256(report.path)
     with archive.transaction() as conn:
         insert_import(
             conn,
