@@ -143,3 +143,36 @@ def test_the_next_file_of_an_import_still_forks(
         )  # fmt: skip
     assert [r.outcome for r in reports] == ["imported", "imported"]
     assert threads == [[], []]
+
+
+def test_the_wal_of_an_outer_transaction_is_handed_to_the_disk_as_it_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each poll of the outer transaction, what the WAL gained (once a step or more)
+    is handed to the disk (sync_file_range), each byte once, in order; the rows are all there
+    and nothing is left open."""
+    from dispatchwatch import checkpoints
+
+    ranges: list[tuple[int, int]] = []
+    real = checkpoints._sync_file_range()
+
+    def recorded() -> object:
+        def sync(fd: int, offset: int, length: int, flags: int) -> int:
+            ranges.append((offset, length))
+            return real(fd, offset, length, flags) if real is not None else 0
+
+        return sync
+
+    monkeypatch.setattr(checkpoints, "_sync_file_range", recorded)
+    monkeypatch.setattr(checkpoints, "WRITE_BEHIND_BYTES", 1 << 20)
+    path = tmp_path / "a.db"
+    archive = _archive(path)
+    with archive.outer_transaction():
+        for poll in range(6):  # (the WAL grows as the cache spills: 2 MB)
+            _fill(archive, 10_000, start=poll * 10_000)
+    assert len(ranges) >= 3
+    assert [offset for offset, _ in ranges] == [0] + [o + n for o, n in ranges[:-1]]
+    assert all(length >= 1 << 20 for _, length in ranges)
+    assert archive.conn.execute("SELECT count(*) FROM t").fetchone()[0] == 60_000
+    archive.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone()[0] == 60_000

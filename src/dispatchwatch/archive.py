@@ -246,9 +246,22 @@ END""",
 
 def _migration_2(db: sqlite_utils.Database) -> None:
     # The local-time and timeline views for Datasette, and their zone_offsets table.
-    from .publish import install_views  # lazy: publish imports this module
+    _install_views(db)
 
-    install_views(db.conn)
+
+def _install_views(db: sqlite_utils.Database | Schema) -> None:
+    """:func:`~dispatchwatch.publish.install_views`, for migrations 2 and 8; in a new
+    archive only its ``zone_offsets`` table: migration 9 (re)creates the views there
+    anyway, once every table exists, and making them twice before only to drop them again
+    was about 3% of a one-page ingest (the ``ALTER TABLE`` statements in between check them
+    too).
+    """
+    from .publish import ensure_zone_offsets, install_views  # lazy: publish imports us
+
+    if isinstance(db, Schema) and db.new_archive:
+        ensure_zone_offsets(db.conn)
+    else:
+        install_views(db.conn)
 
 
 def _migration_3(db: sqlite_utils.Database) -> None:
@@ -317,14 +330,13 @@ def _migration_8(db: sqlite_utils.Database) -> None:
       changes, not for every update that sets them (a status change rewrote the index).
     - The views are reinstalled (``incident_timeline`` fills gone versions in).
     """
-    from .publish import install_views  # lazy: publish imports this module
     from .versions import EMPTY_GONE_VERSIONS
 
     conn = db.conn
     conn.execute("DROP TRIGGER IF EXISTS incidents_au")
     conn.execute(_FTS_UPDATE_TRIGGER)
     conn.execute(EMPTY_GONE_VERSIONS)
-    install_views(conn)
+    _install_views(db)
 
 
 _FTS_UPDATE_TRIGGER = """CREATE TRIGGER incidents_au AFTER UPDATE OF call_type, address ON incidents
@@ -423,6 +435,10 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+def _nothing() -> None:
+    """(What an archive calls after a transaction outside an outer one.)"""
+
+
 #: ``PRAGMA wal_autocheckpoint`` of an archive's connection (pages of WAL): see Archive().
 WAL_AUTOCHECKPOINT = 4000
 
@@ -447,8 +463,10 @@ class Schema:
     :class:`sqlite_utils.Database` the migrations use, without importing sqlite-utils (its
     import is about a tenth of a second: every start of ``ingest`` paid it)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, new_archive: bool = False) -> None:
         self.conn = conn
+        #: Set by :func:`migrate` while it makes a new archive (see :func:`_install_views`).
+        self.new_archive = new_archive
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, parameters)
@@ -471,13 +489,16 @@ def migrate(db: sqlite_utils.Database | Schema) -> int:
         # A new archive: every migration in one transaction (the same statements, one
         # commit instead of ten), so it exists whole or not at all.
         with write_transaction(conn):
-            # (Unless another process made it since the version was read.)
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            # (Another process may have made it since the version was read: then the
+            # migrations it has not run yet, below, as for an older archive.)
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current == 0:
+                new = Schema(conn, new_archive=True)
                 for version in range(1, SCHEMA_VERSION + 1):
-                    MIGRATIONS[version](db)
+                    MIGRATIONS[version](new)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        return SCHEMA_VERSION
+                return SCHEMA_VERSION
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with write_transaction(conn):
             MIGRATIONS[version](db)
@@ -812,6 +833,8 @@ class Archive:
             self._db: sqlite_utils.Database | None = None
             self._lock = threading.RLock()
             self._outer = False  # inside outer_transaction()
+            # Called after each transaction inside it (see outer_transaction).
+            self._write_behind: Callable[[], None] = _nothing
             # The checkpoint after the last outer transaction, still running (see there).
             self._checkpointer: threading.Thread | None = None
             with self._lock:
@@ -866,6 +889,7 @@ class Archive:
             if self._outer:
                 with savepoint(self.conn) as conn:
                     yield conn
+                self._write_behind()
             else:
                 with write_transaction(self.conn) as conn:
                     yield conn
@@ -884,6 +908,8 @@ class Archive:
             # bulkload.py), while the read-ahead child's core is free.
             automatic = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+            # The WAL it grows goes to the disk poll by poll (see checkpoints.WriteBehind).
+            behind = self._write_behind = checkpoints.WriteBehind(self._file())
             try:
                 with write_transaction(self.conn) as conn:
                     self._outer = True
@@ -892,15 +918,21 @@ class Archive:
                     finally:
                         self._outer = False
             finally:
+                behind.close()
+                self._write_behind = _nothing
                 self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(automatic)}")
             self._checkpoint_behind()
+
+    def _file(self) -> str:
+        """The file this connection opened (absolute: the working folder may have changed);
+        "" in memory."""
+        return self.conn.execute("PRAGMA database_list").fetchone()[2] or ""
 
     def _checkpoint_behind(self) -> None:
         """Start a PASSIVE checkpoint of the WAL in a thread (see :meth:`outer_transaction`).
         It does not block this connection: a write beside it goes on (its commit's own
         automatic checkpoint is skipped while it runs; the next one catches up)."""
-        # The file this connection opened (absolute: the working folder may have changed).
-        file = self.conn.execute("PRAGMA database_list").fetchone()[2]
+        file = self._file()
         if not file:  # in memory: no WAL
             return
         self._checkpointer = threading.Thread(
