@@ -428,10 +428,18 @@ def stored_reader(header: tuple[str, ...]) -> Any:
 
     scope["extra_json"] = extra_json
     cells, fields = _cell_lines(columns, scope, stored=True)
+    # A text field's stored text straight from its cells (text, cleaned by the memo: its
+    # own stripping is then the cleaning's, and a blank cell cleans to None like a missing
+    # one): the first of the field's columns that is not blank, as RawRow's "or" takes it.
+    at = columns.at
+    texts = {
+        field: " or ".join(f"texts[{name}]" for name in names if name in at) or "None"
+        for field, names in _TEXT_FIELDS.items()
+    }
     present = {
         name: f"f_{name}"
         for name, expression in fields.items()
-        if expression != "None" and name not in ("received", "address", "extra")
+        if expression != "None" and name not in ("received", "address", "extra", *texts)
     }
     scope.update(tails=_TAILS, received_utc=_received_utc)
     cells = [
@@ -479,17 +487,69 @@ def stored_reader(header: tuple[str, ...]) -> Any:
             "address": "address",
             "city": "city",
             "extra": "extra_text",
-        },  # fmt: skip
+            **texts,
+        },
         # An ID as it stands is what a batch is cut by (imports.run): give up unless it is
         # also the stored one (no whitespace to collapse).
         clean_ids=False,
     )
 
 
+@lru_cache(maxsize=64)
+def stored_ids(header: tuple[str, ...]) -> Any:
+    """``ids(records, timezone)``: the incident IDs of records of a file with ``header``
+    (lists of text aligned with it) as :func:`rows` reads them, when :func:`rows` surely
+    reads every one of them (each of the header's width, an ID clean as it stands, a time
+    ``to_utc`` reads or none), else None; raises for a value it cannot check (the caller
+    then goes the general way too). What a batch is cut by before :func:`stored_reader`
+    reads it (possibly in another process). None for a header without the ID column or
+    that names a column twice."""
+    if len(set(header)) != len(header):
+        return None
+    columns = _columns(header)
+    width = columns.width
+    item, created = columns.at.get("nopd_item"), columns.at.get("timecreate")
+    if item is None:
+        return None
+
+    def ids(records: Sequence[Sequence[Any]], timezone: str) -> list[str] | None:
+        us_hours, tails = _us_hours(timezone), _TAILS
+        out: list[str] = []
+        append = out.append
+        for record in records:
+            if len(record) != width:
+                return None
+            incident_id = record[item].strip()
+            if not incident_id or not incident_id.isprintable() or "  " in incident_id:
+                return None
+            if created is not None and (received := record[created].strip()):
+                # to_utc's fast path (see stored_reader), else to_utc: PageError if unread.
+                colon = received.find(":")
+                if not (
+                    colon > 0
+                    and received[4:5] != "-"
+                    and tails.get(received[colon:]) is not None
+                    and us_hours[received[:colon]] is not None
+                ):
+                    _received_utc(received, timezone)
+            append(incident_id)
+        return out
+
+    return ids
+
+
 def _us_hours(zone: str) -> Memo:
     """The zone's memo of local ``M/D/YYYY H`` hours -> UTC ``YYYY-MM-DDTHH`` (or None), as
     ``to_utc``'s fast path of US times reads them (``normalize.time._fast_us``)."""
     return _US_HEADS.get(zone) or _hour_memo(_US_HEADS, zone, _us_24_hour)
+
+
+#: The text fields of a call and the columns (lower case) each is read from, in order.
+_TEXT_FIELDS = {
+    "call_type": ("typetext", "type_", "type"), "priority": ("priority",),
+    "disposition": ("dispositiontext", "disposition"), "district": ("policedistrict",),
+    "beat": ("beat",),
+}  # fmt: skip
 
 
 #: ``(places, default_city)`` -> the memo of :func:`_addresses` (a few at most).
@@ -619,6 +679,7 @@ def rows(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[RawRow
 
 row.many = rows  # type: ignore[attr-defined]  # what `dispatchwatch import` uses for files
 row.stored = stored_reader  # type: ignore[attr-defined]  # ... and for its one-pass batches
+row.stored_ids = stored_ids  # type: ignore[attr-defined]  # ... cut by these
 
 
 scraper = socrata.scraper(

@@ -10,6 +10,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_import import NOLA_HEADER
@@ -120,28 +121,34 @@ def records(draw: st.DrawFn, header: tuple[str, ...]) -> list[list[str]]:
     return out
 
 
-def _stored(data: Any, first: int, last: int) -> list[list[Any]]:
-    batch = run._normalized(FEED, MAPPING, Path("x"), data, first, last)
-    return [list(column) for column in batch.stored().columns]
+def _stored(data: Any, first: int, last: int, mapper: Any) -> list[list[Any]]:
+    """A batch's stored columns, as the import's finishing step makes them."""
+    piece = run.Piece(data, first, last, len(data))
+    finished = run._normalizer(FEED, MAPPING, Path("x"), mapper)(piece).data
+    assert finished.__class__ is StoredIncidents
+    return [list(column) for column in finished.columns]
 
 
 def _batches(
-    header: tuple[str, ...], rows: list[list[str]], size: int, chunk: int, one: bool
+    header: tuple[str, ...], rows: list[list[str]], size: int, chunk: int, one: Any
 ) -> Any:
     """Every batch (stored columns, first, last, position after it, problems so far), then
-    the end position and problems: by the one-pass path (``one``) or the general one."""
+    the end position and problems: by the general path (``one`` False) or the one-pass
+    path, its batches read as they are cut (``"now"``) or left to the finishing step
+    (``"defer"``: records)."""
     mapper = _mapper(header)
     numbers = [2 + 2 * k for k in range(len(rows))]
     chunks = [(numbers[k : k + chunk], rows[k : k + chunk]) for k in range(0, len(rows), chunk)]
     report, position, out = FileReport(Path("x"), "f"), [0], []
     if one:
-        stored = run._stored_reader(FEED, MAPPING, mapper.stored)
-        batches = run._stored_batches(chunks, mapper.many, stored, size, report, position)
+        read = None if one == "defer" else run._records_reader(FEED, MAPPING, mapper)
+        ids = run._ids_reader(FEED, MAPPING, mapper)
+        batches = run._stored_batches(chunks, mapper.many, ids, read, size, report, position)
     else:
         batches = run._chunk_batches(chunks, mapper.many, size, report, position)
     for data, first, last in batches:
         try:
-            columns: Any = _stored(data, first, last)
+            columns: Any = _stored(data, first, last, mapper)
         except run.ImportError_ as exc:
             columns = str(exc)
         out.append((columns, first, last, position[0], [str(p) for p in report.problems]))
@@ -160,7 +167,9 @@ def test_one_pass_batches_are_the_general_ones(
     header: tuple[str, ...], data: st.DataObject, size: int, chunk: int
 ) -> None:
     rows = data.draw(records(header))
-    assert _batches(header, rows, size, chunk, True) == _batches(header, rows, size, chunk, False)
+    general = _batches(header, rows, size, chunk, False)
+    assert _batches(header, rows, size, chunk, "now") == general
+    assert _batches(header, rows, size, chunk, "defer") == general
 
 
 @settings(max_examples=300, deadline=None)
@@ -203,8 +212,39 @@ def test_bench_shaped_rows_go_the_one_pass_way(tmp_path: Path) -> None:
     mapper = _mapper(header)
     numbers = list(range(2, 2 + len(rows)))
     chunks = [(numbers[k : k + 70], rows[k : k + 70]) for k in range(0, len(rows), 70)]
-    stored = run._stored_reader(FEED, MAPPING, mapper.stored)
-    batches = list(run._stored_batches(chunks, mapper.many, stored, 100, report, position))
+    ids = run._ids_reader(FEED, MAPPING, mapper)
+    read = run._records_reader(FEED, MAPPING, mapper)
+    batches = list(run._stored_batches(chunks, mapper.many, ids, read, 100, report, position))
     assert [b[0].__class__ for b in batches] == [StoredIncidents] * 3
-    assert _batches(header, rows, 100, 70, True) == _batches(header, rows, 100, 70, False)
+    deferred = list(run._stored_batches(chunks, mapper.many, ids, None, 100, report, position))
+    assert [b[0].__class__ for b in deferred] == [run.Records] * 3
+    general = _batches(header, rows, 100, 70, False)
+    assert _batches(header, rows, 100, 70, "now") == general
+    assert _batches(header, rows, 100, 70, "defer") == general
     assert any(lat is not None for lat in batches[0][0].columns[11])
+
+
+@pytest.mark.parametrize("offload", [True, False])
+@pytest.mark.parametrize("on_error", ["skip", "stop"])
+def test_one_pass_batches_finished_in_either_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offload: bool, on_error: str
+) -> None:
+    """Every batch left to the parent as its records (``offload``), or none: the archive
+    and report of an import made here. A call listed twice (the general way for its
+    batch), and for ``skip`` a row without an ID."""
+    from test_import_ahead import _nola, _same
+
+    from dispatchwatch.imports import ahead
+
+    monkeypatch.setattr(ahead, "_offload", lambda waiting: offload)
+    path = _nola(tmp_path / "nola.csv", 2500)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[900] = lines[899]
+    if on_error == "skip":
+        lines[1700] = "," + lines[1700].split(",", 1)[1]
+    path.write_text("".join(lines), encoding="utf-8")
+    report = _same(
+        tmp_path, "new-orleans-police", path, "new-orleans-socrata-csv", on_error=on_error
+    )
+    assert report.imported == 2500 - (on_error == "skip")
+    assert report.incidents == report.imported - 1

@@ -268,9 +268,27 @@ def test_the_process_that_waits_normalizes(slower: str) -> None:
 
 def test_the_child_offloads_when_the_parent_is_waiting() -> None:
     waiting = multiprocessing.get_context().RawValue("b", 0)
-    assert not ahead._offload(waiting)
+    waited = multiprocessing.get_context().RawValue("d", 0.0)
+    balance = ahead._Balance(waiting, waited)
+    assert not ahead._offload(balance)
     waiting.value = 1
-    assert ahead._offload(waiting)
+    assert ahead._offload(balance)
+
+
+def test_the_child_offloads_when_the_parent_has_waited_long_enough() -> None:
+    """Not waiting at this moment, but since the last piece left to it, half as long as the
+    child takes to finish one: the next piece is the parent's."""
+    waiting = multiprocessing.get_context().RawValue("b", 0)
+    waited = multiprocessing.get_context().RawValue("d", 0.0)
+    balance = ahead._Balance(waiting, waited)
+    waited.value = 5.0  # (before the child knows what a piece costs: no)
+    assert not ahead._offload(balance)
+    balance.finished(0.2)
+    assert ahead._offload(balance)  # 5 s since the start
+    waited.value += 0.05
+    assert not ahead._offload(balance)
+    waited.value += 0.1
+    assert ahead._offload(balance)
 
 
 #: test_bulkload's process that stops itself after DIE_AFTER polls, reading ahead whatever

@@ -363,8 +363,9 @@ def _function_mapper(
     ``to_utc`` reads back to itself): the normalizer does not parse the local text again.
     When the function also has a ``stored`` form (``stored(header)`` -> a
     :data:`~dispatchwatch.normalize.rows.PageNormalizer` of list records, or None), the
-    mapper's ``stored`` is that for ``header`` (None when checking only): see
-    :mod:`.run`."""
+    mapper's ``stored`` is that for ``header`` (None when checking only), and its
+    ``stored_ids`` what the function's ``stored_ids(header)`` gives (``(records, zone)`` ->
+    the IDs of records it surely reads, or None): see :mod:`.run`."""
     function = row_function(str(mapping.row), mapping.name)
     names = list(header)
     fast_iso, fast_us = _fast_iso, _fast_us
@@ -432,6 +433,9 @@ def _function_mapper(
     map_row.many = map_many  # type: ignore[attr-defined]
     # A one-pass form (records -> the archive's columns, see normalize.rows.page_normalizer):
     # ``stored(header)`` gives it for a header, or None. Checking only, nothing is stored.
-    stored = getattr(function, "stored", None)
+    stored, ids = getattr(function, "stored", None), getattr(function, "stored_ids", None)
+    if stored is None or ids is None:
+        stored = ids = None
     map_row.stored = None if stored is None or check_only else stored(tuple(names))  # type: ignore[attr-defined]
+    map_row.stored_ids = None if ids is None or check_only else ids(tuple(names))  # type: ignore[attr-defined]
     return map_row

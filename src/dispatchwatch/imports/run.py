@@ -3,7 +3,10 @@
 Each row becomes a :class:`~dispatchwatch.scraper.RawRow` and goes through the same
 normalization (:func:`~dispatchwatch.normalize.normalize_rows`: UTC, block level) and the same
 archive write (:meth:`~dispatchwatch.archive.Archive.record_success`, never a snapshot, so an
-import never marks anything gone) as a polled page. Rows are archived in batches
+import never marks anything gone) as a polled page; a mapping whose row function reads
+records in one pass (New Orleans CSV: its ``stored`` and ``stored_ids`` forms) turns a
+CSV's batches straight into the archive's columns, the same values (tested), with no
+RawRow or Incident per row (:func:`_stored_batches`). Rows are archived in batches
 (``batch_size`` rows, one transaction and one poll of kind ``import`` each), so memory stays
 constant whatever the size of the file.
 
@@ -44,7 +47,7 @@ from ..normalize import normalize_rows
 from ..normalize.rows import PageNormalizer, stored_columns
 from ..runlock import AlreadyRunningError, RunLock
 from ..scraper import RawRow
-from .ahead import Finish, Piece, Produce, can_fork, pieces_ahead
+from .ahead import Finish, Piece, Produce, Records, can_fork, pieces_ahead
 from .mapping import ImportMapping
 from .readers import Table, _Unreadable, open_table
 from .rows import RowError, compile_calls
@@ -299,7 +302,7 @@ def import_file(
         mapper = compile_calls(mapping, table.header, keyed=table.keyed, zone=zone, where=str(path))
         # Into the spool: this process normalizes (and spools) while the child reads and
         # maps; archived as they come: the child also normalizes, this process archives.
-        produce = _producer(feed, mapping, path, table, mapper, batch_size, stop=stop)
+        produce = _producer(feed, mapping, path, table, mapper, batch_size, stop=stop, defer=direct)
         # The checkpoint the file before left running (Archive.outer_transaction) is a thread:
         # with it alive, no child would be forked.
         archive.wait_for_checkpoint()
@@ -311,7 +314,7 @@ def import_file(
             if not report.sha256:
                 report.sha256 = file_sha256(path)
 
-        finish = _normalizer(feed, mapping, path) if direct else None
+        finish = _normalizer(feed, mapping, path, mapper) if direct else None
         pieces = pieces_ahead(produce, fork=report.ahead, finish=finish, forked=hash_file)
         with closing(pieces):
             if not direct:
@@ -507,50 +510,37 @@ def _chunk_batches(
 
 
 #: One segment of a batch in :func:`_stored_batches`: its rows' incident IDs, and either
-#: their stored columns and records (``(ids, columns, records)``) or their mapped rows
-#: (``(ids, pairs, None)``).
+#: their records (``(ids, None, records)``) or their mapped rows (``(ids, pairs, None)``).
 _Segment = tuple[Sequence[str], Any, Sequence[Any] | None]
 
 
 def _stored_batches(
     chunks: Iterable[tuple[Sequence[int], list[Any]]],
     many: Callable[[list[Any]], list[Any]],
-    stored: Callable[[list[Any]], list[list[Any]] | None],
+    ids_of: Callable[[list[Any]], list[str] | None],
+    read: Callable[[Records], Any] | None,
     size: int,
     report: FileReport,
     position: list[int],
-) -> Iterator[tuple[StoredIncidents | list[tuple[RawRow, Any]], int, int]]:
+) -> Iterator[tuple[Any, int, int]]:
     """What :func:`_chunk_batches` gives, cut at the same rows, with ``report`` and
-    ``position`` as it keeps them, but a batch normalized already where it can be: each
-    chunk is read by ``stored`` (records -> the archive's columns in one pass, or None when
-    it gives up: a bad row, a repeated or unclean ID...) and else by ``many``; a batch
-    whose chunks all read in one pass and whose IDs are all different is yielded as
-    :class:`~dispatchwatch.archive.StoredIncidents` (what normalizing its mapped rows
-    gives), any other as its mapped rows (its one-pass chunks mapped again by ``many``)."""
+    ``position`` as it keeps them, but a batch left to be read in one pass where it can
+    be: each chunk's IDs are read by ``ids_of`` (None when it cannot vouch that ``many``
+    reads every row: a bad row, an unclean ID...), and the chunk is mapped by ``many`` only
+    when it gives up. A batch of chunks ``ids_of`` all vouched for is yielded as their
+    :class:`~.ahead.Records` (``read`` None), or as ``read`` of them; any other as its
+    mapped rows (vouched chunks mapped by ``many`` then)."""
     segments: list[_Segment] = []
     held = 0  # rows in the batch
     first = last = 0
 
-    def batch() -> StoredIncidents | list[tuple[RawRow, Any]]:
+    def batch() -> Any:
         if all(records is not None for _, _, records in segments):
-            if len(segments) == 1:
-                columns = segments[0][1]
-            else:
-                columns = [
-                    list(chain.from_iterable(part[k] for _, part, _ in segments))
-                    for k in range(len(segments[0][1]))
-                ]
-            if len(set(columns[0])) == len(columns[0]):  # else: the rows of one incident
-                return StoredIncidents(columns)
+            records = Records(chain.from_iterable(records for _, _, records in segments))
+            return records if read is None else read(records)
         pairs: list[tuple[RawRow, Any]] = []
         for _, part, records in segments:
-            if records is None:
-                pairs += part
-                continue
-            again = many(list(records))
-            if any(result.__class__ is RowError for result in again):
-                raise RuntimeError("the one-pass reader kept a row the row function refuses")
-            pairs += again
+            pairs += part if records is None else _mapped(many, records)
         return pairs
 
     def cut(
@@ -594,20 +584,17 @@ def _stored_batches(
     for numbers, rows in chunks:
         end = numbers[-1]
         try:
-            columns = stored(rows)
+            vouched = ids_of(rows)
         except Exception:  # noqa: BLE001 - the general way reads them (and says what is wrong)
-            columns = None
-        if columns is not None:
-            ids = columns[0]
+            vouched = None
+        if vouched is not None:
 
-            def take(
-                a: int, b: int, columns: list[list[Any]] = columns, rows: list[Any] = rows
-            ) -> _Segment:
+            def take(a: int, b: int, ids: list[str] = vouched, rows: list[Any] = rows) -> _Segment:
                 if a == 0 and b == len(rows):
-                    return columns[0], columns, rows
-                return columns[0][a:b], [column[a:b] for column in columns], rows[a:b]
+                    return ids, None, rows
+                return ids[a:b], None, rows[a:b]
 
-            yield from cut(numbers, ids, take, 0, len(rows))
+            yield from cut(numbers, vouched, take, 0, len(rows))
             continue
         results = many(rows)
         ids = [None if r.__class__ is RowError else r[0].incident_id for r in results]
@@ -628,6 +615,36 @@ def _stored_batches(
         yield batch(), first, last
 
 
+def _mapped(many: Callable[[list[Any]], list[Any]], records: Sequence[Any]) -> list[Any]:
+    """``many`` of records that :func:`_stored_batches` was vouched for (all read)."""
+    pairs = many(list(records))
+    if any(result.__class__ is RowError for result in pairs):
+        raise RuntimeError("a row vouched for as readable is not (the one-pass reader's checks)")
+    return pairs
+
+
+def _records_reader(
+    feed: Feed, mapping: ImportMapping, mapper: Any
+) -> Callable[[Records], StoredIncidents | list[tuple[RawRow, Any]]]:
+    """A batch of :class:`~.ahead.Records` -> its stored incidents, read in one pass by the
+    mapper's ``stored`` (:func:`_stored_reader`), or when that gives up (an ID repeats: the
+    rows of one incident; anything it cannot read) its rows mapped by ``many``, for
+    :func:`_normalized` to normalize the general way."""
+    stored = _stored_reader(feed, mapping, mapper.stored)
+    many = mapper.many
+
+    def read(records: Records) -> StoredIncidents | list[tuple[RawRow, Any]]:
+        try:
+            columns = stored(records)
+        except Exception:  # noqa: BLE001 - the general way says what is wrong
+            columns = None
+        if columns is not None:
+            return StoredIncidents(columns)
+        return _mapped(many, records)
+
+    return read
+
+
 def _producer(
     feed: Feed,
     mapping: ImportMapping,
@@ -637,11 +654,14 @@ def _producer(
     batch_size: int,
     *,
     stop: bool = True,
+    defer: bool = False,
 ) -> Produce:
     """The :class:`~.ahead.Piece` producer of a file (see :mod:`.ahead`): its batches of
     mapped rows, with the unreadable rows found on the way. After an
     unreadable row, a ``stop`` producer's batches come without their rows (a stopping import
-    wants only the count of the problems then)."""
+    wants only the count of the problems then). ``defer``: a batch that can be read in one
+    pass comes as its :class:`~.ahead.Records`, for the :data:`~.ahead.Finish` of
+    :func:`_normalizer` to read (in whichever process finishes it)."""
 
     def produce(resume: int | None) -> Iterator[Piece]:
         if resume is None:
@@ -658,11 +678,11 @@ def _producer(
         position = [0]
         shown = bad = 0
         many = getattr(map_row, "many", None)
-        normalizer = getattr(map_row, "stored", None)
         batches: Iterator[tuple[Any, int, int]]
-        if many is not None and normalizer is not None and source.chunks is not None:
+        if many is not None and _one_pass(map_row) and source.chunks is not None:
             batches = _stored_batches(
-                source.chunks(MANY), many, _stored_reader(feed, mapping, normalizer),
+                source.chunks(MANY), many, _ids_reader(feed, mapping, map_row),
+                None if defer else _records_reader(feed, mapping, map_row),
                 batch_size, found, position,
             )  # fmt: skip
         elif many is not None and source.chunks is not None:
@@ -685,13 +705,36 @@ def _producer(
     return produce
 
 
-def _normalizer(feed: Feed, mapping: ImportMapping, path: Path) -> Finish:
+def _one_pass(mapper: Any) -> bool:
+    """Whether ``mapper`` reads records in one pass (see :func:`_stored_batches`)."""
+    return (
+        getattr(mapper, "stored", None) is not None
+        and getattr(mapper, "stored_ids", None) is not None
+    )
+
+
+def _ids_reader(
+    feed: Feed, mapping: ImportMapping, mapper: Any
+) -> Callable[[list[Any]], list[str] | None]:
+    """The mapper's ``stored_ids`` with the import's time zone."""
+    ids, timezone = mapper.stored_ids, mapping.timezone or feed.zone
+    return lambda records: ids(records, timezone)
+
+
+def _normalizer(feed: Feed, mapping: ImportMapping, path: Path, mapper: Any = None) -> Finish:
     """The :data:`~.ahead.Finish` step of an import's pieces: their batch normalized, as
     the archive stores it (:class:`~dispatchwatch.archive.StoredIncidents`: made where the
-    batch is normalized, the read-ahead child as a rule; plain lists through the pipe)."""
+    batch is normalized, the read-ahead child as a rule; plain lists through the pipe); a
+    batch of :class:`~.ahead.Records` read in one pass by ``mapper``."""
+    read = _records_reader(feed, mapping, mapper) if _one_pass(mapper) else None
 
     def finish(piece: Piece) -> Piece:
-        piece.data = _normalized(feed, mapping, path, piece.data, piece.first, piece.last).incidents
+        data = piece.data
+        if data.__class__ is Records:
+            if read is None:
+                raise ValueError("a batch of records, but no mapper to read them")
+            data = read(data)
+        piece.data = _normalized(feed, mapping, path, data, piece.first, piece.last).incidents
         return piece
 
     return finish

@@ -407,7 +407,8 @@ def page_normalizer(
     once after the last, before the columns are returned (they may change them: ``ids``,
     ``c_latitude``... as :data:`STORED_COLUMNS` names them). ``stored``: the variables the
     cells set to a stored value themselves, by column (``received``: the UTC text that
-    ``to_utc`` gives of the field; ``address`` and ``city`` together,
+    ``to_utc`` gives of the field; a text field's cleaned text, as the memo of cleaned
+    texts (``texts``) gives it; ``address`` and ``city`` together,
     for a field ``present`` does not list; ``extra``: its stored JSON text, or None).
     ``clean_ids=False``: give up on an ID that is not clean as it stands, rather than
     cleaning it."""
@@ -415,8 +416,10 @@ def page_normalizer(
     if unknown:
         raise ValueError(f"not fields of RawRow: {sorted(unknown)}")
     stored = stored or {}
-    if set(stored) - {"received", "address", "city", "extra"} or set(stored) & set(present):
-        raise ValueError(f"stored cells not for received/address/city/extra: {sorted(stored)}")
+    if set(stored) - {"received", "address", "city", "extra", *_TEXT_CELLS} or set(stored) & set(
+        present
+    ):
+        raise ValueError(f"stored cells for columns they cannot set: {sorted(stored)}")
     if ("address" in stored) != ("city" in stored):
         raise ValueError("stored cells give the address and the city together, or neither")
     lines = [
@@ -458,7 +461,10 @@ def page_normalizer(
         constant["c_received"] = "None"
         columns.append("c_received")
     for field in ("call_type", "priority", "status", "disposition"):
-        _text_column(field, present, column, constant, columns)
+        if field in stored:
+            column(f"c_{field}", stored[field])
+        else:
+            _text_column(field, present, column, constant, columns)
     if "address" in stored:
         column("c_address", stored["address"])
         column("c_city", stored["city"])
@@ -478,7 +484,10 @@ def page_normalizer(
         constant["c_address"], constant["c_city"] = "None", "default_city"
         columns += ["c_address", "c_city"]
     for field in ("district", "beat"):
-        _text_column(field, present, column, constant, columns)
+        if field in stored:
+            column(f"c_{field}", stored[field])
+        else:
+            _text_column(field, present, column, constant, columns)
     if "units" in present:
         body += [
             f"units = {present['units']}",
