@@ -36,6 +36,8 @@ from typing import Any
 
 from dispatchwatch.normalize.coordinates import LAT_LON_TEXT
 from dispatchwatch.normalize.memo import Memo
+from dispatchwatch.normalize.rows import _received_utc
+from dispatchwatch.normalize.time import _TAILS, _US_HEADS, _hour_memo, _us_24_hour
 from dispatchwatch.scraper import RawRow
 from dispatchwatch.sources import socrata
 from dispatchwatch.sources.socrata import text
@@ -186,94 +188,196 @@ class _Columns:
         self.read = _reader(self)
 
 
-def _reader(columns: _Columns) -> Any:
-    """:func:`_read` for one header, generated: each cell read at its index (an absent
-    column is None), ``(lat, lon)`` text (it starts with ``(``) read at once by its regex,
-    the extra columns one by one with no loop. Column names are never pasted into the code
-    (``k0``... name them); indexes are numbers."""
+def _cell_lines(
+    columns: _Columns, scope: dict[str, Any], *, stored: bool = False
+) -> tuple[list[str], dict[str, str]]:
+    """The generated lines (no indent) that read one record, ``values``, laid out as
+    ``columns`` says (each cell at its index, an absent column None, ``(lat, lon)`` text read
+    at once by its regex, the extra columns one by one with no loop), into variables; and
+    each :class:`RawRow` field's expression of them. Also sets ``state_plane``: the
+    ``(MapX, MapY)`` still to project, or None. What :func:`_reader` and
+    :func:`stored_reader` share; column names are never pasted into the code (``k0``...
+    name them, in ``scope``); indexes are numbers. ``stored`` (for :func:`stored_reader`:
+    records of text, PARISH unpacked before): ``address``, ``city`` and ``approximate``
+    through one memo of the stored address of a cell (``addresses``), and ``extra_text``:
+    the stored JSON of ``extra`` written at once (:func:`_extra_lines`)."""
     at = columns.at
     cell = {name: (f"values[{at[name]}]" if name in at else "None") for name in _WANTED}
-    scope: dict[str, Any] = {
+    scope.update({
         "RawRow": RawRow, "text": text, "point": point, "lat_lon": _lat_lon,
         "lat_lon_text": LAT_LON_TEXT.fullmatch, "blocks": _blocks,
         "is_geo": _is_geo, "PARISH": PARISH,
-    }  # fmt: skip
+    })  # fmt: skip
     lines = [
-        "def read(values):",
-        "    west, east, south, north = PARISH",
-        *(f"    {name} = {cell[name]}" for name in _WANTED),
+        *([] if stored else ["west, east, south, north = PARISH"]),
+        *(f"{name} = {cell[name]}" for name in _WANTED),
     ]
     if "location" in at:
         lines += [
-            '    if location.__class__ is str and location[:1] == "(":  # (lat, lon), not WKT',
-            "        match = lat_lon_text(location)",
-            "        if match is None:  # (or spaces around it)",
-            "            lat, lon = lat_lon(location)",
-            "        else:",
-            "            lat = float(match[1])",
-            "            lon = float(match[2])",
+            'if location.__class__ is str and location[:1] == "(":  # (lat, lon), not WKT',
+            "    match = lat_lon_text(location)",
+            "    if match is None:  # (or spaces around it)",
+            "        lat, lon = lat_lon(location)",
             "    else:",
-            "        lat, lon = point(location)",
+            "        lat = float(match[1])",
+            "        lon = float(match[2])",
+            "else:",
+            "    lat, lon = point(location)",
         ]
     else:
-        lines.append("    lat = None")
+        lines.append("lat = None")
     lines += [
-        "    state_plane = None",
-        "    if lat is None or not (south <= lat <= north and west <= lon <= east):",
-        "        lat = lon = None",
-        "        state_plane = (mapx, mapy)",
-        "    address, approximate = blocks[",
-        "        (block_address.strip() or None)",
-        "        if block_address.__class__ is str",
-        "        else text(block_address)",
-        "    ]",
-        "    extra = {}",
+        "state_plane = None",
+        "if lat is None or not (south <= lat <= north and west <= lon <= east):",
+        "    lat = lon = None",
+        "    state_plane = (mapx, mapy)",
     ]
+    if stored:
+        lines += ["address, city, approximate = addresses[block_address]"]
+        extra = _extra_lines(columns, scope)
+        if extra is not None:
+            return [*lines, *extra], _fields()
+        lines += ["extra = {}"]  # (the dict, as below, then its JSON)
+    else:
+        lines += [
+            "address, approximate = blocks[",
+            "    (block_address.strip() or None)",
+            "    if block_address.__class__ is str",
+            "    else text(block_address)",
+            "]",
+            "extra = {}",
+        ]
     for n, (index, name) in enumerate(columns.renamed):
         scope[f"k{n}"] = name
         lines += [
-            f"    value = values[{index}]",
-            "    if value.__class__ is str:",
-            "        if value.strip():",
-            f"            extra[k{n}] = value",
-            "    elif value is not None and text(value):",
+            f"value = values[{index}]",
+            "if value.__class__ is str:",
+            "    if value.strip():",
             f"        extra[k{n}] = value",
+            "elif value is not None and text(value):",
+            f"    extra[k{n}] = value",
         ]
     for n, (name, index) in enumerate(columns.others):
         scope[f"o{n}"] = name
         lines += [
-            f"    value = values[{index}]",
-            '    if value not in ("", None) and not is_geo(value):',
-            f"        extra[o{n}] = value",
+            f"value = values[{index}]",
+            'if value not in ("", None) and not is_geo(value):',
+            f"    extra[o{n}] = value",
         ]
     lines += [
-        "    if approximate:",
-        '        extra["approximate_location"] = True',
+        "if approximate:",
+        '    extra["approximate_location"] = True',
+    ]
+    if stored:
+        lines.append("extra_text = extra_json(extra) if extra else None")
+    return lines, _fields()
+
+
+def _fields() -> dict[str, str]:
+    """Each :class:`RawRow` field's expression of the variables :func:`_cell_lines` sets."""
+    return {
+        "incident_id": (
+            '(nopd_item.strip() if nopd_item.__class__ is str else text(nopd_item) or "")'
+        ),
+        "received": (
+            "((timecreate.strip() or None) if timecreate.__class__ is str else text(timecreate))"
+        ),
+        "call_type": (
+            "((typetext.strip() if typetext.__class__ is str else text(typetext))"
+            " or text(type_) or text(type))"
+        ),
+        "priority": "((priority.strip() or None) if priority.__class__ is str else text(priority))",
+        "status": "None",
+        "disposition": (
+            "((dispositiontext.strip() if dispositiontext.__class__ is str"
+            " else text(dispositiontext)) or text(disposition))"
+        ),
+        "address": "address",
+        "district": (
+            "((policedistrict.strip() or None) if policedistrict.__class__ is str"
+            " else text(policedistrict))"
+        ),
+        "beat": "((beat.strip() or None) if beat.__class__ is str else text(beat))",
+        "units": "None",
+        "latitude": "lat",
+        "longitude": "lon",
+        "extra": "extra",
+    }
+
+
+def _extra_lines(columns: _Columns, scope: dict[str, Any]) -> list[str] | None:
+    """Generated lines setting ``extra_text``: the stored JSON of the ``extra`` that
+    :func:`_cell_lines` would make of a record of text (``extra_json`` of it: keys sorted,
+    ``ensure_ascii=False``), or None when it is empty, written at once: each key's
+    ``"key": "`` part is known here, the values are slotted in. A value that JSON escapes
+    (not printable, ``\\``, a quote: checked on the whole text) goes the long way
+    (``slow_extra``). None (no such lines) when a key repeats or is not plain text."""
+    from json.encoder import encode_basestring  # type: ignore[attr-defined]
+
+    from dispatchwatch.extrajson import extra_json
+
+    keys = [
+        *((name, "value.strip()", index) for index, name in columns.renamed),
+        *((name, "value", index) for name, index in columns.others),
+        ("approximate_location", "approximate", None),
+    ]
+    names = [name for name, _, _ in keys]
+    if len(set(names)) != len(names) or any(
+        not name.isprintable() or encode_basestring(name) != f'"{name}"' for name in names
+    ):
+        return None
+    renamed, others = columns.renamed, columns.others
+
+    def slow_extra(values: Sequence[Any], approximate: bool) -> str | None:
+        """``extra_json`` of the record's ``extra`` as :func:`_read` makes it."""
+        extra = {name: value for index, name in renamed if text(value := values[index])}
+        for name, index in others:
+            value = values[index]
+            if value not in ("", None) and not _is_geo(value):
+                extra[name] = value
+        if approximate:
+            extra["approximate_location"] = True
+        return extra_json(extra) if extra else None
+
+    scope["slow_extra"] = slow_extra
+    lines = ["items = []"]
+    for n, (name, test, index) in enumerate(sorted(keys)):
+        if index is None:
+            lines += [
+                "if approximate:",
+                f"    items.append({f'{encode_basestring(name)}: true'!r})",
+            ]
+            continue
+        scope[f"j{n}"] = f"{encode_basestring(name)}: " + '"'
+        lines += [
+            f"value = values[{index}]",
+            f"if {test}:",
+            f"    items.append(j{n} + value + '\"')",
+        ]
+    lines += [
+        "if items:",
+        '    extra_text = "{" + ", ".join(items) + "}"',
+        "    if (",
+        "        not extra_text.isprintable()",
+        '        or "\\\\" in extra_text',
+        "        or extra_text.count('\"') != 4 * len(items) - 2 * approximate",
+        "    ):",
+        "        extra_text = slow_extra(values, approximate)",
+        "else:",
+        "    extra_text = None",
+    ]
+    return lines
+
+
+def _reader(columns: _Columns) -> Any:
+    """:func:`_read` for one header, generated (see :func:`_cell_lines`)."""
+    scope: dict[str, Any] = {}
+    cells, fields = _cell_lines(columns, scope)
+    lines = [
+        "def read(values):",
+        *(f"    {line}" for line in cells),
         "    return RawRow(",
-        '        (nopd_item.strip() if nopd_item.__class__ is str else text(nopd_item) or ""),',
-        "        (timecreate.strip() or None)",
-        "        if timecreate.__class__ is str",
-        "        else text(timecreate),",
-        "        (typetext.strip() if typetext.__class__ is str else text(typetext))",
-        "        or text(type_)",
-        "        or text(type),",
-        "        (priority.strip() or None) if priority.__class__ is str else text(priority),",
-        "        None,",
-        "        (",
-        "            dispositiontext.strip()",
-        "            if dispositiontext.__class__ is str",
-        "            else text(dispositiontext)",
-        "        )",
-        "        or text(disposition),",
-        "        address,",
-        "        (policedistrict.strip() or None)",
-        "        if policedistrict.__class__ is str",
-        "        else text(policedistrict),",
-        "        (beat.strip() or None) if beat.__class__ is str else text(beat),",
-        "        None,",
-        "        lat,",
-        "        lon,",
-        "        extra,",
+        *(f"        {expression}," for expression in fields.values()),
         "    ), state_plane",
     ]
     exec(compile("\n".join(lines), "<new orleans row reader>", "exec"), scope)  # noqa: S102
@@ -281,6 +385,139 @@ def _reader(columns: _Columns) -> Any:
 
 
 _columns = lru_cache(maxsize=64)(_Columns)
+
+
+def _project(
+    pending: list[tuple[int, float, float]],
+    latitudes: list[Any],
+    longitudes: list[Any],
+    exact: bool,
+) -> None:
+    """The ``(index, MapX, MapY)`` of :func:`stored_reader`'s rows without a point in the
+    parish, projected in one pyproj call as :func:`rows` does; the stored coordinates of
+    those that land in the parish set at their index (the others stay None)."""
+    from dispatchwatch.normalize.rows import stored_point
+
+    lons, lats = _transformer().transform(
+        array("d", [x for _, x, _ in pending]), array("d", [y for _, _, y in pending])
+    )
+    west, east, south, north = PARISH
+    for (index, _, _), lat, lon in zip(pending, lats, lons, strict=True):
+        if south <= lat <= north and west <= lon <= east:  # in_parish
+            latitudes[index], longitudes[index] = stored_point(lat, lon, exact)
+
+
+@lru_cache(maxsize=64)
+def stored_reader(header: tuple[str, ...]) -> Any:
+    """A :data:`~dispatchwatch.normalize.rows.PageNormalizer` of the records of a file with
+    ``header`` (lists of cells aligned with it): what :func:`rows` reads of them, then
+    ``normalize_rows`` and ``StoredIncidents.of`` (the archive's columns), in one generated
+    pass with no RawRow or Incident per row; None (for the caller to go the general way)
+    as soon as a record's width is not the header's or its ID is missing, repeats or is not
+    clean as it stands. None for a header that names a column twice (:func:`rows` reads
+    those rows as dicts)."""
+    from dispatchwatch.normalize.rows import page_normalizer
+
+    if len(set(header)) != len(header):
+        return None
+    columns = _columns(header)
+    scope: dict[str, Any] = {
+        "project": _project, "address_memo": _addresses, "us_hour_memo": _us_hours,
+    }  # fmt: skip
+    from dispatchwatch.extrajson import extra_json
+
+    scope["extra_json"] = extra_json
+    cells, fields = _cell_lines(columns, scope, stored=True)
+    present = {
+        name: f"f_{name}"
+        for name, expression in fields.items()
+        if expression != "None" and name not in ("received", "address", "extra")
+    }
+    scope.update(tails=_TAILS, received_utc=_received_utc)
+    cells = [
+        "values = record",
+        *cells,
+        *(f"{variable} = {fields[name]}" for name, variable in present.items()),
+        # The time as UTC text: to_utc's fast path of "M/D/YYYY H:MM:SS" (the hour's UTC
+        # prefix from the zone's memo, then the minutes and seconds) inline, else to_utc.
+        f"received = {fields['received']}",
+        "if received is not None:",
+        '    colon = received.find(":")',
+        "    if (",
+        '        colon > 0 and received[4:5] != "-"',
+        "        and (tail := tails.get(received[colon:])) is not None",
+        "        and (head := us_hours[received[:colon]]) is not None",
+        "    ):",
+        "        received = head + tail",
+        "    else:",
+        "        received = received_utc(received, timezone)",
+        # rows(): MapX/MapY when they read as positive numbers, projected after the loop.
+        "if state_plane is not None:",
+        "    try:",
+        "        x, y = float(mapx), float(mapy)",
+        "    except (TypeError, ValueError):",
+        "        pass",
+        "    else:",
+        "        if x > 0 and y > 0:",
+        "            pending.append((len(ids), x, y))",
+    ]
+    return page_normalizer(
+        cells,
+        present,
+        scope,
+        "<new orleans stored reader>",
+        record_check=[f"if len(record) != {columns.width}:", "    return None"],
+        before=[
+            "west, east, south, north = PARISH",
+            "pending = []",
+            "addresses = address_memo(places, default_city)",
+            "us_hours = us_hour_memo(timezone)",
+        ],
+        after=["if pending:", "    project(pending, c_latitude, c_longitude, exact)"],
+        stored={
+            "received": "received",
+            "address": "address",
+            "city": "city",
+            "extra": "extra_text",
+        },  # fmt: skip
+        # An ID as it stands is what a batch is cut by (imports.run): give up unless it is
+        # also the stored one (no whitespace to collapse).
+        clean_ids=False,
+    )
+
+
+def _us_hours(zone: str) -> Memo:
+    """The zone's memo of local ``M/D/YYYY H`` hours -> UTC ``YYYY-MM-DDTHH`` (or None), as
+    ``to_utc``'s fast path of US times reads them (``normalize.time._fast_us``)."""
+    return _US_HEADS.get(zone) or _hour_memo(_US_HEADS, zone, _us_24_hour)
+
+
+#: ``(places, default_city)`` -> the memo of :func:`_addresses` (a few at most).
+_ADDRESSES: dict[tuple[int, str | None], tuple[Any, Memo]] = {}
+
+
+def _addresses(places: Any, default_city: str | None) -> Memo:
+    """A memo of ``BLOCK_ADDRESS`` cells (text) -> ``(address, city, approximate)`` as
+    stored with the memo of ``places`` (see ``normalize.rows._places``): what :func:`block`
+    and then the normalizer make of the cell, in one lookup."""
+    key = (id(places), default_city)
+    found = _ADDRESSES.get(key)
+    if found is not None and found[0] is places:
+        return found[1]
+
+    def stored(cell: str) -> tuple[str | None, str | None, bool]:
+        address, approximate = block(
+            (cell.strip() or None) if cell.__class__ is str else text(cell)
+        )
+        if address is None:
+            return None, default_city, approximate
+        return (*places[address], approximate)
+
+    if len(_ADDRESSES) >= 8:
+        _ADDRESSES.clear()
+    memo = Memo(stored, 8192)
+    _ADDRESSES[key] = (places, memo)
+    return memo
 
 
 def _is_geo(value: Any) -> bool:
@@ -381,6 +618,7 @@ def rows(header: Sequence[str], records: Sequence[Sequence[Any]]) -> list[RawRow
 
 
 row.many = rows  # type: ignore[attr-defined]  # what `dispatchwatch import` uses for files
+row.stored = stored_reader  # type: ignore[attr-defined]  # ... and for its one-pass batches
 
 
 scraper = socrata.scraper(

@@ -332,3 +332,27 @@ def test_whole_versions_written_through_the_view_read_back_as_written(archive: A
     assert conn.execute("SELECT * FROM incident_versions ORDER BY id").fetchall() == before
     for table in ("version_log", "version_values", "version_times"):
         assert conn.execute(f"SELECT count(*) FROM {table} WHERE id = 99").fetchone() == (0,)
+
+
+def test_a_new_archive_is_made_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All migrations of a new archive run in one transaction: one that fails (here the
+    last) leaves no table behind, and the next open makes the archive whole."""
+    from dispatchwatch import archive as archive_module
+
+    def failing(db: object) -> None:
+        raise RuntimeError("killed")
+
+    path = tmp_path / "new.db"
+    with monkeypatch.context() as patch:
+        patch.setitem(archive_module.MIGRATIONS, SCHEMA_VERSION, failing)
+        with pytest.raises(RuntimeError, match="killed"):
+            Archive(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    conn.close()
+    with Archive(path) as archive:
+        assert archive.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        archive.register_feed(FEED)

@@ -459,7 +459,8 @@ class Schema:
 
 
 def migrate(db: sqlite_utils.Database | Schema) -> int:
-    """Bring the schema up to :data:`SCHEMA_VERSION`, one transaction per migration."""
+    """Bring the schema up to :data:`SCHEMA_VERSION`: a new archive in one transaction, an
+    older one in one transaction per migration."""
     conn = db.conn
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
@@ -470,6 +471,17 @@ def migrate(db: sqlite_utils.Database | Schema) -> int:
     application_id = conn.execute("PRAGMA application_id").fetchone()[0]
     if application_id not in (0, APPLICATION_ID):
         raise ArchiveError(f"not a dispatchwatch archive (application_id {application_id:#010x})")
+    if current == 0:
+        # A new archive: every migration in one transaction (the same statements, one
+        # commit instead of ten), so it exists whole or not at all.
+        with write_transaction(conn):
+            # (Unless another process made it since the version was read.)
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                for version in range(1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[version](db)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        return SCHEMA_VERSION
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with write_transaction(conn):
             MIGRATIONS[version](db)

@@ -360,7 +360,11 @@ def _function_mapper(
     as the function reads each ``dict(zip(header, row))``), list rows are also read in
     chunks through it: the returned mapper's ``many`` (rows -> results or RowErrors). A
     row's received text, read to check it, comes back as that reading (UTC ISO text, which
-    ``to_utc`` reads back to itself): the normalizer does not parse the local text again."""
+    ``to_utc`` reads back to itself): the normalizer does not parse the local text again.
+    When the function also has a ``stored`` form (``stored(header)`` -> a
+    :data:`~dispatchwatch.normalize.rows.PageNormalizer` of list records, or None), the
+    mapper's ``stored`` is that for ``header`` (None when checking only): see
+    :mod:`.run`."""
     function = row_function(str(mapping.row), mapping.name)
     names = list(header)
     fast_iso, fast_us = _fast_iso, _fast_us
@@ -426,4 +430,8 @@ def _function_mapper(
         return results
 
     map_row.many = map_many  # type: ignore[attr-defined]
+    # A one-pass form (records -> the archive's columns, see normalize.rows.page_normalizer):
+    # ``stored(header)`` gives it for a header, or None. Checking only, nothing is stored.
+    stored = getattr(function, "stored", None)
+    map_row.stored = None if stored is None or check_only else stored(tuple(names))  # type: ignore[attr-defined]
     return map_row

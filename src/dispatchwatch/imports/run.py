@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from ..config import Feed
 from ..errors import DispatchwatchError, PageError
 from ..incident import Incident
 from ..normalize import normalize_rows
+from ..normalize.rows import PageNormalizer, stored_columns
 from ..runlock import AlreadyRunningError, RunLock
 from ..scraper import RawRow
 from .ahead import Finish, Piece, Produce, can_fork, pieces_ahead
@@ -504,6 +506,128 @@ def _chunk_batches(
         yield batch, first, last
 
 
+#: One segment of a batch in :func:`_stored_batches`: its rows' incident IDs, and either
+#: their stored columns and records (``(ids, columns, records)``) or their mapped rows
+#: (``(ids, pairs, None)``).
+_Segment = tuple[Sequence[str], Any, Sequence[Any] | None]
+
+
+def _stored_batches(
+    chunks: Iterable[tuple[Sequence[int], list[Any]]],
+    many: Callable[[list[Any]], list[Any]],
+    stored: Callable[[list[Any]], list[list[Any]] | None],
+    size: int,
+    report: FileReport,
+    position: list[int],
+) -> Iterator[tuple[StoredIncidents | list[tuple[RawRow, Any]], int, int]]:
+    """What :func:`_chunk_batches` gives, cut at the same rows, with ``report`` and
+    ``position`` as it keeps them, but a batch normalized already where it can be: each
+    chunk is read by ``stored`` (records -> the archive's columns in one pass, or None when
+    it gives up: a bad row, a repeated or unclean ID...) and else by ``many``; a batch
+    whose chunks all read in one pass and whose IDs are all different is yielded as
+    :class:`~dispatchwatch.archive.StoredIncidents` (what normalizing its mapped rows
+    gives), any other as its mapped rows (its one-pass chunks mapped again by ``many``)."""
+    segments: list[_Segment] = []
+    held = 0  # rows in the batch
+    first = last = 0
+
+    def batch() -> StoredIncidents | list[tuple[RawRow, Any]]:
+        if all(records is not None for _, _, records in segments):
+            if len(segments) == 1:
+                columns = segments[0][1]
+            else:
+                columns = [
+                    list(chain.from_iterable(part[k] for _, part, _ in segments))
+                    for k in range(len(segments[0][1]))
+                ]
+            if len(set(columns[0])) == len(columns[0]):  # else: the rows of one incident
+                return StoredIncidents(columns)
+        pairs: list[tuple[RawRow, Any]] = []
+        for _, part, records in segments:
+            if records is None:
+                pairs += part
+                continue
+            again = many(list(records))
+            if any(result.__class__ is RowError for result in again):
+                raise RuntimeError("the one-pass reader kept a row the row function refuses")
+            pairs += again
+        return pairs
+
+    def cut(
+        numbers: Sequence[int],
+        ids: Sequence[Any],
+        take: Callable[[int, int], _Segment],
+        at: int,
+        count: int,
+    ) -> Iterator[Any]:
+        """The batches completed by the readable rows ``at``..``count - 1`` of a chunk
+        (``take(a, b)``: the segment of its rows ``a``..``b - 1``): as in
+        :func:`_chunk_batches`."""
+        nonlocal segments, held, first, last
+        while at < count:
+            if not held:
+                first = numbers[at]
+            room = size - held
+            if room > 0:  # no cut before the batch is full
+                taken = min(room, count - at)
+            else:  # full: the rows of its last incident still join it, then a cut
+                incident_id = segments[-1][0][-1]
+                taken = 0
+                while at + taken < count and ids[at + taken] == incident_id:
+                    taken += 1
+                if at + taken < count:
+                    if taken:
+                        segments.append(take(at, at + taken))
+                        held += taken
+                        last = numbers[at + taken - 1]
+                    at += taken
+                    position[0] = numbers[at]
+                    yield batch(), first, last
+                    segments, held = [], 0
+                    continue
+            segments.append(take(at, at + taken))
+            held += taken
+            at += taken
+            last = numbers[at - 1]
+
+    end = 0  # the number of the last row read
+    for numbers, rows in chunks:
+        end = numbers[-1]
+        try:
+            columns = stored(rows)
+        except Exception:  # noqa: BLE001 - the general way reads them (and says what is wrong)
+            columns = None
+        if columns is not None:
+            ids = columns[0]
+
+            def take(
+                a: int, b: int, columns: list[list[Any]] = columns, rows: list[Any] = rows
+            ) -> _Segment:
+                if a == 0 and b == len(rows):
+                    return columns[0], columns, rows
+                return columns[0][a:b], [column[a:b] for column in columns], rows[a:b]
+
+            yield from cut(numbers, ids, take, 0, len(rows))
+            continue
+        results = many(rows)
+        ids = [None if r.__class__ is RowError else r[0].incident_id for r in results]
+
+        def take_mapped(
+            a: int, b: int, results: list[Any] = results, ids: list[Any] = ids
+        ) -> _Segment:
+            return ids[a:b], results[a:b], None
+
+        at = 0
+        for bad in [k for k, result in enumerate(results) if result.__class__ is RowError]:
+            yield from cut(numbers, ids, take_mapped, at, bad)
+            report.add_problem(RowProblem(numbers[bad], str(results[bad])))
+            at = bad + 1
+        yield from cut(numbers, ids, take_mapped, at, len(results))
+    position[0] = end + 1  # every row read
+    if held:
+        yield batch(), first, last
+
+
 def _producer(
     feed: Feed,
     mapping: ImportMapping,
@@ -534,7 +658,14 @@ def _producer(
         position = [0]
         shown = bad = 0
         many = getattr(map_row, "many", None)
-        if many is not None and source.chunks is not None:
+        normalizer = getattr(map_row, "stored", None)
+        batches: Iterator[tuple[Any, int, int]]
+        if many is not None and normalizer is not None and source.chunks is not None:
+            batches = _stored_batches(
+                source.chunks(MANY), many, _stored_reader(feed, mapping, normalizer),
+                batch_size, found, position,
+            )  # fmt: skip
+        elif many is not None and source.chunks is not None:
             batches = _chunk_batches(source.chunks(MANY), many, batch_size, found, position)
         else:
             batches = _batches(_mapped_rows(source, map_row), batch_size, found, position)
@@ -566,6 +697,27 @@ def _normalizer(feed: Feed, mapping: ImportMapping, path: Path) -> Finish:
     return finish
 
 
+def _stored_reader(
+    feed: Feed, mapping: ImportMapping, normalizer: PageNormalizer
+) -> Callable[[list[Any]], list[list[Any]] | None]:
+    """Records -> their stored columns by ``normalizer`` (a mapper's one-pass form) with the
+    feed's and mapping's settings, as :func:`_normalized` passes them; None when it gives
+    up (see :func:`_stored_batches`)."""
+    scraper = feed.scraper
+    city_codes = {**scraper.city_codes, **mapping.city_codes}
+    default_city = mapping.constants.get("city", scraper.default_city)
+    timezone = mapping.timezone or feed.zone
+    precision = mapping.precision or feed.precision
+
+    def stored(records: list[Any]) -> list[list[Any]] | None:
+        return stored_columns(
+            normalizer, records, timezone=timezone, city_codes=city_codes,
+            default_city=default_city, precision=precision,
+        )  # fmt: skip
+
+    return stored
+
+
 def _add_problems(report: FileReport, piece: Piece) -> None:
     for row, reason in piece.problems:
         report.add_problem(RowProblem(row, reason))
@@ -587,7 +739,10 @@ def _normalized(
     last: int,
 ) -> Batch:
     """A batch of mapped rows, normalized (per city column value), as stored. Raises
-    :class:`ImportError_` naming the rows when they cannot be normalized."""
+    :class:`ImportError_` naming the rows when they cannot be normalized. A batch read in
+    one pass (:func:`_stored_batches`) is normalized already: its incidents are its rows."""
+    if batch.__class__ is StoredIncidents:
+        return Batch(batch, first, last, len(batch))  # type: ignore[arg-type]
     scraper = feed.scraper
     city_codes = {**scraper.city_codes, **mapping.city_codes}
     default_city = mapping.constants.get("city", scraper.default_city)

@@ -21,7 +21,9 @@ from .place import place
 from .time import _fast_iso, _fast_us, to_utc
 from .units import split_units
 
-__all__ = ["PageNormalizer", "normalize_rows", "page_normalizer", "stored_columns"]
+__all__ = [
+    "PageNormalizer", "normalize_rows", "page_normalizer", "stored_columns", "stored_point",
+]  # fmt: skip
 
 _NO_CITY_CODES: Mapping[str, str] = MappingProxyType({})
 _CodesKey = tuple[tuple[str, str], ...]
@@ -376,7 +378,16 @@ _TEXT_CELLS = ("call_type", "priority", "status", "disposition", "district", "be
 
 
 def page_normalizer(
-    cells: Sequence[str], present: Mapping[str, str], scope: Mapping[str, Any], name: str
+    cells: Sequence[str],
+    present: Mapping[str, str],
+    scope: Mapping[str, Any],
+    name: str,
+    *,
+    record_check: Sequence[str] = ("if record.__class__ is not dict:", "    return None"),
+    before: Sequence[str] = (),
+    after: Sequence[str] = (),
+    stored: Mapping[str, str] | None = None,
+    clean_ids: bool = True,
 ) -> PageNormalizer:
     """Compile a function that reads each record of a page and normalizes it, in one pass,
     into the page's incidents as the archive stores them (the columns of
@@ -389,17 +400,33 @@ def page_normalizer(
     is the default: None, ``""`` for the ID, no ``extra``); ``scope`` holds what the lines
     use. The function returns None, for the caller to go the general way, as soon as a
     record is not a dict or an incident ID is missing or repeats; it raises what the cells
-    or the normalization raise (the general way then says what is wrong)."""
+    or the normalization raise (the general way then says what is wrong).
+
+    ``record_check``: the lines that give up on a record the cells cannot read (by default
+    one that is not a dict); ``before``: lines run once before the first record, ``after``:
+    once after the last, before the columns are returned (they may change them: ``ids``,
+    ``c_latitude``... as :data:`STORED_COLUMNS` names them). ``stored``: the variables the
+    cells set to a stored value themselves, by column (``received``: the UTC text that
+    ``to_utc`` gives of the field; ``address`` and ``city`` together,
+    for a field ``present`` does not list; ``extra``: its stored JSON text, or None).
+    ``clean_ids=False``: give up on an ID that is not clean as it stands, rather than
+    cleaning it."""
     unknown = set(present) - set(RawRow.__dataclass_fields__)
     if unknown:
         raise ValueError(f"not fields of RawRow: {sorted(unknown)}")
+    stored = stored or {}
+    if set(stored) - {"received", "address", "city", "extra"} or set(stored) & set(present):
+        raise ValueError(f"stored cells not for received/address/city/extra: {sorted(stored)}")
+    if ("address" in stored) != ("city" in stored):
+        raise ValueError("stored cells give the address and the city together, or neither")
     lines = [
         "def normalize_page(records, timezone, places, default_city, exact):",
         "    seen = set()",
         "    add = seen.add",
         "    ids = []",
+        *(f"    {line}" for line in before),
     ]
-    body = ["if record.__class__ is not dict:", "    return None", *cells]
+    body = [*record_check, *cells]
     # The ID as _clean_id() cleans it; not memoized (IDs are all different).
     body += [
         f"incident_id = {present.get('incident_id', repr(''))}",
@@ -409,7 +436,7 @@ def page_normalizer(
         '    or "  " in incident_id',
         "    or incident_id.strip() is not incident_id",
         "):",
-        "    incident_id = clean(incident_id)",
+        "    incident_id = clean(incident_id)" if clean_ids else "    return None",
         "if not incident_id or incident_id in seen:",
         "    return None",
         "add(incident_id)",
@@ -423,14 +450,19 @@ def page_normalizer(
         body.append(f"{name}.append({expression})")
         columns.append(name)
 
-    if "received" in present:
+    if "received" in stored:
+        column("c_received", stored["received"])
+    elif "received" in present:
         column("c_received", f"received_utc({present['received']}, timezone)")
     else:
         constant["c_received"] = "None"
         columns.append("c_received")
     for field in ("call_type", "priority", "status", "disposition"):
         _text_column(field, present, column, constant, columns)
-    if "address" in present:  # as _one_row(): a text cell through the memo of places
+    if "address" in stored:
+        column("c_address", stored["address"])
+        column("c_city", stored["city"])
+    elif "address" in present:  # as _one_row(): a text cell through the memo of places
         body += [
             f"address = {present['address']}",
             "if address is None:",
@@ -462,8 +494,25 @@ def page_normalizer(
         f"lat, lon = {present.get('latitude', 'None')}, {present.get('longitude', 'None')}",
         "if lat.__class__ is float and lon.__class__ is float:",
         "    if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:",
-        "        if not exact:",
-        "            lat, lon = round3(lat), round3(lon)",
+        "        if not exact:  # round3(), its common case inline",
+        "            scaled = lat * 1000.0",
+        "            if (",
+        "                -1e8 < scaled < 1e8",
+        "                and (near := round(scaled))",
+        "                and -0.4999999 < scaled - near < 0.4999999",
+        "            ):",
+        "                lat = near / 1000",
+        "            else:",
+        "                lat = round3(lat)",
+        "            scaled = lon * 1000.0",
+        "            if (",
+        "                -1e8 < scaled < 1e8",
+        "                and (near := round(scaled))",
+        "                and -0.4999999 < scaled - near < 0.4999999",
+        "            ):",
+        "                lon = near / 1000",
+        "            else:",
+        "                lon = round3(lon)",
         "    else:",
         "        lat = lon = None",
         "else:",
@@ -474,7 +523,9 @@ def page_normalizer(
     ]
     column("c_latitude", "lat")
     column("c_longitude", "lon")
-    if "extra" in present:  # as _one_row() copies it and StoredIncidents.of() encodes it
+    if "extra" in stored:
+        column("c_extra", stored["extra"])
+    elif "extra" in present:  # as _one_row() copies it and StoredIncidents.of() encodes it
         extra = present["extra"]
         column("c_extra", f"extra_json(dict({extra})) if {extra} else None")
     else:
@@ -482,6 +533,7 @@ def page_normalizer(
         columns.append("c_extra")
     lines.append("    for record in records:")
     lines += [f"        {line}" for line in body]
+    lines += [f"    {line}" for line in after]
     lines.append("    count = len(ids)")
     lines += [f"    {name} = [{value}] * count" for name, value in constant.items()]
     lines.append(f"    return [{', '.join(columns)}]")
@@ -492,6 +544,18 @@ def page_normalizer(
     }  # fmt: skip
     exec(compile("\n".join(lines), name, "exec"), namespace)  # noqa: S102
     return namespace["normalize_page"]  # type: ignore[no-any-return]
+
+
+def stored_point(lat: Any, lon: Any, exact: bool) -> tuple[Any, Any]:
+    """A row's ``(latitude, longitude)`` as :func:`_one_row` stores them (both None, or
+    both rounded unless ``exact``): for coordinates worked out after a page's pass."""
+    if lat.__class__ is float and lon.__class__ is float:
+        if -180.0 <= lat <= 180.0 and lat != 0.0 and -180.0 <= lon <= 180.0 and lon != 0.0:
+            return (lat, lon) if exact else (_round3(lat), _round3(lon))
+        return None, None
+    lat = round_coordinate(lat, exact=exact)
+    lon = round_coordinate(lon, exact=exact)
+    return (None, None) if lat is None or lon is None else (lat, lon)
 
 
 def _text_column(
