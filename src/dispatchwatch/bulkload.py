@@ -5,8 +5,9 @@ A new incident costs its row, and about as much again to keep the secondary inde
 triggers ``incidents_ai`` / ``incidents_ad`` / ``incidents_au``) in step, row by row. When a
 job writes many rows compared with what the archive holds (into an empty or small archive),
 building those once at the end is cheaper: :func:`deferred_indexes` drops them for the job
-and puts them back when it ends (``CREATE INDEX``; the full-text index ``rebuild`` from
-``incidents``; the triggers), so the archive ends exactly as the row-by-row path leaves it:
+and puts them back when it ends (``CREATE INDEX``; the full-text index built from
+``incidents`` beside them, see :class:`_FtsBeside`; the triggers), so the archive ends
+exactly as the row-by-row path leaves it:
 same rows, same versions, same search results (``tests/test_bulkload.py`` compares both).
 Each poll is still one transaction; only the indexes are late.
 
