@@ -521,3 +521,80 @@ def test_ctrl_c_during_the_rebuild_is_held_until_it_has_committed(
     assert went_on == [True]  # the rebuild went on after the signal
     assert _deferred_objects(path) == []
     assert dump(path) == _normal(tmp_path / "normal.db", pages)
+
+
+def _shadow(path: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("incidents_fts_data", "incidents_fts_idx", "incidents_fts_config")
+        }
+    finally:
+        conn.close()
+
+
+def test_the_full_text_index_built_beside_is_the_rebuilds_byte_for_byte(
+    tmp_path: Path, pages: list[Path], small_threshold: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild at the end builds the full-text index in a thread beside the indexes and
+    copies it in: the shadow tables are those 'rebuild' writes, and the archive the normal
+    path's; on a failure there, the rebuild runs as before."""
+    copied: list[bool] = []
+    real = bulkload._FtsBeside.copy_into
+
+    def spy(self: bulkload._FtsBeside, conn: sqlite3.Connection) -> bool:
+        copied.append(real(self, conn))
+        return copied[-1]
+
+    monkeypatch.setattr(bulkload._FtsBeside, "copy_into", spy)
+    path = tmp_path / "bulk.db"
+    with Archive(path) as archive:
+        ingest_files(archive, FEED, pages)
+    assert copied == [True]
+    ours = _shadow(path)
+    conn = sqlite3.connect(path)
+    conn.execute(bulkload._FTS_REBUILD)
+    conn.commit()
+    conn.close()
+    assert _shadow(path) == ours
+    assert dump(path) == _normal(tmp_path / "normal.db", pages)
+
+    def fails(self: bulkload._FtsBeside) -> None:
+        self.error = sqlite3.OperationalError("no twin")
+
+    monkeypatch.setattr(bulkload._FtsBeside, "_build", fails)
+    with Archive(tmp_path / "again.db") as archive:
+        ingest_files(archive, FEED, pages)
+    assert copied[-1] is False
+    assert dump(tmp_path / "again.db") == dump(path)
+
+
+def test_a_connection_that_searched_before_the_job_searches_right_after_it(
+    tmp_path: Path, pages: list[Path], small_threshold: None
+) -> None:
+    """FTS5 keeps an index's structure in memory between transactions: the connection that
+    wrote and searched the index before a deferred job (whose index is copied in) searches
+    the new one after it, and writes it right (the next row-by-row poll)."""
+    path = tmp_path / "bulk.db"
+    with Archive(path) as archive:
+        with bulkload_off():
+            ingest_files(archive, FEED, pages[:2])
+        before = archive.conn.execute(
+            "SELECT count(*) FROM incidents_fts WHERE incidents_fts MATCH 'summit'"
+        ).fetchone()[0]
+        assert before > 0
+        seen: list[int] = []
+        ingest_files(
+            archive, FEED, pages[2:-1],
+            on_page=lambda *_: seen.append(len(_deferred_objects(path))),
+        )  # fmt: skip
+        assert seen[0] > 0 and not _deferred_objects(path)  # (deferred, and rebuilt)
+        after = archive.conn.execute(
+            "SELECT count(*) FROM incidents_fts WHERE incidents_fts MATCH 'summit'"
+        ).fetchone()[0]
+        assert after > before
+        with bulkload_off():
+            ingest_files(archive, FEED, pages[-1:])
+        archive.conn.execute("INSERT INTO incidents_fts (incidents_fts) VALUES ('integrity-check')")
+    assert dump(path) == _normal(tmp_path / "normal.db", pages)

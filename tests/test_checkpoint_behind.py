@@ -151,6 +151,7 @@ def test_the_wal_of_an_outer_transaction_is_handed_to_the_disk_as_it_grows(
     """After each poll of the outer transaction, what the WAL gained (once a step or more)
     is handed to the disk (sync_file_range), each byte once, in order; the rows are all there
     and nothing is left open."""
+    from dispatchwatch import archive as archive_module
     from dispatchwatch import checkpoints
 
     ranges: list[tuple[int, int]] = []
@@ -165,10 +166,11 @@ def test_the_wal_of_an_outer_transaction_is_handed_to_the_disk_as_it_grows(
 
     monkeypatch.setattr(checkpoints, "_sync_file_range", recorded)
     monkeypatch.setattr(checkpoints, "WRITE_BEHIND_BYTES", 1 << 20)
+    monkeypatch.setattr(archive_module, "OUTER_CACHE_KIB", 2000)  # (spills: the WAL grows)
     path = tmp_path / "a.db"
     archive = _archive(path)
     with archive.outer_transaction():
-        for poll in range(6):  # (the WAL grows as the cache spills: 2 MB)
+        for poll in range(6):
             _fill(archive, 10_000, start=poll * 10_000)
     assert len(ranges) >= 3
     assert [offset for offset, _ in ranges] == [0] + [o + n for o, n in ranges[:-1]]
@@ -176,3 +178,15 @@ def test_the_wal_of_an_outer_transaction_is_handed_to_the_disk_as_it_grows(
     assert archive.conn.execute("SELECT count(*) FROM t").fetchone()[0] == 60_000
     archive.close()
     assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone()[0] == 60_000
+
+
+def test_an_outer_transaction_has_a_larger_cache_and_gives_it_back(tmp_path: Path) -> None:
+    from dispatchwatch.archive import OUTER_CACHE_KIB
+
+    archive = _archive(tmp_path / "a.db")
+    before = archive.conn.execute("PRAGMA cache_size").fetchone()[0]
+    with archive.outer_transaction():
+        assert archive.conn.execute("PRAGMA cache_size").fetchone()[0] == -OUTER_CACHE_KIB
+        _fill(archive)
+    assert archive.conn.execute("PRAGMA cache_size").fetchone()[0] == before
+    archive.close()
