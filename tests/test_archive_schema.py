@@ -356,3 +356,24 @@ def test_a_new_archive_is_made_whole_or_not_at_all(
     with Archive(path) as archive:
         assert archive.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         archive.register_feed(FEED)
+
+
+def test_a_new_archive_has_the_schema_the_migrations_make_one_by_one(tmp_path: Path) -> None:
+    """A new archive is made in one transaction, with its views made once (see
+    archive._install_views): the same tables, indexes, triggers and views, in the same order,
+    as running every migration in its own transaction as an older archive upgrades."""
+    from dispatchwatch.archive import MIGRATIONS, Schema, write_transaction
+
+    step = sqlite3.connect(tmp_path / "step.db", isolation_level=None)
+    for version in range(1, SCHEMA_VERSION + 1):
+        with write_transaction(step):
+            MIGRATIONS[version](Schema(step))
+            step.execute(f"PRAGMA user_version = {version}")
+    with Archive(tmp_path / "new.db") as archive:
+        new = archive.conn
+        schema = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid"
+        assert new.execute(schema).fetchall() == step.execute(schema).fetchall()
+        for (table,) in step.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            columns = f"PRAGMA table_xinfo([{table}])"
+            assert new.execute(columns).fetchall() == step.execute(columns).fetchall()
+    step.close()

@@ -35,12 +35,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .versions import NEW_IN_POLL
+
+if TYPE_CHECKING:
+    import yaml  # imported where a config is parsed (a new archive imports this module)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def parse_alerts(
 ) -> dict[str, AlertRule]:
     """The ``alerts:`` mapping of config.yaml -> rules by name. Raises
     :class:`ConfigError` naming the key and line."""
+    import yaml
+
     from .config import _mapping, _where
 
     if data is None:

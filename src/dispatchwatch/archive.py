@@ -246,9 +246,22 @@ END""",
 
 def _migration_2(db: sqlite_utils.Database) -> None:
     # The local-time and timeline views for Datasette, and their zone_offsets table.
-    from .publish import install_views  # lazy: publish imports this module
+    _install_views(db)
 
-    install_views(db.conn)
+
+def _install_views(db: sqlite_utils.Database | Schema) -> None:
+    """:func:`~dispatchwatch.publish.install_views`, for migrations 2 and 8; in a new
+    archive only its ``zone_offsets`` table: migration 9 (re)creates the views there
+    anyway, once every table exists, and making them twice before only to drop them again
+    was about 3% of a one-page ingest (the ``ALTER TABLE`` statements in between check them
+    too).
+    """
+    from .publish import ensure_zone_offsets, install_views  # lazy: publish imports us
+
+    if isinstance(db, Schema) and db.new_archive:
+        ensure_zone_offsets(db.conn)
+    else:
+        install_views(db.conn)
 
 
 def _migration_3(db: sqlite_utils.Database) -> None:
@@ -317,14 +330,13 @@ def _migration_8(db: sqlite_utils.Database) -> None:
       changes, not for every update that sets them (a status change rewrote the index).
     - The views are reinstalled (``incident_timeline`` fills gone versions in).
     """
-    from .publish import install_views  # lazy: publish imports this module
     from .versions import EMPTY_GONE_VERSIONS
 
     conn = db.conn
     conn.execute("DROP TRIGGER IF EXISTS incidents_au")
     conn.execute(_FTS_UPDATE_TRIGGER)
     conn.execute(EMPTY_GONE_VERSIONS)
-    install_views(conn)
+    _install_views(db)
 
 
 _FTS_UPDATE_TRIGGER = """CREATE TRIGGER incidents_au AFTER UPDATE OF call_type, address ON incidents
@@ -455,8 +467,10 @@ class Schema:
     :class:`sqlite_utils.Database` the migrations use, without importing sqlite-utils (its
     import is about a tenth of a second: every start of ``ingest`` paid it)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, new_archive: bool = False) -> None:
         self.conn = conn
+        #: Set by :func:`migrate` while it makes a new archive (see :func:`_install_views`).
+        self.new_archive = new_archive
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, parameters)
@@ -479,13 +493,16 @@ def migrate(db: sqlite_utils.Database | Schema) -> int:
         # A new archive: every migration in one transaction (the same statements, one
         # commit instead of ten), so it exists whole or not at all.
         with write_transaction(conn):
-            # (Unless another process made it since the version was read.)
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            # (Another process may have made it since the version was read: then the
+            # migrations it has not run yet, below, as for an older archive.)
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current == 0:
+                new = Schema(conn, new_archive=True)
                 for version in range(1, SCHEMA_VERSION + 1):
-                    MIGRATIONS[version](db)
+                    MIGRATIONS[version](new)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        return SCHEMA_VERSION
+                return SCHEMA_VERSION
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with write_transaction(conn):
             MIGRATIONS[version](db)

@@ -25,7 +25,8 @@ BULK_THRESHOLD = 50_000
 def fewer_collections(threshold: int = BULK_THRESHOLD) -> Iterator[None]:
     """Collect less often while the block runs (see the module docstring); reentrant."""
     previous = gc.get_threshold()
-    if previous[0] >= threshold:  # already inside one
+    if previous[0] >= threshold:  # already inside one: freeze what was made since, too
+        gc.freeze()  # (the outer one unfreezes it all)
         yield
         return
     gc.freeze()

@@ -23,10 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import yaml
 
 from . import __version__
 from .archive import FeedRecord
@@ -34,6 +32,9 @@ from .errors import ConfigError, UnknownFeedError
 from .pagestore import DEFAULT_RETENTION, Retention, parse_retention
 from .plugins import get_scraper
 from .scraper import Scraper
+
+if TYPE_CHECKING:
+    import yaml  # imported where a config is parsed: ~0.1 s of instructions at import
 
 DEFAULT_CONFIG = "config.yaml"
 DEFAULT_DATABASE = "dispatch.db"
@@ -250,6 +251,8 @@ def _where(node: yaml.Node | None, path: Path | None) -> str:
 def _mapping(node: yaml.Node) -> dict[Any, tuple[yaml.Node, yaml.Node]]:
     """A YAML mapping node as {key as loaded: (key node, value node)}: keyed like the
     loaded data, so keys YAML reads as non-text (``off``, ``123``) are found too."""
+    import yaml
+
     constructor = yaml.constructor.SafeConstructor()
     return {constructor.construct_object(k): (k, v) for k, v in node.value}
 
@@ -330,6 +333,8 @@ def load_config(path: str | Path) -> Config:
 
 def _yaml_error(exc: yaml.YAMLError, text: str, path: Path | None) -> str:
     """A YAML parser error as one line: where (line and column) and what."""
+    import yaml
+
     name = str(path) if path else "config"
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -351,6 +356,8 @@ def _yaml_error(exc: yaml.YAMLError, text: str, path: Path | None) -> str:
 
 def _check_duplicate_keys(root: yaml.Node, path: Path | None) -> None:
     """PyYAML keeps the last of two equal keys silently; a config with both is a mistake."""
+    import yaml
+
     constructor = yaml.constructor.SafeConstructor()
     stack, seen = [root], set()
     while stack:
@@ -375,11 +382,6 @@ def _check_duplicate_keys(root: yaml.Node, path: Path | None) -> None:
                 first[key] = key_node
 
 
-#: LibYAML's loader when PyYAML was built with it: a config of 1,000 feeds loads in ~0.15 s
-#: instead of ~1.1 s (the daemon's start-up waits for it).
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _load_yaml(text: str, loader_class: Any, path: Path | None) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (checked for duplicate keys) and its data, in one parse."""
     loader = loader_class(text)
@@ -394,8 +396,13 @@ def _load_yaml(text: str, loader_class: Any, path: Path | None) -> tuple[yaml.No
 
 
 def parse_config(text: str, path: Path | None = None) -> Config:
+    import yaml
+
+    # LibYAML's loader when PyYAML was built with it: a config of 1,000 feeds loads in
+    # ~0.15 s instead of ~1.1 s (the daemon's start-up waits for it).
+    fast_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        root, data = _load_yaml(text, _FAST_LOADER, path)
+        root, data = _load_yaml(text, fast_loader, path)
     except yaml.YAMLError:
         try:  # the error as PyYAML's own loader words and places it
             root, data = _load_yaml(text, yaml.SafeLoader, path)
