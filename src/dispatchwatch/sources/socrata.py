@@ -488,6 +488,24 @@ def _cells(
     present["latitude"], present["longitude"] = "lat", "lon"
     if spec.extra is not None:
         lines.append("extra = extras(record, used, keep)")
+        if stored is not None:  # a dict of its own per row already: no copy to encode it
+            stored["extra"] = "extra_json(extra) if extra else None"
+    elif stored is not None:  # as below, straight to the stored JSON; none without columns
+        lines += [
+            "keys = tuple(record)",
+            "columns = candidates.get(keys)",
+            "if columns is None:",
+            "    columns = extra_columns(keys)",
+            "extra = None",
+            "if columns:",
+            "    extra = {}",
+            "    for k in columns:",
+            "        v = record[k]",
+            '        if v is not None and v != "" and not (isinstance(v, dict) and is_geo(v)):',
+            "            extra[k] = v",
+            "    extra = extra_json(extra) if extra else None",
+        ]
+        stored["extra"] = "extra"
     else:  # extras(record, used), inline: it runs once per row
         lines += [
             "keys = tuple(record)",
@@ -500,7 +518,8 @@ def _cells(
             '    if v is not None and v != "" and not (isinstance(v, dict) and is_geo(v)):',
             "        extra[k] = v",
         ]
-    present["extra"] = "extra"
+    if stored is None:
+        present["extra"] = "extra"
     used = set(spec.fields.values())
     # Key set -> the columns of a row with those keys that may go to extra (in row order).
     candidates: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -583,9 +602,6 @@ def _page_normalizer(spec: SocrataSpec) -> PageNormalizer:
 
     stored: dict[str, str] = {}
     cells, present, scope = _cells(spec, stored)
-    # extra: a dict of its own per row already (no copy before encoding it).
-    stored["extra"] = "extra_json(extra) if extra else None"
-    del present["extra"]
     scope = {
         **scope, "texts": _TEXTS, "tails": _TAILS, "iso_heads_of": partial(
             _hour_memo, _ISO_HEADS, read=_iso_hour
