@@ -428,10 +428,17 @@ def _mapped_row(spec: SocrataSpec) -> RowHook:
     return scope["build"]  # type: ignore[no-any-return]
 
 
-def _cells(spec: SocrataSpec) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+def _cells(
+    spec: SocrataSpec, stored: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str], dict[str, Any]]:
     """The code of :func:`_mapped_row`'s builder that reads one ``record`` (a dict) into
     variables: its lines; the :class:`RawRow` field each variable holds (a field not there
-    is the default: None, and ``""`` for the ID); and the names the lines use."""
+    is the default: None, and ``""`` for the ID); and the names the lines use.
+
+    With ``stored`` (a dict, filled here: :func:`_page_normalizer`), the received time, the
+    text fields and the address go straight from their cells to stored values, as
+    ``page_normalizer``'s ``stored=`` takes them (see :func:`_stored_cell`), and the ID's
+    text is left for the normalizer's own check to clean (it strips)."""
     fields = dict(spec.fields)
     location = fields.pop("location", None)
     lines = ["get = record.get"]
@@ -442,6 +449,11 @@ def _cells(spec: SocrataSpec) -> tuple[list[str], dict[str, str], dict[str, Any]
         if column is None:
             continue
         names[f"c{i}"] = column  # (a name, never pasted into the code)
+        if stored is not None and name != "units":
+            lines += _stored_cell(i, name, stored)
+            if i == 0:
+                present[name] = "v0"
+            continue
         lines += [
             f"v{i} = get(c{i})",
             f"if v{i} is not None:",
@@ -476,6 +488,24 @@ def _cells(spec: SocrataSpec) -> tuple[list[str], dict[str, str], dict[str, Any]
     present["latitude"], present["longitude"] = "lat", "lon"
     if spec.extra is not None:
         lines.append("extra = extras(record, used, keep)")
+        if stored is not None:  # a dict of its own per row already: no copy to encode it
+            stored["extra"] = "extra_json(extra) if extra else None"
+    elif stored is not None:  # as below, straight to the stored JSON; none without columns
+        lines += [
+            "keys = tuple(record)",
+            "columns = candidates.get(keys)",
+            "if columns is None:",
+            "    columns = extra_columns(keys)",
+            "extra = None",
+            "if columns:",
+            "    extra = {}",
+            "    for k in columns:",
+            "        v = record[k]",
+            '        if v is not None and v != "" and not (isinstance(v, dict) and is_geo(v)):',
+            "            extra[k] = v",
+            "    extra = extra_json(extra) if extra else None",
+        ]
+        stored["extra"] = "extra"
     else:  # extras(record, used), inline: it runs once per row
         lines += [
             "keys = tuple(record)",
@@ -488,7 +518,8 @@ def _cells(spec: SocrataSpec) -> tuple[list[str], dict[str, str], dict[str, Any]
             '    if v is not None and v != "" and not (isinstance(v, dict) and is_geo(v)):',
             "        extra[k] = v",
         ]
-    present["extra"] = "extra"
+    if stored is None:
+        present["extra"] = "extra"
     used = set(spec.fields.values())
     # Key set -> the columns of a row with those keys that may go to extra (in row order).
     candidates: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -509,13 +540,81 @@ def _cells(spec: SocrataSpec) -> tuple[list[str], dict[str, str], dict[str, Any]
     return lines, present, scope
 
 
+def _stored_cell(i: int, name: str, stored: dict[str, str]) -> list[str]:
+    """The lines that read the cell of field ``name`` (number ``i`` of :data:`_TEXT_FIELDS`,
+    its column ``c{i}``) to what the archive stores, with no stripping first (the cleaning
+    strips, and memos take the cell as it comes): ``stored`` gains the variables, by column.
+
+    - the ID: text as it is (the normalizer's check cleans what is not clean), else
+      :func:`text` of it (``""`` for none);
+    - the received time: ``to_utc``'s fast path of Socrata's floating
+      ``YYYY-MM-DDTHH:MM:SS.000`` inline (the hour's UTC prefix from the zone's memo, then
+      the minutes and seconds), else ``to_utc`` of the stripped text as before;
+    - a text field: text through the memo of cleaned texts; anything else :func:`text`
+      first (as the row builder does);
+    - the address: text through the feed's memo of places, giving address and city at once.
+    """
+    read = f"v{i} = get(c{i})"
+    v = f"v{i}"
+    if i == 0:
+        return [read, f"if {v}.__class__ is not str:", f'    {v} = text({v}) or ""']
+    if name == "received":
+        stored["received"] = v
+        return [
+            read,
+            "if (",
+            f"    {v}.__class__ is str",
+            f'    and {v}[19:] == ".000"',
+            f"    and (tail := tails.get({v}[13:19])) is not None",
+            f"    and (head := iso_heads[{v}[:13]]) is not None",
+            "):",
+            f"    {v} = head + tail",
+            "else:",
+            f"    {v} = received_utc(text({v}), timezone)",
+        ]
+    if name == "address":
+        stored["address"], stored["city"] = "address", "city"
+        return [
+            read,
+            f"if {v}.__class__ is not str:",
+            f"    {v} = text({v})",
+            f"if {v} is None:",
+            "    address, city = None, default_city",
+            "else:",
+            f"    address, city = places[{v}]",
+        ]
+    stored[name] = v
+    return [
+        read,
+        f"if {v}.__class__ is str:",
+        f"    {v} = texts[{v}]",
+        f"elif {v} is not None:",
+        f"    {v} = texts[text({v})]",
+    ]
+
+
 def _page_normalizer(spec: SocrataSpec) -> PageNormalizer:
     """:func:`_mapped_row`'s reading of each record and the normalization of the rows, in
-    one generated pass (see :func:`~dispatchwatch.normalize.rows.page_normalizer`)."""
-    from ..normalize.rows import page_normalizer
+    one generated pass (see :func:`~dispatchwatch.normalize.rows.page_normalizer`), its
+    cells read straight to stored values (:func:`_stored_cell`)."""
+    from ..normalize.rows import _TEXTS, page_normalizer
+    from ..normalize.time import _ISO_HEADS, _TAILS, _hour_memo, _iso_hour
 
-    cells, present, scope = _cells(spec)
-    return page_normalizer(cells, present, scope, f"<socrata page normalizer of {spec.url}>")
+    stored: dict[str, str] = {}
+    cells, present, scope = _cells(spec, stored)
+    scope = {
+        **scope, "texts": _TEXTS, "tails": _TAILS, "iso_heads_of": partial(
+            _hour_memo, _ISO_HEADS, read=_iso_hour
+        ),
+    }  # fmt: skip
+    return page_normalizer(
+        cells,
+        present,
+        scope,
+        f"<socrata page normalizer of {spec.url}>",
+        before=["iso_heads = iso_heads_of(timezone)"],
+        stored=stored,
+    )
 
 
 def _stored(
